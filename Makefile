@@ -1,0 +1,37 @@
+# modelservice: the two commands a new machine needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint generate check-generated bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Render the Qwen example through the embedded Helm engine.
+demo: install
+	$(BIN)/modelservice render values-examples/qwen2.5-0.5b-instruct-hf-mirror.yaml
+
+## Lint, check generated files, run the test suite.
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check generator tests bench tools
+	$(BIN)/ruff format --check generator tests bench tools
+
+## Regenerate chart/values.schema.json (and the README parameter table) from schemas/.
+generate: install
+	$(BIN)/python -m modelservice.generate
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,287 @@
+{{/*
+Chart name, truncated to 63 characters: Kubernetes names and label values stop there.
+*/}}
+{{- define "modelservice.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name: "<release>-<chart>", or the release name alone when it already
+contains the chart name. Truncated to 63 characters (a DNS-1035 label: the Service name).
+*/}}
+{{- define "modelservice.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+A derived name "<fullname>-<suffix>". The full name is cut first so that the suffix always
+survives and the result stays a 63-character DNS label: two objects of one release never
+collide on a truncated name.
+Usage: include "modelservice.componentName" (list . "cache")
+*/}}
+{{- define "modelservice.componentName" -}}
+{{- $root := index . 0 }}
+{{- $suffix := index . 1 }}
+{{- $base := include "modelservice.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $base $suffix }}
+{{- end }}
+
+{{/*
+Chart name and version, as used by the helm.sh/chart label (metadata only, never selectors).
+*/}}
+{{- define "modelservice.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels: selector labels plus chart and version, on metadata only.
+*/}}
+{{- define "modelservice.labels" -}}
+helm.sh/chart: {{ include "modelservice.chart" . }}
+{{ include "modelservice.selectorLabels" . }}
+{{- with .Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | trunc 63 | trimSuffix "-" | quote }}
+{{- end }}
+app.kubernetes.io/component: model-server
+app.kubernetes.io/part-of: modelservice
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Selector labels: name and instance only, because selectors are immutable.
+*/}}
+{{- define "modelservice.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "modelservice.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The ServiceAccount the pod runs as.
+*/}}
+{{- define "modelservice.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "modelservice.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The server image, pinned by digest when one is given.
+*/}}
+{{- define "modelservice.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (required "modelservice: image.tag is required (pin a vLLM release such as v0.33.0)" .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the model comes from a hub (huggingface or modelscope).
+*/}}
+{{- define "modelservice.isHub" -}}
+{{- if ne .Values.model.source "local" }}true{{ end }}
+{{- end }}
+
+{{/*
+The model argument of `vllm serve`: the hub repository id, or the local path.
+Fails early, with the key to set, when the source lacks it.
+*/}}
+{{- define "modelservice.model" -}}
+{{- if eq .Values.model.source "local" }}
+{{- required "modelservice: model.path is required when model.source is local" .Values.model.path }}
+{{- else }}
+{{- required (printf "modelservice: model.name is required when model.source is %s" .Values.model.source) .Values.model.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The name clients send as `model`: servedModelName, else the hub id, else the last path segment.
+*/}}
+{{- define "modelservice.servedModelName" -}}
+{{- if .Values.model.servedModelName }}
+{{- .Values.model.servedModelName }}
+{{- else if eq .Values.model.source "local" }}
+{{- include "modelservice.model" . | trimSuffix "/" | base }}
+{{- else }}
+{{- include "modelservice.model" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+GPUs of the pod (whole GPUs or vGPU slices).
+*/}}
+{{- define "modelservice.gpuCount" -}}
+{{- int .Values.gpu.count }}
+{{- end }}
+
+{{/*
+Tensor parallel size: engine.tensorParallelSize, else the GPUs of the pod (at least 1).
+*/}}
+{{- define "modelservice.tensorParallelSize" -}}
+{{- if .Values.engine.tensorParallelSize }}
+{{- int .Values.engine.tensorParallelSize }}
+{{- else }}
+{{- max 1 (int .Values.gpu.count) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Extended resources of the server container, as YAML "name: count" lines. Rendered under
+limits only: Kubernetes sets requests equal to limits for extended resources, and rejects
+any other combination.
+*/}}
+{{- define "modelservice.gpuResources" -}}
+{{- $count := int .Values.gpu.count }}
+{{- if and .Values.vgpu.enabled (gt $count 0) }}
+{{- $names := dict }}
+{{- if eq .Values.vgpu.provider "volcano" }}
+{{- $names = dict "count" "volcano.sh/vgpu-number" "memory" "volcano.sh/vgpu-memory" "cores" "volcano.sh/vgpu-cores" }}
+{{- else }}
+{{- $names = dict "count" "nvidia.com/gpu" "memory" "nvidia.com/gpumem" "cores" "nvidia.com/gpucores" }}
+{{- end }}
+{{- $over := .Values.vgpu.resourceNames | default dict }}
+{{ default $names.count $over.count }}: {{ $count | quote }}
+{{- if gt (int .Values.vgpu.memoryMiB) 0 }}
+{{ default $names.memory $over.memory }}: {{ int .Values.vgpu.memoryMiB | quote }}
+{{- end }}
+{{ default $names.cores $over.cores }}: {{ int .Values.vgpu.coresPercent | quote }}
+{{- else if gt $count 0 }}
+{{ .Values.gpu.resourceName }}: {{ $count | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the pod uses a GPU runtime (any GPU or vGPU).
+*/}}
+{{- define "modelservice.usesGPU" -}}
+{{- if gt (int .Values.gpu.count) 0 }}true{{ end }}
+{{- end }}
+
+{{/*
+Whether the model cache is a ReadWriteOnce claim (created or existing).
+*/}}
+{{- define "modelservice.cacheIsRWO" -}}
+{{- if and .Values.persistence.enabled (or (has "ReadWriteOnce" .Values.persistence.accessModes) (has "ReadWriteOncePod" .Values.persistence.accessModes)) }}true{{ end }}
+{{- end }}
+
+{{/*
+Name of the cache claim: the existing one, or the one this release creates.
+*/}}
+{{- define "modelservice.cacheClaimName" -}}
+{{- if .Values.persistence.existingClaim }}
+{{- .Values.persistence.existingClaim }}
+{{- else }}
+{{- include "modelservice.componentName" (list . "cache") }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment shared by the server and the download container: cache locations, hub access
+(tokens only through secretKeyRef), and the user's env last so that it can override.
+*/}}
+{{- define "modelservice.env" -}}
+{{- $cache := .Values.persistence.mountPath }}
+- name: HF_HOME
+  value: {{ printf "%s/huggingface" $cache | quote }}
+- name: MODELSCOPE_CACHE
+  value: {{ printf "%s/modelscope" $cache | quote }}
+- name: VLLM_CACHE_ROOT
+  value: {{ printf "%s/vllm" $cache | quote }}
+{{- with .Values.huggingface.endpoint }}
+- name: HF_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.huggingface.token.secretName }}
+- name: HF_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.huggingface.token.secretKey | default "token" }}
+{{- end }}
+{{- if eq .Values.model.source "modelscope" }}
+- name: VLLM_USE_MODELSCOPE
+  value: "True"
+{{- with .Values.modelscope.endpoint }}
+- name: MODELSCOPE_DOMAIN
+  value: {{ . | trimPrefix "https://" | trimSuffix "/" | quote }}
+{{- end }}
+{{- with .Values.modelscope.token.secretName }}
+- name: MODELSCOPE_API_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.modelscope.token.secretKey | default "token" }}
+{{- end }}
+{{- end }}
+{{- with .Values.env }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volume mounts shared by the server and the download container.
+*/}}
+{{- define "modelservice.volumeMounts" -}}
+- name: cache
+  mountPath: {{ .Values.persistence.mountPath }}
+{{- if .Values.shm.enabled }}
+- name: dshm
+  mountPath: /dev/shm
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The download command of the init container.
+*/}}
+{{- define "modelservice.downloadCommand" -}}
+{{- if eq .Values.model.source "modelscope" }}
+- modelscope
+- download
+- --model
+- {{ .Values.model.name | quote }}
+{{- with .Values.model.revision }}
+- --revision
+- {{ . | quote }}
+{{- end }}
+{{- else }}
+- hf
+- download
+- {{ .Values.model.name | quote }}
+{{- with .Values.model.revision }}
+- --revision
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the init container downloads the model.
+*/}}
+{{- define "modelservice.downloads" -}}
+{{- if and (include "modelservice.isHub" .) .Values.model.download.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+Timings of a probe from probes.<name>.
+*/}}
+{{- define "modelservice.probeTimings" -}}
+initialDelaySeconds: {{ int (.initialDelaySeconds | default 0) }}
+periodSeconds: {{ int (.periodSeconds | default 10) }}
+timeoutSeconds: {{ int (.timeoutSeconds | default 1) }}
+failureThreshold: {{ int (.failureThreshold | default 3) }}
+successThreshold: {{ int (.successThreshold | default 1) }}
+{{- end }}

@@ -1,0 +1,5 @@
+"""modelservice: validate, render, scaffold and bake the modelservice Helm chart."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

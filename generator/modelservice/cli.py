@@ -1,0 +1,166 @@
+"""The ``modelservice`` command line: a thin click layer over the package's functions.
+
+User mistakes are :class:`~modelservice.errors.UserError`s, caught in exactly one place
+(:func:`main`) and mapped to exit code 1; click maps usage errors to exit code 2. Heavy
+modules are imported inside the commands so that ``modelservice --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .errors import InvalidValues, UserError
+
+if TYPE_CHECKING:
+    from .validate import Result
+
+CHART_OPTION_HELP = "Chart directory whose schema and templates apply (default: the bundled chart)."
+
+
+def _chart(path: str | None) -> Path:
+    from .paths import chart_dir
+
+    chart = Path(path) if path else chart_dir()
+    if not (chart / "Chart.yaml").is_file():
+        raise UserError(f"{chart}: not a chart directory (no Chart.yaml)")
+    return chart
+
+
+def _report(results: list[Result], fmt: str) -> None:
+    from .diagnostics import format_json
+
+    problems = [p for r in results for p in r.problems]
+    if fmt == "json":
+        click.echo(format_json(problems))
+    else:
+        for problem in problems:
+            click.echo(problem.format_text(), err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="modelservice")
+def cli() -> None:
+    """Validate, render, scaffold and bake values files of the modelservice chart."""
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: one line per problem on stderr; json: a list on stdout.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=CHART_OPTION_HELP)
+def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | None) -> None:
+    """Check values files the way a careful reviewer would.
+
+    Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
+    """
+    from .diagnostics import has_errors
+    from .validate import validate_file
+
+    chart = _chart(chart_path)
+    results = [validate_file(f, chart) for f in files]
+    _report(results, fmt)
+    if has_errors([p for r in results for p in r.problems], strict=strict):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--release", help="Release name (default: the file name, made a valid name).")
+@click.option("--namespace", default="default", show_default=True, help="Release namespace.")
+@click.option("--engine", type=click.Choice(["embedded", "helm"]), default="embedded",
+              show_default=True, help="embedded: Helm's Go SDK in-process; helm: a helm binary.")
+@click.option("--output-dir", type=click.Path(file_okay=False),
+              help="Write one folder per release, one file per manifest, instead of stdout.")
+@click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=CHART_OPTION_HELP)
+def render(
+    files: tuple[str, ...],
+    release: str | None,
+    namespace: str,
+    engine: str,
+    output_dir: str | None,
+    chart_path: str | None,
+) -> None:
+    """Validate, then render values files with the real Helm engine (like `helm template`).
+
+    A folder argument means every *.yaml / *.yml file in it.
+    """
+    from .render import render_files
+
+    chart = _chart(chart_path)
+    expanded = _expand(files)
+    if release is not None and len(expanded) > 1:
+        raise click.UsageError("--release names one release: give one values file")
+    render_files(
+        expanded,
+        chart=chart,
+        release=release,
+        namespace=namespace,
+        engine=engine,  # type: ignore[arg-type]
+        output_dir=Path(output_dir) if output_dir else None,
+    )
+
+
+def _expand(files: tuple[str, ...]) -> list[str]:
+    """Values files from arguments: a folder stands for its *.yaml and *.yml files."""
+    expanded: list[str] = []
+    for item in files:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                str(p) for p in path.iterdir()
+                if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
+            )
+            if not found:
+                raise UserError(f"{item}: no *.yaml values files in this folder")
+            expanded.extend(found)
+        else:
+            expanded.append(item)
+    return expanded
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: runs the CLI, mapping user errors to exit 1 without a traceback."""
+    try:
+        return cli.main(args=argv, prog_name="modelservice", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except InvalidValues as exc:
+        for problem in exc.problems:
+            click.echo(problem.format_text(), err=True)
+        sys.exit(1)
+    except UserError as exc:
+        click.echo(f"modelservice: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        # stdout closed early (`modelservice render x.yaml | head`): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except Exception as exc:  # a bug, not a user mistake: say so in one line
+        if os.environ.get("MODELSERVICE_DEBUG"):
+            raise
+        click.echo(
+            f"modelservice: internal error: {type(exc).__name__}: {exc} "
+            "(set MODELSERVICE_DEBUG=1 for the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

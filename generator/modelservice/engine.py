@@ -1,0 +1,232 @@
+"""Rendering with the real Helm engine: in-process (helm-python-sdk) or a ``helm`` binary.
+
+Nothing here re-implements Helm's template language. The embedded engine is Helm's Go SDK
+loaded as a native library; the ``helm`` engine runs ``helm template``. Both return the same
+:class:`Rendered` list of documents, printed the way ``helm template`` prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import EngineError, UserError
+
+EngineName = Literal["embedded", "helm"]
+
+#: Helm's install order of kinds (pkg/release/v1/util InstallOrder): ``helm template`` prints
+#: non-hook manifests in this order, unknown kinds last, hooks after everything.
+INSTALL_ORDER = [
+    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange",
+    "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList",
+    "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim",
+    "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding",
+    "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service",
+    "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment",
+    "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress",
+    "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+]
+_ORDER = {kind: index for index, kind in enumerate(INSTALL_ORDER)}
+_KIND = re.compile(r"^kind:\s*[\"']?([A-Za-z0-9]+)", re.MULTILINE)
+_HOOK = re.compile(r"^\s+[\"']?helm\.sh/hook[\"']?\s*:", re.MULTILINE)
+_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One rendered Kubernetes manifest and the template it came from."""
+
+    source: str
+    text: str
+
+    @property
+    def kind(self) -> str:
+        match = _KIND.search(self.text)
+        return match.group(1) if match else ""
+
+    @property
+    def is_hook(self) -> bool:
+        return bool(_HOOK.search(self.text))
+
+    def load(self) -> Any:
+        """The manifest as data."""
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return yaml.load(self.text, Loader=loader)  # noqa: S506 - a safe loader
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The manifests of one release, in ``helm template`` order."""
+
+    release: str
+    namespace: str
+    documents: list[Document]
+
+    def text(self) -> str:
+        """The ``helm template`` text: ``---``, a ``# Source:`` line, the manifest."""
+        return "".join(f"---\n# Source: {d.source}\n{d.text}\n" for d in self.documents)
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Every manifest as data."""
+        return [obj for obj in (d.load() for d in self.documents) if obj]
+
+
+def _order(documents: list[Document]) -> list[Document]:
+    """Helm's printing order: non-hooks by install order (stable), then hooks."""
+    plain = [d for d in documents if not d.is_hook]
+    hooks = [d for d in documents if d.is_hook]
+    unknown = len(INSTALL_ORDER)
+
+    def rank(doc: Document) -> tuple[int, str]:
+        kind = doc.kind
+        return (_ORDER.get(kind, unknown), kind if kind not in _ORDER else "")
+
+    return sorted(plain, key=rank) + hooks
+
+
+def split_documents(source: str, text: str) -> list[Document]:
+    """The non-empty YAML documents of one rendered template file."""
+    docs = []
+    for chunk in re.split(r"^---[ \t]*$", text, flags=re.MULTILINE):
+        body = chunk.strip("\n")
+        lines = [ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        if lines:
+            docs.append(Document(source=source, text=body.rstrip() + ""))
+    return docs
+
+
+@cache
+def _loaded_chart(path: str, mtime: float) -> Any:
+    import helm_python
+
+    helm_python.disable_logging()
+    try:
+        return helm_python.Chart.load(path)
+    except helm_python.HelmError as exc:
+        raise UserError(f"{path}: not a Helm chart: {_first_line(exc)}") from None
+
+
+def load_chart(chart: Path) -> Any:
+    """The chart loaded by Helm's SDK (cached per directory and modification time)."""
+    path = str(chart.resolve())
+    try:
+        mtime = max(p.stat().st_mtime for p in chart.rglob("*") if p.is_file())
+    except (OSError, ValueError):
+        raise UserError(f"{chart}: no chart there") from None
+    return _loaded_chart(path, mtime)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.split()) if text else type(exc).__name__
+
+
+def validate_release_name(name: str) -> None:
+    """Helm's own release name rule (DNS subdomain, at most 53 characters)."""
+    import helm_python
+
+    try:
+        helm_python.validate_release_name(name)
+    except helm_python.HelmError:
+        raise UserError(
+            f"invalid release name {name!r}: lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 53 characters"
+        ) from None
+
+
+def render_embedded(
+    chart: Path, values: dict[str, Any], *, release: str, namespace: str
+) -> Rendered:
+    """Render in-process with Helm's Go SDK (offline; enforces values.schema.json)."""
+    import helm_python
+
+    validate_release_name(release)
+    loaded = load_chart(chart)
+    try:
+        files = loaded.render(values, name=release, namespace=namespace, is_install=True)
+    except helm_python.HelmError as exc:
+        raise EngineError(f"helm: {_engine_message(exc)}") from None
+    documents: list[Document] = []
+    for source in sorted(files):
+        if source.endswith("NOTES.txt"):
+            continue
+        documents.extend(split_documents(source, files[source]))
+    return Rendered(release=release, namespace=namespace, documents=_order(documents))
+
+
+def _engine_message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # Helm prefixes template failures with their position; keep the user's message readable.
+    match = re.search(r"execution error at \([^)]*\): (.*)", text, flags=re.DOTALL)
+    if match:
+        return " ".join(match.group(1).split())
+    return " ".join(text.split())
+
+
+def helm_binary() -> str | None:
+    """The ``helm`` on PATH, if any."""
+    return shutil.which("helm")
+
+
+def render_helm(chart: Path, values: dict[str, Any], *, release: str, namespace: str) -> Rendered:
+    """Render with an external ``helm template`` (Helm 3.x or 4.x)."""
+    binary = helm_binary()
+    if binary is None:
+        raise EngineError("--engine helm needs a helm binary on PATH (the embedded engine needs none)")
+    validate_release_name(release)
+    with tempfile.TemporaryDirectory(prefix="modelservice-") as tmp:
+        values_file = Path(tmp) / "values.json"
+        values_file.write_text(json.dumps(values), encoding="utf-8")
+        command = [
+            binary, "template", release, str(chart), "--namespace", namespace,
+            "--values", str(values_file),
+        ]
+        env = {**os.environ, "HELM_NO_PLUGINS": "1"}
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        message = proc.stderr.strip().removeprefix("Error: ")
+        raise EngineError(f"helm: {_engine_message(RuntimeError(message))}")
+    documents: list[Document] = []
+    for chunk in re.split(r"^---[ \t]*$", proc.stdout, flags=re.MULTILINE):
+        match = _SOURCE.search(chunk)
+        if not match:
+            continue
+        body = _SOURCE.sub("", chunk, count=1).strip("\n")
+        documents.extend(split_documents(match.group(1).strip(), body))
+    return Rendered(release=release, namespace=namespace, documents=documents)
+
+
+def render(
+    chart: Path,
+    values: dict[str, Any],
+    *,
+    release: str,
+    namespace: str = "default",
+    engine: EngineName = "embedded",
+) -> Rendered:
+    """Render ``values`` with the chosen engine."""
+    if engine == "helm":
+        return render_helm(chart, values, release=release, namespace=namespace)
+    return render_embedded(chart, values, release=release, namespace=namespace)
+
+
+def release_name_for(file: str) -> str:
+    """A valid release name from a values file's name (``Qwen2.5_7B.yaml`` -> ``qwen2-5-7b``)."""
+    stem = Path(file).name
+    for suffix in (".yaml", ".yml", ".json"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    name = re.sub(r"[^a-z0-9-]+", "-", stem.lower())
+    name = re.sub(r"-{2,}", "-", name).strip("-")[:53].strip("-")
+    return name or "modelservice"

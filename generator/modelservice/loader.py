@@ -1,0 +1,308 @@
+"""Loading values files the way Helm reads them, keeping every key's line and column.
+
+Helm reads values with YAML 1.1 rules (``yes`` is true, ``010`` is 8), so the file is parsed
+with ruamel.yaml's round-trip loader in YAML 1.1 mode: what we validate is what Helm installs.
+The round-trip tree keeps positions (``.lc``) for reporting; :func:`to_plain` turns it into
+plain JSON-like Python data for JSON Schema and for the Helm engine.
+
+Nothing here raises on bad input: every problem becomes a :class:`LoadError` with a position.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import Problem, to_pointer
+
+#: Values files beyond this size are refused before parsing (a values file is a few KiB).
+MAX_FILE_BYTES = 1024 * 1024
+#: Nodes the plain data may hold once aliases are expanded (bounds "billion laughs").
+MAX_NODES = 200_000
+#: Nesting depth beyond which a document is refused (values are a few levels deep).
+MAX_DEPTH = 200
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class LoadedValues:
+    """A parsed values file: plain data plus the round-trip tree for positions."""
+
+    file: str
+    data: Any
+    tree: Any
+    problems: list[Problem] = field(default_factory=list)
+
+    def position(self, path: Path_, *, key: bool = True) -> tuple[int, int]:
+        """1-based line and column of ``path`` in the file.
+
+        With ``key`` the position of the mapping key is given (where a reviewer looks for a
+        wrong key); otherwise that of its value. A path that does not exist in the file (a
+        default from the chart) resolves to its nearest ancestor that does.
+        """
+        return locate(self.tree, path, key=key)
+
+    def problem(
+        self,
+        path: Path_,
+        message: str,
+        rule: str,
+        *,
+        severity: str = "error",
+        key: bool = True,
+    ) -> Problem:
+        """A problem at ``path`` of this file."""
+        line, column = self.position(path, key=key)
+        return Problem(
+            file=self.file,
+            line=line,
+            column=column,
+            pointer=to_pointer(path),
+            message=message,
+            rule=rule,
+            severity=severity,  # type: ignore[arg-type]
+        )
+
+
+def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
+    """1-based (line, column) of ``path`` in a ruamel round-trip tree."""
+    line, column = 1, 1
+    node = tree
+    for index, part in enumerate(path):
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            break
+        last = index == len(path) - 1
+        try:
+            if isinstance(node, Mapping) and part in node:
+                pos = lc.key(part) if (key and last) else lc.value(part)
+                node = node[part]
+            elif (
+                isinstance(node, Sequence)
+                and not isinstance(node, str)
+                and isinstance(part, int)
+                and 0 <= part < len(node)
+            ):
+                pos = lc.item(part)
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+        if pos is None or pos[0] is None:
+            break
+        line, column = pos[0] + 1, pos[1] + 1
+    return line, column
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def to_plain(node: Any, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> Any:
+    """Plain JSON-like data from a ruamel tree, expanding aliases within a node budget.
+
+    Raises ``_TooBig`` past ``max_nodes`` and ``_TooDeep`` past ``max_depth``.
+    """
+    budget = [max_nodes]
+
+    def walk(value: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooBig
+        if depth > max_depth:
+            raise _TooDeep
+        if isinstance(value, Mapping):
+            return {_key(k): walk(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v, depth + 1) for v in value]
+        return _scalar(value)
+
+    return walk(node, 0)
+
+
+def _key(key: Any) -> str:
+    """Mapping keys as Helm sees them: strings (YAML 1.1 `yes:` becomes "true")."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return str(key)
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        number = float(value)
+        if math.isfinite(number) and number.is_integer() and abs(number) < 2**53:
+            return number
+        return number if math.isfinite(number) else str(value)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("latin-1")
+    return str(value)
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.version = (1, 1)  # type: ignore[assignment]
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _mark_problem(file: str, exc: Exception, rule: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = (mark.line + 1) if mark is not None else 1
+    column = (mark.column + 1) if mark is not None else 1
+    detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    message = f"{context}: {detail}" if context and "duplicate" not in rule else str(detail)
+    message = " ".join(str(message).split())
+    return Problem(file, line, column, "/", f"YAML syntax: {message}", rule)
+
+
+def load_text(text: str, file: str) -> LoadedValues:
+    """Parse values from text; problems are recorded, never raised."""
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import YAMLError
+
+    result = LoadedValues(file=file, data=None, tree=None)
+    try:
+        docs = list(_yaml().load_all(text))
+    except DuplicateKeyError as exc:
+        result.problems.append(_duplicate_problem(file, exc))
+        return result
+    except YAMLError as exc:
+        result.problems.append(_mark_problem(file, exc, "yaml-syntax"))
+        return result
+    except RecursionError:
+        result.problems.append(
+            Problem(file, 1, 1, "/", "the document is nested too deeply to be a values file",
+                    "yaml-too-deep")
+        )
+        return result
+    except (ValueError, TypeError, OverflowError) as exc:
+        result.problems.append(Problem(file, 1, 1, "/", f"YAML: {exc}", "yaml-syntax"))
+        return result
+    docs = [d for d in docs if d is not None] if len(docs) > 1 else docs
+    if len(docs) > 1:
+        result.problems.append(
+            Problem(file, 1, 1, "/",
+                    f"holds {len(docs)} YAML documents; a values file is one mapping "
+                    "(Helm reads only the first)", "yaml-multiple-documents")
+        )
+        return result
+    tree = docs[0] if docs else None
+    result.tree = tree
+    try:
+        result.data = to_plain(tree)
+    except _TooBig:
+        result.problems.append(
+            Problem(file, 1, 1, "/",
+                    f"the document expands to more than {MAX_NODES} nodes through aliases; "
+                    "write the values out instead of nesting aliases", "yaml-too-big")
+        )
+        result.data = None
+    except (_TooDeep, RecursionError):
+        result.problems.append(
+            Problem(file, 1, 1, "/", f"the document is nested more than {MAX_DEPTH} levels deep",
+                    "yaml-too-deep")
+        )
+        result.data = None
+    return result
+
+
+def _duplicate_problem(file: str, exc: Exception) -> Problem:
+    mark = getattr(exc, "problem_mark", None)
+    line = (mark.line + 1) if mark is not None else 1
+    column = (mark.column + 1) if mark is not None else 1
+    problem = str(getattr(exc, "problem", "") or "")
+    # ruamel says: found duplicate key "name" with value "..." (original value: "...")
+    key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
+    first = getattr(exc, "context_mark", None)
+    where = f" (first defined on line {first.line + 1})" if first is not None else ""
+    return Problem(
+        file, line, column, "/",
+        f"duplicate key `{key}`{where}: Helm would silently keep only one of them",
+        "yaml-duplicate-key",
+    )
+
+
+def load_file(path: str | os.PathLike[str]) -> LoadedValues:
+    """Read and parse a values file; unreadable input becomes a problem, never an exception."""
+    file = os.fspath(path)
+    p = Path(file)
+    empty = LoadedValues(file=file, data=None, tree=None)
+    try:
+        if p.is_dir():
+            empty.problems.append(
+                Problem(file, 1, 1, "/", "is a directory, not a values file", "file-unreadable")
+            )
+            return empty
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            empty.problems.append(
+                Problem(file, 1, 1, "/",
+                        f"is {size / 1048576:.1f} MiB; values files above "
+                        f"{MAX_FILE_BYTES // 1048576} MiB are refused", "file-too-big")
+            )
+            return empty
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        empty.problems.append(Problem(file, 1, 1, "/", "no such file", "file-unreadable"))
+        return empty
+    except OSError as exc:
+        empty.problems.append(
+            Problem(file, 1, 1, "/", f"cannot be read: {exc.strerror or exc}", "file-unreadable")
+        )
+        return empty
+    return load_bytes(raw, file)
+
+
+def load_bytes(raw: bytes, file: str) -> LoadedValues:
+    """Decode (UTF-8, as Helm does) and parse values given as bytes."""
+    if len(raw) > MAX_FILE_BYTES:
+        result = LoadedValues(file=file, data=None, tree=None)
+        result.problems.append(
+            Problem(file, 1, 1, "/", f"is larger than {MAX_FILE_BYTES // 1048576} MiB",
+                    "file-too-big")
+        )
+        return result
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        result = LoadedValues(file=file, data=None, tree=None)
+        result.problems.append(
+            Problem(file, line, column, "/",
+                    f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})", "file-encoding")
+        )
+        return result
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        result = LoadedValues(file=file, data=None, tree=None)
+        result.problems.append(
+            Problem(file, line, 1, "/", "holds NUL bytes: a binary file, not YAML",
+                    "file-encoding")
+        )
+        return result
+    return load_text(text, file)

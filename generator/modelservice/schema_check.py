@@ -1,0 +1,128 @@
+"""The JSON Schema layer: the chart's own values.schema.json, errors at the offending key.
+
+Every error is collected with ``iter_errors``; for ``anyOf``/``oneOf`` the most relevant
+sub-error is reported (``best_match``), so a user reads "must match pattern" rather than
+"is not valid under any of the given schemas". Unknown keys are reported at the key itself
+with the closest known key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import Problem
+from .loader import LoadedValues
+
+
+@cache
+def _validator(schema_path: str, mtime: float) -> Any:
+    from jsonschema import Draft7Validator
+
+    schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
+    return Draft7Validator(schema)
+
+
+def chart_validator(chart: Path) -> Any:
+    """A draft-07 validator for the chart's values.schema.json (cached)."""
+    path = chart / "values.schema.json"
+    return _validator(str(path.resolve()), path.stat().st_mtime)
+
+
+def closest(word: str, candidates: list[str]) -> str | None:
+    """The candidate a typo most likely meant, if any is close enough."""
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if matches:
+        return matches[0]
+    lowered = {c.lower(): c for c in candidates}
+    return lowered.get(word.lower())
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _leaf(error: Any) -> Any:
+    """The most useful error inside anyOf/oneOf contexts."""
+    from jsonschema.exceptions import best_match
+
+    while error.context:
+        best = best_match(error.context)
+        if best is None or best is error:
+            break
+        # A type mismatch on one branch says less than a pattern failure on the other.
+        error = best
+    return error
+
+
+def _message(error: Any) -> str:
+    validator = error.validator
+    value = error.instance
+    if validator == "type":
+        expected = error.validator_value
+        names = expected if isinstance(expected, list) else [expected]
+        return f"{_describe(value)} is not of type {' or '.join(names)}"
+    if validator == "enum":
+        options = ", ".join(json.dumps(o) for o in error.validator_value)
+        hint = ""
+        if isinstance(value, str):
+            near = closest(value, [o for o in error.validator_value if isinstance(o, str)])
+            if near:
+                hint = f" (did you mean {json.dumps(near)}?)"
+        return f"{_describe(value)} is not one of {options}{hint}"
+    if validator == "pattern":
+        description = error.schema.get("description")
+        what = f" ({description})" if description else ""
+        return f"{_describe(value)} is not valid here{what}"
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
+                "exclusiveMaximum": "<"}[validator]
+        return f"{_describe(value)} must be {word} {error.validator_value}"
+    if validator == "minItems":
+        return f"needs at least {error.validator_value} item(s)"
+    if validator == "uniqueItems":
+        return "holds the same item twice"
+    if validator == "minLength":
+        return "must not be empty"
+    if validator == "maxLength":
+        return f"is longer than {error.validator_value} characters"
+    return error.message
+
+
+def check(loaded: LoadedValues, values: Any, chart: Path) -> list[Problem]:
+    """Schema problems of ``values`` (the user's file), positioned in ``loaded``."""
+    validator = chart_validator(chart)
+    problems: list[Problem] = []
+    errors = sorted(validator.iter_errors(values), key=lambda e: (list(map(str, e.path)), e.validator))
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = list(error.schema.get("properties", {}))
+            for key in sorted(k for k in error.instance if k not in known):
+                near = closest(key, known)
+                hint = f" (did you mean `{near}`?)" if near else ""
+                where = "/".join(map(str, path)) or "the top level"
+                problems.append(
+                    loaded.problem(
+                        (*path, key),
+                        f"unknown key `{key}` at {where}{hint}",
+                        "schema-unknown-key",
+                    )
+                )
+            continue
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else error.message
+            problems.append(
+                loaded.problem(path, f"`{missing}` is required here", "schema-required")
+            )
+            continue
+        leaf = _leaf(error)
+        leaf_path = tuple(leaf.absolute_path)
+        problems.append(
+            loaded.problem(leaf_path, _message(leaf), f"schema-{leaf.validator}", key=False)
+        )
+    return problems

@@ -1,0 +1,96 @@
+"""Shared fixtures: render values with the real Helm engine and check the objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelservice import k8s
+from modelservice.engine import Rendered, render
+
+ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "chart"
+EXAMPLES = ROOT / "values-examples"
+CASES = ROOT / "tests" / "cases"
+
+
+def render_values(
+    values: dict[str, Any], *, release: str = "test", namespace: str = "default"
+) -> Rendered:
+    """Render values with the embedded Helm engine."""
+    return render(CHART, values, release=release, namespace=namespace)
+
+
+def strict_errors(obj: dict[str, Any]) -> list[str]:
+    """Strict Kubernetes schema errors of one manifest (built-in kinds only)."""
+    try:
+        return [f"{path}: {msg}" for path, msg in k8s.iter_object_errors(obj)]
+    except LookupError:
+        return []
+
+
+def assert_valid_kubernetes(rendered: Rendered) -> None:
+    """Every manifest passes strict validation; labels and extended resources are what an API
+    server accepts."""
+    for obj in rendered.objects():
+        where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        assert not strict_errors(obj), (where, strict_errors(obj))
+        for key, value in (obj.get("metadata", {}).get("labels") or {}).items():
+            assert k8s.label_key_problem(key) is None, (where, key)
+            assert k8s.label_value_problem(value) is None, (where, key, value)
+        name = obj["metadata"]["name"]
+        assert len(name) <= 253 and k8s.DNS1123_SUBDOMAIN.match(name), (where, name)
+        if obj["kind"] == "Service":
+            assert len(name) <= 63 and k8s.DNS1035_LABEL.match(name), (where, name)
+
+
+class Objects:
+    """Rendered objects looked up by kind."""
+
+    def __init__(self, rendered: Rendered) -> None:
+        self.rendered = rendered
+        self.all = rendered.objects()
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.all if o.get("kind") == kind]
+
+    def one(self, kind: str) -> dict[str, Any]:
+        found = self.of_kind(kind)
+        assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+        return found[0]
+
+    @property
+    def deployment(self) -> dict[str, Any]:
+        return self.one("Deployment")
+
+    @property
+    def pod(self) -> dict[str, Any]:
+        return self.deployment["spec"]["template"]["spec"]
+
+    @property
+    def server(self) -> dict[str, Any]:
+        return next(c for c in self.pod["containers"] if c["name"] == "vllm")
+
+    @property
+    def download(self) -> dict[str, Any] | None:
+        return next((c for c in self.pod.get("initContainers", []) if c["name"] == "download"),
+                    None)
+
+    def env(self, container: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Env of a container as name -> value (or valueFrom)."""
+        container = container or self.server
+        return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+@pytest.fixture
+def objects():
+    """Render values and wrap the objects; validates every manifest strictly on the way."""
+
+    def make(values: dict[str, Any], **kwargs: Any) -> Objects:
+        rendered = render_values(values, **kwargs)
+        assert_valid_kubernetes(rendered)
+        return Objects(rendered)
+
+    return make
