@@ -75,8 +75,9 @@ class Objects:
 
     @property
     def download(self) -> dict[str, Any] | None:
-        return next((c for c in self.pod.get("initContainers", []) if c["name"] == "download"),
-                    None)
+        return next(
+            (c for c in self.pod.get("initContainers", []) if c["name"] == "download"), None
+        )
 
     def env(self, container: dict[str, Any] | None = None) -> dict[str, Any]:
         """Env of a container as name -> value (or valueFrom)."""

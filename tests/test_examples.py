@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CHART, EXAMPLES, Objects, assert_valid_kubernetes
 
+from conftest import CHART, EXAMPLES, Objects, assert_valid_kubernetes
 from modelservice.engine import release_name_for, render
 from modelservice.validate import validate_file
 

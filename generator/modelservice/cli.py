@@ -43,7 +43,26 @@ def _report(results: list[Result], fmt: str) -> None:
             click.echo(problem.format_text(), err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group; maps user errors to one line each on stderr and exit code 1.
+
+    Done here rather than in :func:`main` alone so that every way of invoking the commands
+    (the console script, ``python -m``, click's test runner) reports them the same way.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InvalidValues as exc:
+            for problem in exc.problems:
+                click.echo(problem.format_text(), err=True)
+            ctx.exit(1)
+        except UserError as exc:
+            click.echo(f"modelservice: {exc.message}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="modelservice")
 def cli() -> None:
     """Validate, render, scaffold and bake values files of the modelservice chart."""
@@ -51,8 +70,14 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: one line per problem on stderr; json: a list on stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per problem on stderr; json: a list on stdout.",
+)
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=CHART_OPTION_HELP)
 def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | None) -> None:
@@ -74,10 +99,18 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--release", help="Release name (default: the file name, made a valid name).")
 @click.option("--namespace", default="default", show_default=True, help="Release namespace.")
-@click.option("--engine", type=click.Choice(["embedded", "helm"]), default="embedded",
-              show_default=True, help="embedded: Helm's Go SDK in-process; helm: a helm binary.")
-@click.option("--output-dir", type=click.Path(file_okay=False),
-              help="Write one folder per release, one file per manifest, instead of stdout.")
+@click.option(
+    "--engine",
+    type=click.Choice(["embedded", "helm"]),
+    default="embedded",
+    show_default=True,
+    help="embedded: Helm's Go SDK in-process; helm: a helm binary.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="Write one folder per release, one file per manifest, instead of stdout.",
+)
 @click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=CHART_OPTION_HELP)
 def render(
     files: tuple[str, ...],
@@ -114,7 +147,8 @@ def _expand(files: tuple[str, ...]) -> list[str]:
         path = Path(item)
         if path.is_dir():
             found = sorted(
-                str(p) for p in path.iterdir()
+                str(p)
+                for p in path.iterdir()
                 if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
             )
             if not found:
@@ -125,32 +159,14 @@ def _expand(files: tuple[str, ...]) -> list[str]:
     return expanded
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point: runs the CLI, mapping user errors to exit 1 without a traceback."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point. Click's standalone mode maps usage errors to exit 2 and the group maps user
+    errors to exit 1; this is the last net, so that even a bug prints one line, not a
+    traceback (set ``MODELSERVICE_DEBUG=1`` to see it)."""
     try:
-        return cli.main(args=argv, prog_name="modelservice", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except InvalidValues as exc:
-        for problem in exc.problems:
-            click.echo(problem.format_text(), err=True)
-        sys.exit(1)
-    except UserError as exc:
-        click.echo(f"modelservice: {exc.message}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        # stdout closed early (`modelservice render x.yaml | head`): not an error.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        cli.main(args=argv, prog_name="modelservice", standalone_mode=True)
+    except SystemExit:
+        raise
     except Exception as exc:  # a bug, not a user mistake: say so in one line
         if os.environ.get("MODELSERVICE_DEBUG"):
             raise

@@ -25,14 +25,44 @@ EngineName = Literal["embedded", "helm"]
 #: Helm's install order of kinds (pkg/release/v1/util InstallOrder): ``helm template`` prints
 #: non-hook manifests in this order, unknown kinds last, hooks after everything.
 INSTALL_ORDER = [
-    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange",
-    "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList",
-    "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim",
-    "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding",
-    "ClusterRoleBindingList", "Role", "RoleList", "RoleBinding", "RoleBindingList", "Service",
-    "DaemonSet", "Pod", "ReplicationController", "ReplicaSet", "Deployment",
-    "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress",
-    "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
 ]
 _ORDER = {kind: index for index, kind in enumerate(INSTALL_ORDER)}
 _KIND = re.compile(r"^kind:\s*[\"']?([A-Za-z0-9]+)", re.MULTILINE)
@@ -61,7 +91,7 @@ class Document:
         import yaml
 
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        return yaml.load(self.text, Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(self.text, Loader=loader)
 
 
 @dataclass(frozen=True)
@@ -106,7 +136,7 @@ def split_documents(source: str, text: str) -> list[Document]:
 
 
 @cache
-def _loaded_chart(path: str, mtime: float) -> Any:
+def _loaded_chart(path: str) -> Any:
     import helm_python
 
     helm_python.disable_logging()
@@ -117,13 +147,11 @@ def _loaded_chart(path: str, mtime: float) -> Any:
 
 
 def load_chart(chart: Path) -> Any:
-    """The chart loaded by Helm's SDK (cached per directory and modification time)."""
-    path = str(chart.resolve())
-    try:
-        mtime = max(p.stat().st_mtime for p in chart.rglob("*") if p.is_file())
-    except (OSError, ValueError):
-        raise UserError(f"{chart}: no chart there") from None
-    return _loaded_chart(path, mtime)
+    """The chart loaded by Helm's SDK, once per directory and process (a command runs against
+    one chart; reloading it per values file would cost more than rendering)."""
+    if not (chart / "Chart.yaml").is_file():
+        raise UserError(f"{chart}: no chart there (no Chart.yaml)")
+    return _loaded_chart(str(chart.resolve()))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -182,14 +210,22 @@ def render_helm(chart: Path, values: dict[str, Any], *, release: str, namespace:
     """Render with an external ``helm template`` (Helm 3.x or 4.x)."""
     binary = helm_binary()
     if binary is None:
-        raise EngineError("--engine helm needs a helm binary on PATH (the embedded engine needs none)")
+        raise EngineError(
+            "--engine helm needs a helm binary on PATH (the embedded engine needs none)"
+        )
     validate_release_name(release)
     with tempfile.TemporaryDirectory(prefix="modelservice-") as tmp:
         values_file = Path(tmp) / "values.json"
         values_file.write_text(json.dumps(values), encoding="utf-8")
         command = [
-            binary, "template", release, str(chart), "--namespace", namespace,
-            "--values", str(values_file),
+            binary,
+            "template",
+            release,
+            str(chart),
+            "--namespace",
+            namespace,
+            "--values",
+            str(values_file),
         ]
         env = {**os.environ, "HELM_NO_PLUGINS": "1"}
         proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -74,8 +74,10 @@ def iter_object_errors(obj: dict[str, Any]) -> list[tuple[str, str]]:
     """
     validator = object_validator(str(obj.get("kind")), str(obj.get("apiVersion")))
     if validator is None:
-        raise LookupError(f"no Kubernetes {KUBERNETES_VERSION} schema for "
-                          f"{obj.get('apiVersion')}/{obj.get('kind')}")
+        raise LookupError(
+            f"no Kubernetes {KUBERNETES_VERSION} schema for "
+            f"{obj.get('apiVersion')}/{obj.get('kind')}"
+        )
     return [
         (".".join(str(p) for p in err.absolute_path), err.message)
         for err in validator.iter_errors(obj)
@@ -89,9 +91,18 @@ _QUANTITY = re.compile(
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-            "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-            "P": Decimal("1e15"), "E": Decimal("1e18")}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
 
 
 def parse_quantity(value: str | int | float) -> Decimal:
@@ -147,6 +158,8 @@ def label_value_problem(value: object) -> str | None:
     if not isinstance(value, str):
         return f"label value {value!r} must be a string"
     if len(value) > 63 or not LABEL_VALUE.match(value):
-        return (f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', "
-                "starting and ending with an alphanumeric")
+        return (
+            f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', "
+            "starting and ending with an alphanumeric"
+        )
     return None

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Problem
 from .engine import EngineName, Rendered, release_name_for, render
 from .errors import EngineError, InvalidValues, UserError
-from .validate import Result, validate_file
-
-
-def validate_all(files: list[str], chart: Path) -> list[Result]:
-    """Validate every file; raise :class:`InvalidValues` with every error of every file."""
-    results = [validate_file(f, chart) for f in files]
-    problems = [p for r in results for p in r.problems]
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise InvalidValues(problems)
-    for warning in problems:
-        print(warning.format_text(), file=sys.stderr)
-    return results
+from .parallel import map_chunks
+from .validate import validate_file
 
 
 def manifest_file_name(kind: str, name: str, taken: set[str]) -> str:
@@ -49,6 +40,45 @@ def write_release(rendered: Rendered, output_dir: Path) -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class _Job:
+    file: str
+    release: str | None
+    chart: Path
+    namespace: str
+    engine: EngineName
+
+
+@dataclass
+class _Outcome:
+    file: str
+    problems: list[Problem]
+    rendered: Rendered | None
+
+
+def _validate_and_render(jobs: Sequence[_Job]) -> list[_Outcome]:
+    """Validate each file and, when valid, render it (nothing is printed here)."""
+    outcomes = []
+    for job in jobs:
+        result = validate_file(job.file, job.chart)
+        problems = list(result.problems)
+        rendered = None
+        if not any(p.severity == "error" for p in problems):
+            name = job.release or release_name_for(job.file)
+            try:
+                rendered = render(
+                    job.chart,
+                    result.values,
+                    release=name,
+                    namespace=job.namespace,
+                    engine=job.engine,
+                )
+            except EngineError as exc:
+                problems.append(Problem(job.file, 1, 1, "/", exc.message, "helm-render"))
+        outcomes.append(_Outcome(job.file, problems, rendered))
+    return outcomes
+
+
 def render_files(
     files: list[str],
     *,
@@ -58,31 +88,32 @@ def render_files(
     engine: EngineName,
     output_dir: Path | None,
 ) -> list[Rendered]:
-    """Validate, then render every file; print manifests or write release folders."""
-    results = validate_all(files, chart)
+    """Validate and render every file; print manifests or write release folders.
+
+    Nothing is printed or written unless every file is valid and renders: invalid input
+    raises :class:`InvalidValues` with every problem of every file. Many files are spread
+    over the machine's cores.
+    """
     names: dict[str, str] = {}
-    for result in results:
-        name = release or release_name_for(result.loaded.file)
+    for file in files:
+        name = release or release_name_for(file)
         if name in names:
             raise UserError(
-                f"{result.loaded.file} and {names[name]} would both be release {name!r}; "
-                "rename one file"
+                f"{file} and {names[name]} would both be release {name!r}; rename one file"
             )
-        names[name] = result.loaded.file
-    outputs: list[Rendered] = []
-    for result, name in zip(results, names, strict=True):
-        try:
-            rendered = render(chart, result.values, release=name, namespace=namespace,
-                              engine=engine)
-        except EngineError as exc:
-            raise InvalidValues(
-                [Problem(result.loaded.file, 1, 1, "/", exc.message, "helm-render")]
-            ) from None
-        outputs.append(rendered)
-    for rendered in outputs:
-        if output_dir is None:
-            sys.stdout.write(rendered.text())
-        else:
+        names[name] = file
+    jobs = [_Job(f, release, chart, namespace, engine) for f in files]
+    outcomes = map_chunks(_validate_and_render, jobs)
+    problems = [p for o in outcomes for p in o.problems]
+    if any(p.severity == "error" for p in problems):
+        raise InvalidValues(problems)
+    for warning in problems:
+        print(warning.format_text(), file=sys.stderr)
+    outputs = [o.rendered for o in outcomes if o.rendered is not None]
+    if output_dir is None:
+        sys.stdout.write("".join(r.text() for r in outputs))
+    else:
+        for rendered in outputs:
             folder = write_release(rendered, output_dir)
             print(f"{folder}: {len(rendered.documents)} manifests", file=sys.stderr)
     return outputs

@@ -1,0 +1,51 @@
+"""Spreading per-file work over the machine's cores, for commands given many files.
+
+Workers are started with ``spawn``: the parent may already hold Helm's Go runtime, which
+does not survive ``fork``. Small batches run in-process, where starting workers would cost
+more than it saves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Below this many items, work runs in-process.
+MIN_ITEMS_FOR_POOL = 64
+
+
+def workers_for(count: int) -> int:
+    """How many worker processes ``count`` items deserve (1 means in-process)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if count < MIN_ITEMS_FOR_POOL or not cpus or cpus < 2:
+        return 1
+    return min(cpus, 8)
+
+
+def _chunks(items: Sequence[T], n: int) -> list[Sequence[T]]:
+    size = -(-len(items) // n)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def map_chunks(func: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
+    """``func`` over contiguous chunks of ``items``, results in the order of ``items``.
+
+    ``func`` must be a module-level function (it is pickled to the workers) that maps a chunk
+    to one result per item.
+    """
+    workers = workers_for(len(items))
+    if workers == 1:
+        return func(items)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        results: list[R] = []
+        for part in pool.map(func, _chunks(items, workers)):
+            results.extend(part)
+        return results

@@ -1,0 +1,197 @@
+"""`modelservice render`: like `helm template`, after validation, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import CHART, EXAMPLES
+from modelservice.cli import cli, main
+from modelservice.engine import helm_binary, release_name_for, render
+
+QWEN = EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_render_prints_manifests_with_source_comments_like_helm_template():
+    code, out, err = run("render", str(QWEN))
+    assert code == 0, err
+    assert out.startswith("---\n# Source: modelservice/templates/")
+    kinds = [d["kind"] for d in yaml.safe_load_all(out) if d]
+    assert kinds == ["PersistentVolumeClaim", "Service", "Deployment"]
+
+
+def test_the_release_defaults_to_the_file_name_made_a_valid_release_name():
+    code, out, _ = run("render", str(QWEN))
+    assert code == 0
+    deployment = next(d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment")
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/instance"] == (
+        "qwen2-5-0-5b-instruct-hf-mirror"
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "release"),
+    [
+        ("Qwen2.5_7B.yaml", "qwen2-5-7b"),
+        ("--weird--.yml", "weird"),
+        ("x" * 80 + ".yaml", "x" * 53),
+        ("日本.yaml", "modelservice"),
+    ],
+)
+def test_release_names_from_file_names_are_valid_helm_release_names(file, release):
+    assert release_name_for(file) == release
+
+
+def test_release_and_namespace_options_name_the_objects():
+    code, out, _ = run("render", str(QWEN), "--release", "chat", "--namespace", "ai")
+    assert code == 0
+    for doc in yaml.safe_load_all(out):
+        if doc:
+            assert doc["metadata"]["namespace"] == "ai"
+            assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == "chat"
+
+
+def test_an_invalid_release_name_is_a_one_line_error():
+    code, out, err = run("render", str(QWEN), "--release", "Not_Valid")
+    assert code == 1
+    assert out == ""
+    assert "invalid release name 'Not_Valid'" in err
+    assert "Traceback" not in err
+
+
+def test_a_broken_values_file_exits_1_with_file_line_and_pointer_and_renders_nothing(
+    tmp_path: Path,
+):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  name: org/model\ngpu:\n  cuont: 2\n")
+    code, out, err = run("render", str(bad))
+    assert code == 1
+    assert out == ""
+    assert f"{bad}:4:3: /gpu/cuont: unknown key `cuont`" in err
+    assert "Traceback" not in err
+
+
+def test_every_file_is_validated_before_any_is_rendered(tmp_path: Path):
+    good = tmp_path / "good.yaml"
+    good.write_text("model:\n  name: org/model\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  name: org/model\nreplicaCount: many\n")
+    code, out, err = run("render", str(good), str(bad))
+    assert code == 1
+    assert out == ""
+    assert f"{bad}:3:15: /replicaCount:" in err
+
+
+def test_output_dir_writes_one_folder_per_release_and_one_file_per_manifest(tmp_path: Path):
+    out_dir = tmp_path / "out"
+    code, out, err = run(
+        "render", str(QWEN), str(EXAMPLES / "embedding-model.yaml"), "--output-dir", str(out_dir)
+    )
+    assert code == 0, err
+    assert out == ""
+    releases = sorted(p.name for p in out_dir.iterdir())
+    assert releases == ["embedding-model", "qwen2-5-0-5b-instruct-hf-mirror"]
+    files = sorted(p.name for p in (out_dir / "embedding-model").iterdir())
+    assert "deployment-embedding-model-modelservice.yaml" in files
+    for file in (out_dir / "embedding-model").iterdir():
+        docs = [d for d in yaml.safe_load_all(file.read_text()) if d]
+        assert len(docs) == 1
+
+
+def test_output_dir_removes_manifests_a_release_no_longer_renders(tmp_path: Path):
+    values = tmp_path / "svc.yaml"
+    values.write_text("model:\n  name: org/model\n")
+    out_dir = tmp_path / "out"
+    assert run("render", str(values), "--output-dir", str(out_dir))[0] == 0
+    assert any(p.name.startswith("persistentvolumeclaim-") for p in (out_dir / "svc").iterdir())
+    values.write_text("model:\n  name: org/model\npersistence:\n  enabled: false\n")
+    assert run("render", str(values), "--output-dir", str(out_dir))[0] == 0
+    assert not any(p.name.startswith("persistentvolumeclaim-") for p in (out_dir / "svc").iterdir())
+
+
+def test_release_with_several_files_is_a_usage_error():
+    code, _, err = run("render", str(QWEN), str(QWEN), "--release", "x")
+    assert code == 2
+    assert "--release names one release" in err
+
+
+def test_two_files_that_would_be_the_same_release_are_refused(tmp_path: Path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        (tmp_path / folder / "svc.yaml").write_text("model:\n  name: org/model\n")
+    code, _, err = run(
+        "render", str(tmp_path / "a" / "svc.yaml"), str(tmp_path / "b" / "svc.yaml")
+    )
+    assert code == 1
+    assert "would both be release 'svc'" in err
+
+
+def test_a_missing_file_is_a_problem_line_not_a_traceback(tmp_path: Path):
+    code, _, err = run("render", str(tmp_path / "nope.yaml"))
+    assert code == 1
+    assert f"{tmp_path / 'nope.yaml'}:1:1: /: no such file" in err
+
+
+def test_the_helm_engine_without_a_helm_binary_fails_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, _, err = run("render", str(QWEN), "--engine", "helm")
+    assert code == 1
+    assert "--engine helm needs a helm binary on PATH" in err
+
+
+def test_main_maps_user_errors_to_exit_1(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", str(tmp_path / "missing.yaml")])
+    assert exit_info.value.code == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    helm_binary() is None,
+    reason="no helm binary on PATH (no registry here "
+    "ships one); the embedded engine is Helm's own Go SDK",
+)
+def test_the_helm_binary_renders_the_same_manifests_as_the_embedded_engine():
+    from modelservice.validate import validate_file
+
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        if path.name == "helmfile.yaml":
+            continue
+        values = validate_file(path, CHART).values
+        embedded = render(CHART, values, release="cmp", namespace="ai", engine="embedded")
+        external = render(CHART, values, release="cmp", namespace="ai", engine="helm")
+        assert embedded.objects() == external.objects(), path.name
+        assert embedded.text() == external.text(), path.name
+
+
+def test_many_files_render_in_parallel_in_file_order_and_one_bad_file_stops_all(tmp_path: Path):
+    from modelservice.parallel import MIN_ITEMS_FOR_POOL
+
+    count = MIN_ITEMS_FOR_POOL + 6
+    files = []
+    for index in range(count):
+        path = tmp_path / f"svc-{index:03d}.yaml"
+        path.write_text(f"model:\n  name: org/model-{index}\n")
+        files.append(str(path))
+    code, out, err = run("render", *files)
+    assert code == 0, err
+    releases = [
+        d["metadata"]["labels"]["app.kubernetes.io/instance"]
+        for d in yaml.safe_load_all(out)
+        if d and d["kind"] == "Deployment"
+    ]
+    assert releases == [f"svc-{index:03d}" for index in range(count)]
+    Path(files[-3]).write_text("model:\n  name: org/model\ngpu:\n  count: lots\n")
+    code, out, err = run("render", *files)
+    assert code == 1
+    assert out == ""
+    assert f"{files[-3]}:4:10: /gpu/count:" in err
