@@ -28,7 +28,7 @@ lint: install
 
 ## Regenerate chart/values.schema.json (and the README parameter table) from schemas/.
 generate: install
-	$(BIN)/python -m modelservice.generate
+	$(BIN)/modelservice docs --write
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -128,9 +128,7 @@ def test_two_files_that_would_be_the_same_release_are_refused(tmp_path: Path):
     (tmp_path / "b").mkdir()
     for folder in ("a", "b"):
         (tmp_path / folder / "svc.yaml").write_text("model:\n  name: org/model\n")
-    code, _, err = run(
-        "render", str(tmp_path / "a" / "svc.yaml"), str(tmp_path / "b" / "svc.yaml")
-    )
+    code, _, err = run("render", str(tmp_path / "a" / "svc.yaml"), str(tmp_path / "b" / "svc.yaml"))
     assert code == 1
     assert "would both be release 'svc'" in err
 

@@ -140,6 +140,46 @@ def render(
     )
 
 
+@cli.command()
+@click.option(
+    "--check",
+    "mode",
+    flag_value="check",
+    help="Exit 1 when a generated file differs from what would be generated.",
+)
+@click.option(
+    "--write",
+    "mode",
+    flag_value="write",
+    help="Rewrite the generated files (chart/values.schema.json, README table).",
+)
+def docs(mode: str | None) -> None:
+    """Print the README parameter table generated from the values schema.
+
+    With --write (what `make generate` runs) rewrite the generated files; with --check fail
+    when the committed ones drift.
+    """
+    from . import docs as docs_module
+    from . import generate
+    from .paths import chart_dir
+
+    if mode == "write":
+        for path in generate.write_generated():
+            click.echo(f"wrote {path}", err=True)
+        return
+    if mode == "check":
+        drifted = generate.drifted()
+        for path in drifted:
+            click.echo(f"{path}: out of date; run `make generate`", err=True)
+        if drifted:
+            sys.exit(1)
+        return
+    schema = generate.load_schema_source()
+    click.echo(
+        docs_module.parameters_table(schema, docs_module.chart_defaults(chart_dir())), nl=False
+    )
+
+
 def _expand(files: tuple[str, ...]) -> list[str]:
     """Values files from arguments: a folder stands for its *.yaml and *.yml files."""
     expanded: list[str] = []

@@ -33,9 +33,20 @@ def render_chart_schema(schema: dict[str, Any]) -> str:
 
 
 def generated_files(chart: Path | None = None) -> dict[Path, str]:
-    """Every generated file of the repository and the text it must hold."""
-    target = (chart or chart_dir()) / "values.schema.json"
-    return {target: render_chart_schema(load_schema_source())}
+    """Every generated file of the repository and the text it must hold: the chart's
+    values.schema.json and, in a source checkout, the README parameter table."""
+    from . import docs
+    from .paths import repo_root
+
+    chart = chart or chart_dir()
+    schema = load_schema_source()
+    files = {chart / "values.schema.json": render_chart_schema(schema)}
+    root = repo_root()
+    if root is not None and (root / "README.md").is_file():
+        readme = root / "README.md"
+        table = docs.parameters_table(schema, docs.chart_defaults(chart))
+        files[readme] = docs.replace_block(readme.read_text(encoding="utf-8"), table)
+    return files
 
 
 def write_generated() -> list[Path]:

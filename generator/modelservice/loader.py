@@ -193,8 +193,14 @@ def load_text(text: str, file: str) -> LoadedValues:
         return result
     except RecursionError:
         result.problems.append(
-            Problem(file, 1, 1, "/", "the document is nested too deeply to be a values file",
-                    "yaml-too-deep")
+            Problem(
+                file,
+                1,
+                1,
+                "/",
+                "the document is nested too deeply to be a values file",
+                "yaml-too-deep",
+            )
         )
         return result
     except (ValueError, TypeError, OverflowError) as exc:
@@ -203,9 +209,15 @@ def load_text(text: str, file: str) -> LoadedValues:
     docs = [d for d in docs if d is not None] if len(docs) > 1 else docs
     if len(docs) > 1:
         result.problems.append(
-            Problem(file, 1, 1, "/",
-                    f"holds {len(docs)} YAML documents; a values file is one mapping "
-                    "(Helm reads only the first)", "yaml-multiple-documents")
+            Problem(
+                file,
+                1,
+                1,
+                "/",
+                f"holds {len(docs)} YAML documents; a values file is one mapping "
+                "(Helm reads only the first)",
+                "yaml-multiple-documents",
+            )
         )
         return result
     tree = docs[0] if docs else None
@@ -214,15 +226,27 @@ def load_text(text: str, file: str) -> LoadedValues:
         result.data = to_plain(tree)
     except _TooBig:
         result.problems.append(
-            Problem(file, 1, 1, "/",
-                    f"the document expands to more than {MAX_NODES} nodes through aliases; "
-                    "write the values out instead of nesting aliases", "yaml-too-big")
+            Problem(
+                file,
+                1,
+                1,
+                "/",
+                f"the document expands to more than {MAX_NODES} nodes through aliases; "
+                "write the values out instead of nesting aliases",
+                "yaml-too-big",
+            )
         )
         result.data = None
     except (_TooDeep, RecursionError):
         result.problems.append(
-            Problem(file, 1, 1, "/", f"the document is nested more than {MAX_DEPTH} levels deep",
-                    "yaml-too-deep")
+            Problem(
+                file,
+                1,
+                1,
+                "/",
+                f"the document is nested more than {MAX_DEPTH} levels deep",
+                "yaml-too-deep",
+            )
         )
         result.data = None
     return result
@@ -238,7 +262,10 @@ def _duplicate_problem(file: str, exc: Exception) -> Problem:
     first = getattr(exc, "context_mark", None)
     where = f" (first defined on line {first.line + 1})" if first is not None else ""
     return Problem(
-        file, line, column, "/",
+        file,
+        line,
+        column,
+        "/",
         f"duplicate key `{key}`{where}: Helm would silently keep only one of them",
         "yaml-duplicate-key",
     )
@@ -258,9 +285,15 @@ def load_file(path: str | os.PathLike[str]) -> LoadedValues:
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
             empty.problems.append(
-                Problem(file, 1, 1, "/",
-                        f"is {size / 1048576:.1f} MiB; values files above "
-                        f"{MAX_FILE_BYTES // 1048576} MiB are refused", "file-too-big")
+                Problem(
+                    file,
+                    1,
+                    1,
+                    "/",
+                    f"is {size / 1048576:.1f} MiB; values files above "
+                    f"{MAX_FILE_BYTES // 1048576} MiB are refused",
+                    "file-too-big",
+                )
             )
             return empty
         raw = p.read_bytes()
@@ -280,8 +313,9 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
     if len(raw) > MAX_FILE_BYTES:
         result = LoadedValues(file=file, data=None, tree=None)
         result.problems.append(
-            Problem(file, 1, 1, "/", f"is larger than {MAX_FILE_BYTES // 1048576} MiB",
-                    "file-too-big")
+            Problem(
+                file, 1, 1, "/", f"is larger than {MAX_FILE_BYTES // 1048576} MiB", "file-too-big"
+            )
         )
         return result
     try:
@@ -291,8 +325,14 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         result = LoadedValues(file=file, data=None, tree=None)
         result.problems.append(
-            Problem(file, line, column, "/",
-                    f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})", "file-encoding")
+            Problem(
+                file,
+                line,
+                column,
+                "/",
+                f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                "file-encoding",
+            )
         )
         return result
     if text.startswith("\ufeff"):
@@ -301,8 +341,7 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
         line = text[: text.index("\x00")].count("\n") + 1
         result = LoadedValues(file=file, data=None, tree=None)
         result.problems.append(
-            Problem(file, line, 1, "/", "holds NUL bytes: a binary file, not YAML",
-                    "file-encoding")
+            Problem(file, line, 1, "/", "holds NUL bytes: a binary file, not YAML", "file-encoding")
         )
         return result
     return load_text(text, file)

@@ -79,8 +79,9 @@ def _message(error: Any) -> str:
         what = f" ({description})" if description else ""
         return f"{_describe(value)} is not valid here{what}"
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
-                "exclusiveMaximum": "<"}[validator]
+        word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[
+            validator
+        ]
         return f"{_describe(value)} must be {word} {error.validator_value}"
     if validator == "minItems":
         return f"needs at least {error.validator_value} item(s)"
@@ -97,7 +98,9 @@ def check(loaded: LoadedValues, values: Any, chart: Path) -> list[Problem]:
     """Schema problems of ``values`` (the user's file), positioned in ``loaded``."""
     validator = chart_validator(chart)
     problems: list[Problem] = []
-    errors = sorted(validator.iter_errors(values), key=lambda e: (list(map(str, e.path)), e.validator))
+    errors = sorted(
+        validator.iter_errors(values), key=lambda e: (list(map(str, e.path)), e.validator)
+    )
     for error in errors:
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
