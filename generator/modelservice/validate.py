@@ -122,5 +122,7 @@ def validate_loaded(loaded: LoadedValues, chart: Path) -> Result:
 
 
 def validate_file(path: str | os.PathLike[str], chart: Path) -> Result:
-    """Load and validate one values file."""
-    return validate_loaded(load_file(path), chart)
+    """Load and validate one values file; problems in file order."""
+    result = validate_loaded(load_file(path), chart)
+    result.problems.sort(key=lambda p: (p.line, p.column, p.pointer, p.rule))
+    return result
