@@ -32,12 +32,32 @@ Path_ = tuple[str | int, ...]
 
 @dataclass
 class LoadedValues:
-    """A parsed values file: plain data plus the round-trip tree for positions."""
+    """A parsed values file: plain data plus the round-trip tree for positions.
+
+    Files parsed on the fast path keep their text instead of a tree; the positioned tree is
+    built from it the first time a problem needs a line number.
+    """
 
     file: str
     data: Any
-    tree: Any
+    _tree: Any = None
     problems: list[Problem] = field(default_factory=list)
+    text: str | None = None
+
+    @property
+    def tree(self) -> Any:
+        """The ruamel round-trip tree (built on demand for fast-path files)."""
+        if self._tree is None and self.text is not None:
+            try:
+                self._tree = _yaml().load(self.text)
+            except Exception:  # the fast path accepted it; positions are best effort
+                self._tree = None
+            self.text = None
+        return self._tree
+
+    @tree.setter
+    def tree(self, value: Any) -> None:
+        self._tree = value
 
     def position(self, path: Path_, *, key: bool = True) -> tuple[int, int]:
         """1-based line and column of ``path`` in the file.
@@ -182,7 +202,10 @@ def load_text(text: str, file: str) -> LoadedValues:
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import YAMLError
 
-    result = LoadedValues(file=file, data=None, tree=None)
+    fast = _fast_load(text, file)
+    if fast is not None:
+        return fast
+    result = LoadedValues(file=file, data=None)
     try:
         docs = list(_yaml().load_all(text))
     except DuplicateKeyError as exc:
@@ -252,6 +275,62 @@ def load_text(text: str, file: str) -> LoadedValues:
     return result
 
 
+def _fast_load(text: str, file: str) -> LoadedValues | None:
+    """Parse a plain values file with libyaml (PyYAML's C loader, YAML 1.1 like Helm), or
+    return None to take the positioned ruamel path.
+
+    Plain means: one non-empty mapping document, no anchors or aliases, no tags, no
+    duplicate keys, and bounded depth and size. Everything else, every error included, is
+    left to the slow path, which reports it with its position.
+    """
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", None)
+    if loader_class is None or len(text) > 256 * 1024:
+        return None
+    try:
+        nodes = list(yaml.compose_all(text, Loader=loader_class))
+    except Exception:
+        return None
+    if len(nodes) != 1 or not isinstance(nodes[0], yaml.MappingNode):
+        return None
+    root = nodes[0]
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen or depth > MAX_DEPTH or len(seen) > MAX_NODES:
+            return None  # an alias (a shared node), too deep or too big
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != "tag:yaml.org,2002:map":
+                return None
+            keys = set()
+            for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.value in keys or key.value == "<<":
+                    return None
+                keys.add(key.value)
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                return None
+            stack.extend((item, depth + 1) for item in node.value)
+        elif node.tag.startswith("tag:yaml.org,2002:") is False or node.tag in (
+            "tag:yaml.org,2002:binary",
+            "tag:yaml.org,2002:set",
+            "tag:yaml.org,2002:omap",
+            "tag:yaml.org,2002:pairs",
+        ):
+            return None
+    try:
+        data = loader_class(text).construct_document(root)
+        plain = to_plain(data)
+    except Exception:
+        return None
+    return LoadedValues(file=file, data=plain, text=text)
+
+
 def _duplicate_problem(file: str, exc: Exception) -> Problem:
     mark = getattr(exc, "problem_mark", None)
     line = (mark.line + 1) if mark is not None else 1
@@ -275,7 +354,7 @@ def load_file(path: str | os.PathLike[str]) -> LoadedValues:
     """Read and parse a values file; unreadable input becomes a problem, never an exception."""
     file = os.fspath(path)
     p = Path(file)
-    empty = LoadedValues(file=file, data=None, tree=None)
+    empty = LoadedValues(file=file, data=None)
     try:
         if p.is_dir():
             empty.problems.append(
@@ -311,7 +390,7 @@ def load_file(path: str | os.PathLike[str]) -> LoadedValues:
 def load_bytes(raw: bytes, file: str) -> LoadedValues:
     """Decode (UTF-8, as Helm does) and parse values given as bytes."""
     if len(raw) > MAX_FILE_BYTES:
-        result = LoadedValues(file=file, data=None, tree=None)
+        result = LoadedValues(file=file, data=None)
         result.problems.append(
             Problem(
                 file, 1, 1, "/", f"is larger than {MAX_FILE_BYTES // 1048576} MiB", "file-too-big"
@@ -323,7 +402,7 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        result = LoadedValues(file=file, data=None, tree=None)
+        result = LoadedValues(file=file, data=None)
         result.problems.append(
             Problem(
                 file,
@@ -339,7 +418,7 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
         text = text[1:]
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        result = LoadedValues(file=file, data=None, tree=None)
+        result = LoadedValues(file=file, data=None)
         result.problems.append(
             Problem(file, line, 1, "/", "holds NUL bytes: a binary file, not YAML", "file-encoding")
         )
