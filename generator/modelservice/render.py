@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Problem
-from .engine import EngineName, Rendered, release_name_for, render
+from .engine import Document, EngineName, Rendered, release_name_for, render
 from .errors import EngineError, InvalidValues, UserError
 from .parallel import map_chunks
 from .validate import validate_file
@@ -25,6 +25,20 @@ def manifest_file_name(kind: str, name: str, taken: set[str]) -> str:
     return candidate
 
 
+_METADATA_NAME = re.compile(r"^metadata:\n(?:[ ]{2}.*\n)*?[ ]{2}name: *[\"']?([^\"'\s]+)", re.M)
+
+
+def _object_name(doc: Document) -> str:
+    """metadata.name of a manifest: read off Helm's block-style output, parsed if unusual."""
+    match = _METADATA_NAME.search(doc.text + "\n")
+    if match:
+        return match.group(1)
+    data = doc.load()
+    if isinstance(data, dict) and isinstance(data.get("metadata"), dict):
+        return str(data["metadata"].get("name", ""))
+    return ""
+
+
 def write_release(rendered: Rendered, output_dir: Path) -> Path:
     """Write one file per manifest under ``output_dir/<release>/``, replacing stale ones."""
     folder = output_dir / rendered.release
@@ -33,9 +47,7 @@ def write_release(rendered: Rendered, output_dir: Path) -> Path:
         stale.unlink()
     taken: set[str] = set()
     for doc in rendered.documents:
-        data = doc.load() or {}
-        name = str((data.get("metadata") or {}).get("name", "")) if isinstance(data, dict) else ""
-        file = folder / manifest_file_name(doc.kind or "object", name, taken)
+        file = folder / manifest_file_name(doc.kind or "object", _object_name(doc), taken)
         file.write_text(f"# Source: {doc.source}\n{doc.text}\n", encoding="utf-8")
     return folder
 
