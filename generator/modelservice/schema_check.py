@@ -47,14 +47,21 @@ def _describe(value: Any) -> str:
 
 
 def _leaf(error: Any) -> Any:
-    """The most useful error inside anyOf/oneOf contexts."""
+    """The most useful error inside anyOf/oneOf contexts.
+
+    A branch that failed only on type says less than one of the right type that failed on
+    its pattern or range, so type mismatches are considered last. The parent's description
+    is carried down when the branch has none.
+    """
     from jsonschema.exceptions import best_match
 
     while error.context:
-        best = best_match(error.context)
+        specific = [e for e in error.context if e.validator != "type"]
+        best = best_match(specific or error.context)
         if best is None or best is error:
             break
-        # A type mismatch on one branch says less than a pattern failure on the other.
+        if "description" not in best.schema and error.schema.get("description"):
+            best.schema = {**best.schema, "description": error.schema["description"]}
         error = best
     return error
 
