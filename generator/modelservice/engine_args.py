@@ -214,6 +214,7 @@ def engine_args_layer(ctx: Context) -> list[Problem]:
                 "the chart's pinned release",
                 "engine-args-unknown-release",
                 severity="warning",
+                key=False,
             )
         )
         if data is None:
@@ -230,3 +231,36 @@ def _pinned_version(chart: Path) -> str:
     text = (chart / "Chart.yaml").read_text(encoding="utf-8")
     match = re.search(r"^appVersion:\s*[\"']?v?([^\"'\s]+)", text, flags=re.M)
     return match.group(1) if match else ""
+
+
+def flag_values(
+    args: list[Any], merged: dict[str, Any], chart: Path
+) -> dict[str, tuple[int, str | None]]:
+    """The value each flag of ``args`` is given, by canonical long flag: (item index, value).
+
+    Read with the flags of the pinned release; the last occurrence wins, as in argparse.
+    Switches map to None; unknown flags are left out (they are reported elsewhere).
+    """
+    tag = str((merged.get("image") or {}).get("tag") or "").removeprefix("v")
+    data = flag_data(tag) or flag_data(_pinned_version(chart))
+    if data is None:
+        return {}
+    index = _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json"))
+    found: dict[str, tuple[int, str | None]] = {}
+    for i, token in enumerate(args):
+        if not isinstance(token, str) or not token.startswith("-"):
+            continue
+        flag, has_value, value = token.partition("=")
+        hit = index.lookup(flag)
+        if hit is None:
+            continue
+        name, negation = hit
+        if has_value:
+            found[name] = (i, value)
+        elif index.flags[name].get("takes_value") and not negation:
+            following = args[i + 1] if i + 1 < len(args) else None
+            if isinstance(following, str) and not following.startswith("-"):
+                found[name] = (i, following)
+        else:
+            found[name] = (i, None)
+    return found

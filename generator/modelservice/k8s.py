@@ -17,7 +17,7 @@ from typing import Any
 #: against.
 KUBERNETES_VERSION = "1.33.0"
 
-_DEFS_ID = "/api/_definitions.json"
+_DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 
 
 def _schema_dir() -> Any:

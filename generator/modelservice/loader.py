@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +44,17 @@ class LoadedValues:
     _tree: Any = None
     problems: list[Problem] = field(default_factory=list)
     text: str | None = None
+    #: The decoded text of the file, for checks that read scalars as written.
+    source: str | None = None
 
     @property
     def tree(self) -> Any:
         """The ruamel round-trip tree (built on demand for fast-path files)."""
         if self._tree is None and self.text is not None:
             try:
-                self._tree = _yaml().load(self.text)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self._tree = _yaml().load(self.text)
             except Exception:  # the fast path accepted it; positions are best effort
                 self._tree = None
             self.text = None
@@ -91,8 +96,14 @@ class LoadedValues:
 
 
 def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
-    """1-based (line, column) of ``path`` in a ruamel round-trip tree."""
+    """1-based (line, column) of ``path`` in a ruamel round-trip tree.
+
+    When ``path`` goes further than the file does (a key the user did not write), the
+    position is that of the deepest key the file has on the way (``model:`` for a missing
+    ``model.name``), where the missing key belongs.
+    """
     line, column = 1, 1
+    anchor: tuple[int, int] | None = None
     node = tree
     for index, part in enumerate(path):
         lc = getattr(node, "lc", None)
@@ -101,7 +112,8 @@ def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
         last = index == len(path) - 1
         try:
             if isinstance(node, Mapping) and part in node:
-                pos = lc.key(part) if (key and last) else lc.value(part)
+                key_pos = lc.key(part)
+                pos = key_pos if (key and last) else lc.value(part)
                 node = node[part]
             elif (
                 isinstance(node, Sequence)
@@ -109,15 +121,17 @@ def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
                 and isinstance(part, int)
                 and 0 <= part < len(node)
             ):
-                pos = lc.item(part)
+                key_pos = pos = lc.item(part)
                 node = node[part]
             else:
-                break
+                return anchor or (line, column)
         except (KeyError, IndexError, TypeError, AttributeError):
             break
         if pos is None or pos[0] is None:
             break
         line, column = pos[0] + 1, pos[1] + 1
+        if key_pos is not None and key_pos[0] is not None:
+            anchor = (key_pos[0] + 1, key_pos[1] + 1)
     return line, column
 
 
@@ -204,10 +218,15 @@ def load_text(text: str, file: str) -> LoadedValues:
 
     fast = _fast_load(text, file)
     if fast is not None:
+        fast.source = text
         return fast
-    result = LoadedValues(file=file, data=None)
+    result = LoadedValues(file=file, data=None, source=text)
     try:
-        docs = list(_yaml().load_all(text))
+        with warnings.catch_warnings():
+            # ruamel warns about YAML 1.1 readings (a float without a dot); the values are
+            # read as Helm reads them, and yaml_checks reports what deserves a word.
+            warnings.simplefilter("ignore")
+            docs = list(_yaml().load_all(text))
     except DuplicateKeyError as exc:
         result.problems.append(_duplicate_problem(file, exc))
         return result

@@ -56,7 +56,7 @@ def _leaf(error: Any) -> Any:
     from jsonschema.exceptions import best_match
 
     while error.context:
-        specific = [e for e in error.context if e.validator != "type"]
+        specific = [e for e in error.context if e.validator != "type" and not _empty_branch(e)]
         best = best_match(specific or error.context)
         if best is None or best is error:
             break
@@ -64,6 +64,12 @@ def _leaf(error: Any) -> Any:
             best.schema = {**best.schema, "description": error.schema["description"]}
         error = best
     return error
+
+
+def _empty_branch(error: Any) -> bool:
+    """An error of the "or empty" branch of an anyOf (``maxLength: 0``): the value was not
+    meant to be empty, so the other branch says what is wrong with it."""
+    return error.validator == "maxLength" and error.validator_value == 0
 
 
 def _message(error: Any) -> str:

@@ -37,11 +37,21 @@ Layer = Callable[[Context], list[Problem]]
 
 #: Layers after the schema, in order. Modules add theirs with :func:`register`.
 LAYERS: list[Layer] = []
+#: Layers run before the schema, on the user's values alone (``merged`` is empty): findings
+#: that explain a schema error better than the schema can (a token pasted where a Secret name
+#: belongs, a YAML 1.1 scalar). Schema errors at or below their pointers are dropped.
+EARLY_LAYERS: list[Layer] = []
 
 
 def register(layer: Layer) -> Layer:
     """Add a validation layer (usable as a decorator)."""
     LAYERS.append(layer)
+    return layer
+
+
+def register_early(layer: Layer) -> Layer:
+    """Add a layer that runs before the schema (usable as a decorator)."""
+    EARLY_LAYERS.append(layer)
     return layer
 
 
@@ -108,12 +118,22 @@ def validate_loaded(loaded: LoadedValues, chart: Path) -> Result:
             loaded.problem((), f"is {kind}, not a mapping of values", "values-not-mapping")
         )
         return result
-    result.problems.extend(schema_check.check(loaded, data, chart))
-    if any(p.severity == "error" for p in result.problems):
+    _load_layers()
+    early = Context(loaded=loaded, values=data, merged={}, chart=chart)
+    for layer in EARLY_LAYERS:
+        result.problems.extend(layer(early))
+    explained = [p.pointer for p in result.problems if p.severity == "error"]
+    schema_problems = schema_check.check(loaded, data, chart)
+    result.problems.extend(
+        p
+        for p in schema_problems
+        if not any(p.pointer == e or p.pointer.startswith(e + "/") for e in explained)
+    )
+    if schema_problems or any(p.severity == "error" for p in result.problems):
+        result.problems.sort(key=lambda p: (p.line, p.column, p.pointer, p.rule))
         return result
     merged = merge_with_defaults(chart, data)
     result.merged = merged
-    _load_layers()
     context = Context(loaded=loaded, values=data, merged=merged, chart=chart)
     for layer in LAYERS:
         result.problems.extend(layer(context))

@@ -1,0 +1,437 @@
+"""Kubernetes objects passed through values, checked at their own lines.
+
+``env``, ``affinity``, ``extraVolumes`` and the other pass-through keys are only shaped by the
+chart's schema; here each one is validated against the official Kubernetes definition it
+becomes in the Deployment (strict: unknown fields are errors), quantities are parsed as the API
+server parses them, and the objects are checked against each other and against what the chart
+renders itself: requests within limits, GPUs through ``gpu`` rather than ``resources``, mounts
+of volumes that exist, no two mounts at one path, no environment variable set twice.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+from . import k8s
+from .diagnostics import Problem
+from .validate import Context, register
+
+_API = "io.k8s.api.core.v1."
+
+#: Pass-through values keys: (definition of the key itself or of each item, is a list).
+PASS_THROUGH: dict[str, tuple[str, bool]] = {
+    "env": (_API + "EnvVar", True),
+    "envFrom": (_API + "EnvFromSource", True),
+    "extraVolumes": (_API + "Volume", True),
+    "extraVolumeMounts": (_API + "VolumeMount", True),
+    "affinity": (_API + "Affinity", False),
+    "tolerations": (_API + "Toleration", True),
+    "topologySpreadConstraints": (_API + "TopologySpreadConstraint", True),
+    "imagePullSecrets": (_API + "LocalObjectReference", True),
+    "resources": (_API + "ResourceRequirements", False),
+    "podSecurityContext": (_API + "PodSecurityContext", False),
+    "securityContext": (_API + "SecurityContext", False),
+}
+
+_QUANTITY_REF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+
+Path_ = tuple[str | int, ...]
+
+
+def _kind(definition: str) -> str:
+    return definition.rsplit(".", 1)[-1]
+
+
+def _definitions() -> dict[str, Any]:
+    import json
+
+    text = (k8s._schema_dir() / "_definitions.json").read_text(encoding="utf-8")
+    defs: dict[str, Any] = json.loads(text)["$defs"]
+    return defs
+
+
+_DEFS: dict[str, Any] | None = None
+
+
+def _resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Follow a ``$ref`` into the definitions: (definition name or None, schema)."""
+    global _DEFS
+    ref = schema.get("$ref")
+    if not isinstance(ref, str):
+        return None, schema
+    if _DEFS is None:
+        _DEFS = _definitions()
+    name = ref.rsplit("/", 1)[-1]
+    return name, _DEFS.get(name, {})
+
+
+def _fields(
+    schema: dict[str, Any], value: Any, path: Path_, owner: str = ""
+) -> Iterator[tuple[str, str, Path_, Any]]:
+    """Every field inside ``value`` as (owning definition, field, path, value), walking it
+    alongside its Kubernetes schema; a quantity is reported with the field ``<quantity>``."""
+    name, schema = _resolve(schema)
+    if name == _QUANTITY_REF:
+        if value is not None:
+            yield owner, "<quantity>", path, value
+        return
+    owner = _kind(name) if name else owner
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = properties.get(key) or (extra if isinstance(extra, dict) else None)
+            if sub:
+                yield owner, key, (*path, key), item
+                yield from _fields(sub, item, (*path, key), owner)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            yield from _fields(schema["items"], item, (*path, index), owner)
+
+
+_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+#: Enumerations the API server enforces but the OpenAPI schemas do not carry.
+ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Toleration", "operator"): ("Exists", "Equal"),
+    ("Toleration", "effect"): ("NoSchedule", "PreferNoSchedule", "NoExecute"),
+    ("NodeSelectorRequirement", "operator"): (*_SELECTOR_OPERATORS, "Gt", "Lt"),
+    ("LabelSelectorRequirement", "operator"): _SELECTOR_OPERATORS,
+    ("TopologySpreadConstraint", "whenUnsatisfiable"): ("DoNotSchedule", "ScheduleAnyway"),
+    ("TopologySpreadConstraint", "nodeAffinityPolicy"): ("Honor", "Ignore"),
+    ("TopologySpreadConstraint", "nodeTaintsPolicy"): ("Honor", "Ignore"),
+    ("SeccompProfile", "type"): ("RuntimeDefault", "Localhost", "Unconfined"),
+    ("AppArmorProfile", "type"): ("RuntimeDefault", "Localhost", "Unconfined"),
+    ("VolumeMount", "mountPropagation"): ("None", "HostToContainer", "Bidirectional"),
+    ("EmptyDirVolumeSource", "medium"): ("", "Memory"),
+    ("HostPathVolumeSource", "type"): (
+        "",
+        "DirectoryOrCreate",
+        "Directory",
+        "FileOrCreate",
+        "File",
+        "Socket",
+        "CharDevice",
+        "BlockDevice",
+    ),
+}
+
+
+def _field_problem(owner: str, field: str, value: Any) -> tuple[str, str] | None:
+    """(message, rule) when the API server would reject one field's value, else None."""
+    if field == "<quantity>":
+        try:
+            k8s.parse_quantity(value)
+        except ValueError as exc:
+            return str(exc), "k8s-quantity"
+        return None
+    allowed = ENUMS.get((owner, field))
+    if allowed is not None and value not in allowed:
+        near = difflib.get_close_matches(str(value), [a for a in allowed if a], n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        options = ", ".join(repr(a) for a in allowed)
+        return f"{value!r} is not one of {options} ({owner}.{field}){hint}", "k8s-enum"
+    if owner == "EnvVar" and field == "name" and isinstance(value, str):
+        if not k8s.ENV_VAR_NAME.match(value):
+            return (
+                f"{value!r} is not a valid environment variable name (letters, digits, "
+                "'_', '-' and '.', not starting with a digit)",
+                "k8s-name",
+            )
+    if field == "name" and owner in ("Volume", "VolumeMount") and isinstance(value, str):
+        if len(value) > 63 or not k8s.DNS1123_LABEL.match(value):
+            return (
+                f"volume name {value!r} must be a DNS label (at most 63 lowercase "
+                "alphanumerics or '-', starting and ending with an alphanumeric)",
+                "k8s-name",
+            )
+    return None
+
+
+def _schema_problems(ctx: Context, base: Path_, definition: str, value: Any) -> list[Problem]:
+    """Strict schema errors of one pass-through object at ``base``, each at its own line."""
+    validator = k8s.definition_validator(definition)
+    problems: list[Problem] = []
+    for error in validator.iter_errors(value):
+        path = (*base, *error.absolute_path)
+        kind = _where(error, definition)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = sorted((error.schema.get("properties") or {}).keys())
+            for extra in sorted(k for k in error.instance if k not in known):
+                near = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
+                hint = f" (did you mean `{near[0]}`?)" if near else ""
+                problems.append(
+                    ctx.problem(
+                        (*path, extra),
+                        f"`{extra}` is not a field of a Kubernetes {kind}{hint}",
+                        "k8s-unknown-field",
+                    )
+                )
+            continue
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else error.message
+            if _misspelled(error, missing):
+                continue  # reported as the unknown field that meant it
+            problems.append(
+                ctx.problem(
+                    path,
+                    f"a Kubernetes {kind} needs `{missing}`",
+                    "k8s-required",
+                )
+            )
+            continue
+        if error.validator in ("oneOf", "anyOf") and error.context:
+            error = min(error.context, key=lambda e: e.validator == "type")
+            path = (*base, *error.absolute_path)
+            kind = _where(error, definition)
+        message = error.message
+        if error.validator == "type":
+            message = f"{error.instance!r} is not of type {error.validator_value}"
+        elif error.validator == "enum":
+            allowed = ", ".join(repr(v) for v in error.validator_value if v is not None)
+            message = f"{error.instance!r} is not one of {allowed}"
+        problems.append(
+            ctx.problem(path, f"{message} ({kind})", f"k8s-{error.validator}", key=False)
+        )
+    if not problems:
+        for owner, name, path, item in _fields({"$ref": "#/$defs/" + definition}, value, base):
+            found = _field_problem(owner, name, item)
+            if found:
+                problems.append(ctx.problem(path, found[0], found[1], key=False))
+    return problems
+
+
+def _misspelled(error: Any, missing: str) -> bool:
+    """Whether the object has an unknown field that is a typo of the missing one."""
+    if not isinstance(error.instance, dict):
+        return False
+    known = set((error.schema.get("properties") or {}).keys())
+    extras = [k for k in error.instance if k not in known]
+    return bool(difflib.get_close_matches(missing, extras, n=1, cutoff=0.6))
+
+
+def _where(error: Any, definition: str) -> str:
+    """The Kubernetes type the failing part of an object is (``NodeSelectorTerm``)."""
+    global _DEFS
+    if _DEFS is None:
+        _DEFS = _definitions()
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if description:
+        for name, schema in _DEFS.items():
+            if schema.get("description") == description:
+                return _kind(name)
+    return _kind(definition)
+
+
+@register
+def kubernetes_objects(ctx: Context) -> list[Problem]:
+    """Validate every pass-through object the user wrote against its Kubernetes definition."""
+    problems: list[Problem] = []
+    for key, (definition, is_list) in PASS_THROUGH.items():
+        value = ctx.values.get(key)
+        if value is None:
+            continue
+        if is_list and isinstance(value, list):
+            for index, item in enumerate(value):
+                problems.extend(_schema_problems(ctx, (key, index), definition, item))
+        elif not is_list:
+            problems.extend(_schema_problems(ctx, (key,), definition, value))
+    if any(p.severity == "error" for p in problems):
+        return problems
+    problems.extend(_resource_problems(ctx))
+    problems.extend(_volume_problems(ctx))
+    problems.extend(_env_problems(ctx))
+    return problems
+
+
+# -- resources ----------------------------------------------------------------------------
+
+
+def _gpu_resource_names(merged: dict[str, Any]) -> set[str]:
+    """The extended resources the chart renders itself from ``gpu`` and ``vgpu``."""
+    gpu = merged.get("gpu") or {}
+    vgpu = merged.get("vgpu") or {}
+    names = {str(gpu.get("resourceName") or "nvidia.com/gpu")}
+    if vgpu.get("enabled"):
+        if vgpu.get("provider") == "volcano":
+            names |= {"volcano.sh/vgpu-number", "volcano.sh/vgpu-memory", "volcano.sh/vgpu-cores"}
+        else:
+            names |= {"nvidia.com/gpu", "nvidia.com/gpumem", "nvidia.com/gpucores"}
+        names |= {str(v) for v in (vgpu.get("resourceNames") or {}).values() if v}
+    return names
+
+
+def _resource_problems(ctx: Context) -> list[Problem]:
+    resources = ctx.values.get("resources")
+    if not isinstance(resources, dict):
+        return []
+    merged = ctx.merged.get("resources") or {}
+    requests = merged.get("requests") or {}
+    limits = merged.get("limits") or {}
+    problems: list[Problem] = []
+    gpu_names = _gpu_resource_names(ctx.merged)
+    for section in ("requests", "limits"):
+        for name in (resources.get(section) or {}).keys():
+            if name in gpu_names or name.endswith("/gpu"):
+                problems.append(
+                    ctx.problem(
+                        ("resources", section, name),
+                        f"{name} is rendered by the chart from gpu.count (and vgpu.*); set "
+                        "those keys instead of listing it under resources",
+                        "resources-gpu",
+                    )
+                )
+    for name, request in requests.items():
+        if name not in limits or name in gpu_names:
+            continue
+        try:
+            over = k8s.parse_quantity(request) > k8s.parse_quantity(limits[name])
+        except ValueError:
+            continue
+        if over:
+            user_set = name in (resources.get("requests") or {})
+            path = ("resources", "requests" if user_set else "limits", name)
+            problems.append(
+                ctx.problem(
+                    path,
+                    f"the {name} request {request} is above its limit {limits[name]}: "
+                    "Kubernetes rejects the pod (a request must not exceed its limit)",
+                    "resources-request-above-limit",
+                    key=False,
+                )
+            )
+    return problems
+
+
+# -- volumes ------------------------------------------------------------------------------
+
+
+def _chart_volumes(merged: dict[str, Any]) -> dict[str, str]:
+    """Volumes the chart renders itself, with their mount path."""
+    volumes = {"cache": str((merged.get("persistence") or {}).get("mountPath") or "")}
+    if (merged.get("shm") or {}).get("enabled"):
+        volumes["dshm"] = "/dev/shm"
+    return volumes
+
+
+def _volume_problems(ctx: Context) -> list[Problem]:
+    problems: list[Problem] = []
+    chart_volumes = _chart_volumes(ctx.merged)
+    names: dict[str, int] = {}
+    for index, volume in enumerate(ctx.values.get("extraVolumes") or []):
+        name = volume.get("name") if isinstance(volume, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in chart_volumes:
+            problems.append(
+                ctx.problem(
+                    ("extraVolumes", index, "name"),
+                    f"volume name {name!r} is taken by the chart's own "
+                    f"{'model cache' if name == 'cache' else '/dev/shm'} volume; pick another",
+                    "volume-name-conflict",
+                    key=False,
+                )
+            )
+        elif name in names:
+            problems.append(
+                ctx.problem(
+                    ("extraVolumes", index, "name"),
+                    f"volume name {name!r} is already used by extraVolumes[{names[name]}]",
+                    "volume-name-conflict",
+                    key=False,
+                )
+            )
+        names.setdefault(name, index)
+    known = set(names) | set(chart_volumes)
+    paths: dict[str, str] = {
+        path: f"the chart's {vol!r} volume" for vol, path in chart_volumes.items()
+    }
+    for index, mount in enumerate(ctx.values.get("extraVolumeMounts") or []):
+        if not isinstance(mount, dict):
+            continue
+        name = mount.get("name")
+        if isinstance(name, str) and name not in known:
+            near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append(
+                ctx.problem(
+                    ("extraVolumeMounts", index, "name"),
+                    f"mounts volume {name!r}, which is neither in extraVolumes nor one of the "
+                    f"chart's volumes ({', '.join(sorted(chart_volumes))}){hint}",
+                    "volume-mount-unknown-volume",
+                    key=False,
+                )
+            )
+        path = mount.get("mountPath")
+        if isinstance(path, str):
+            normal = path.rstrip("/") or "/"
+            if normal in paths:
+                problems.append(
+                    ctx.problem(
+                        ("extraVolumeMounts", index, "mountPath"),
+                        f"{path} is already the mount path of {paths[normal]}; two volumes "
+                        "cannot be mounted at one path",
+                        "volume-mount-path-conflict",
+                        key=False,
+                    )
+                )
+            paths.setdefault(normal, f"extraVolumeMounts[{index}]")
+    return problems
+
+
+# -- environment --------------------------------------------------------------------------
+
+
+def _chart_env(merged: dict[str, Any]) -> dict[str, str]:
+    """Environment variables the chart sets itself, with the key that controls each."""
+    env = {
+        "HF_HOME": "persistence.mountPath",
+        "MODELSCOPE_CACHE": "persistence.mountPath",
+        "VLLM_CACHE_ROOT": "persistence.mountPath",
+    }
+    if (merged.get("huggingface") or {}).get("endpoint"):
+        env["HF_ENDPOINT"] = "huggingface.endpoint"
+    if ((merged.get("huggingface") or {}).get("token") or {}).get("secretName"):
+        env["HF_TOKEN"] = "huggingface.token.secretName"
+    if ((merged.get("auth") or {}).get("apiKey") or {}).get("secretName"):
+        env["VLLM_API_KEY"] = "auth.apiKey.secretName"
+    if (merged.get("model") or {}).get("source") == "modelscope":
+        env["VLLM_USE_MODELSCOPE"] = "model.source"
+        if (merged.get("modelscope") or {}).get("endpoint"):
+            env["MODELSCOPE_DOMAIN"] = "modelscope.endpoint"
+        if ((merged.get("modelscope") or {}).get("token") or {}).get("secretName"):
+            env["MODELSCOPE_API_TOKEN"] = "modelscope.token.secretName"
+    return env
+
+
+def _env_problems(ctx: Context) -> list[Problem]:
+    problems: list[Problem] = []
+    chart_env = _chart_env(ctx.merged)
+    seen: dict[str, int] = {}
+    for index, var in enumerate(ctx.values.get("env") or []):
+        name = var.get("name") if isinstance(var, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            problems.append(
+                ctx.problem(
+                    ("env", index, "name"),
+                    f"{name} is already set by env[{seen[name]}]; Kubernetes keeps only the "
+                    "last one",
+                    "env-duplicate",
+                    key=False,
+                )
+            )
+        elif name in chart_env:
+            problems.append(
+                ctx.problem(
+                    ("env", index, "name"),
+                    f"{name} is set by the chart from {chart_env[name]}; change that key "
+                    "instead of overriding the variable",
+                    "env-overrides-chart",
+                    key=False,
+                )
+            )
+        seen.setdefault(name, index)
+    return problems

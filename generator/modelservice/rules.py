@@ -1,0 +1,364 @@
+"""Cross-field rules: mistakes no single key's schema can see.
+
+Each rule has an id (printed in brackets after the message), a case in
+``tests/cases/invalid/`` and a line in the README's rules table. Rules read the user's values
+merged with the chart's defaults (``ctx.merged``), as Helm will render them, and report at the
+key the user wrote, or at the nearest key of the file when the culprit is a chart default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from .diagnostics import Problem
+from .engine_args import flag_values
+from .validate import Context, register, register_early
+
+HUB_SOURCES = ("huggingface", "modelscope")
+
+#: Environment variables whose value is a credential: these come from a Secret.
+SECRET_ENV = re.compile(
+    r"^(HF_TOKEN|HUGGING_FACE_HUB_TOKEN|HUGGINGFACE_HUB_TOKEN|VLLM_API_KEY|MODELSCOPE_API_TOKEN"
+    r"|OPENAI_API_KEY|.*_(TOKEN|API_KEY|APIKEY|SECRET|SECRET_KEY|PASSWORD|ACCESS_KEY))$",
+    re.IGNORECASE,
+)
+#: A Hugging Face user access token.
+HF_TOKEN_SHAPE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+#: A local path that is a Hugging Face cache repository folder, not a model folder.
+HF_CACHE_REPO = re.compile(r"/models--[^/]+--[^/]+/?$")
+#: The CUDA builds of vLLM's server image, which cannot start without a GPU.
+GPU_IMAGES = re.compile(r"(^|/)vllm/vllm-openai$")
+
+Path_ = tuple[str | int, ...]
+
+
+def _get(data: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)  # type: ignore[assignment]
+    return data
+
+
+def _set_in_file(ctx: Context, path: Path_) -> bool:
+    """Whether the user's file itself holds ``path``."""
+    node: Any = ctx.values
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+# -- secrets (before the schema: a token pasted where a Secret name belongs) ---------------
+
+_SECRET_HINT = (
+    "put it in a Secret (kubectl create secret generic NAME --from-literal=KEY=...) and "
+    "reference it"
+)
+
+
+def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*path, index))
+
+
+@register_early
+def secret_literals(ctx: Context) -> list[Problem]:
+    """A credential written into the values file, where anyone with the chart can read it."""
+    problems: list[Problem] = []
+    flagged: set[Path_] = set()
+    env = ctx.values.get("env")
+    if isinstance(env, list):
+        for index, var in enumerate(env):
+            if not isinstance(var, dict) or not isinstance(var.get("name"), str):
+                continue
+            if SECRET_ENV.match(var["name"]) and var.get("value") not in (None, ""):
+                flagged.add(("env", index, "value"))
+                problems.append(
+                    ctx.problem(
+                        ("env", index, "value"),
+                        f"{var['name']} holds a credential as a literal value; {_SECRET_HINT} "
+                        "with valueFrom.secretKeyRef" + _typed_key_hint(var["name"]),
+                        "secret-literal",
+                    )
+                )
+    for hub in ("huggingface", "modelscope"):
+        token = _get(ctx.values, hub, "token")
+        if isinstance(token, str) and token:
+            flagged.add((hub, "token"))
+            problems.append(
+                ctx.problem(
+                    (hub, "token"),
+                    f"{hub}.token takes a Secret reference, not the token itself; "
+                    f"{_SECRET_HINT} as {hub}.token.secretName (and secretKey)",
+                    "secret-literal",
+                )
+            )
+    for path, value in _walk(ctx.values, ()):
+        if isinstance(value, dict) and "secretName" in value:
+            for key in ("value", "token", "apiKey", "key"):
+                if isinstance(value.get(key), str) and value[key]:
+                    flagged.add((*path, key))
+                    problems.append(
+                        ctx.problem(
+                            (*path, key),
+                            f"`{key}` beside secretName holds the secret itself; {_SECRET_HINT} "
+                            "by secretName and secretKey only",
+                            "secret-literal",
+                        )
+                    )
+    for path, value in _walk(ctx.values, ()):
+        if isinstance(value, str) and path not in flagged and HF_TOKEN_SHAPE.search(value):
+            problems.append(
+                ctx.problem(
+                    path,
+                    f"looks like a Hugging Face access token (hf_...); {_SECRET_HINT} through "
+                    "huggingface.token.secretName",
+                    "secret-literal",
+                    key=False,
+                )
+            )
+    return problems
+
+
+def _typed_key_hint(name: str) -> str:
+    hints = {
+        "HF_TOKEN": "huggingface.token.secretName",
+        "HUGGING_FACE_HUB_TOKEN": "huggingface.token.secretName",
+        "VLLM_API_KEY": "auth.apiKey.secretName",
+        "MODELSCOPE_API_TOKEN": "modelscope.token.secretName",
+    }
+    key = hints.get(name.upper())
+    return f", or set {key}" if key else ""
+
+
+# -- the model ----------------------------------------------------------------------------
+
+
+@register
+def model_source(ctx: Context) -> list[Problem]:
+    """A hub source needs a repository id, a local source a path."""
+    source = _get(ctx.merged, "model", "source")
+    name = _get(ctx.merged, "model", "name")
+    path = _get(ctx.merged, "model", "path")
+    problems: list[Problem] = []
+    if source in HUB_SOURCES and not name:
+        problems.append(
+            ctx.problem(
+                ("model", "name"),
+                f"model.source {source} needs model.name, the repository id such as "
+                "Qwen/Qwen2.5-0.5B-Instruct"
+                + (" (model.path is only read with model.source: local)" if path else ""),
+                "model-name-required",
+            )
+        )
+    if source == "local":
+        if not path:
+            problems.append(
+                ctx.problem(
+                    ("model", "path"),
+                    "model.source local needs model.path, the model directory inside the "
+                    "container (mounted from persistence or extraVolumes)",
+                    "model-path-required",
+                )
+            )
+        elif HF_CACHE_REPO.search(str(path)):
+            problems.append(
+                ctx.problem(
+                    ("model", "path"),
+                    f"{path} is a Hugging Face cache repository folder, which holds blobs/ "
+                    "and snapshots/, not the model files: point at its snapshots/<revision> "
+                    "folder, or use model.source: huggingface with this cache (it is read "
+                    "offline when the model is there)",
+                    "local-path-hf-cache-layout",
+                    severity="warning",
+                    key=False,
+                )
+            )
+    return problems
+
+
+# -- GPUs and parallelism -----------------------------------------------------------------
+
+
+def _int_value(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+@register
+def parallelism(ctx: Context) -> list[Problem]:
+    """tensor x pipeline (x data) parallel size must be the GPUs of the pod; shm for NCCL."""
+    problems: list[Problem] = []
+    gpus = int(_get(ctx.merged, "gpu", "count") or 0)
+    args = _get(ctx.merged, "engine", "args") or []
+    found = flag_values(args, ctx.merged, ctx.chart)
+    typed_tp = _get(ctx.merged, "engine", "tensorParallelSize")
+    tp_arg = found.get("--tensor-parallel-size")
+    if tp_arg is not None and _int_value(tp_arg[1]) is not None:
+        tp, tp_where, tp_text = _int_value(tp_arg[1]) or 1, ("engine", "args", tp_arg[0]), "args"
+    elif typed_tp:
+        tp, tp_where, tp_text = int(typed_tp), ("engine", "tensorParallelSize"), "typed"
+    else:
+        tp, tp_where, tp_text = max(1, gpus), ("gpu", "count"), "default"
+    factors = {"tensor": tp}
+    where = tp_where
+    for flag, word in (("--pipeline-parallel-size", "pipeline"), ("--data-parallel-size", "data")):
+        hit = found.get(flag)
+        if hit is not None and _int_value(hit[1]) is not None:
+            factors[word] = _int_value(hit[1]) or 1
+            if tp_text == "default":
+                where = ("engine", "args", hit[0])
+    world = 1
+    for factor in factors.values():
+        world *= factor
+    if gpus > 0 and world != gpus:
+        product = " x ".join(f"{word}-parallel {size}" for word, size in factors.items())
+        advice = (
+            f"set engine.tensorParallelSize to {gpus // (world // tp)}"
+            if gpus % (world // tp) == 0
+            else "make the product equal gpu.count"
+        )
+        problems.append(
+            ctx.problem(
+                where,
+                f"{product} needs {world} GPUs, but the pod has gpu.count {gpus}: "
+                f"vLLM would wait for GPUs that are not there or leave some idle; {advice}, or "
+                f"change gpu.count to {world}",
+                "tensor-parallel-mismatch",
+                key=False,
+            )
+        )
+    if world > 1 and gpus > 1 and not _get(ctx.merged, "shm", "enabled"):
+        problems.append(
+            ctx.problem(
+                ("shm", "enabled"),
+                f"{world} GPU workers exchange tensors through /dev/shm (NCCL), and a "
+                "container gets only 64 MiB without shm.enabled: set shm.enabled: true",
+                "shm-required-for-tensor-parallel",
+                key=False,
+            )
+        )
+    return problems
+
+
+@register
+def vgpu(ctx: Context) -> list[Problem]:
+    """A vGPU slice needs a GPU count and a memory size."""
+    if not _get(ctx.merged, "vgpu", "enabled"):
+        return []
+    problems: list[Problem] = []
+    if int(_get(ctx.merged, "gpu", "count") or 0) < 1:
+        problems.append(
+            ctx.problem(
+                ("gpu", "count"),
+                "vgpu.enabled slices gpu.count GPUs: set gpu.count to 1 or more (the number "
+                "of vGPUs of the pod)",
+                "vgpu-needs-gpu",
+                key=False,
+            )
+        )
+    if int(_get(ctx.merged, "vgpu", "memoryMiB") or 0) <= 0:
+        problems.append(
+            ctx.problem(
+                ("vgpu", "memoryMiB"),
+                "vgpu.enabled needs vgpu.memoryMiB above 0: the GPU memory of each slice in "
+                "MiB (without it the device plugin hands out a whole card's memory)",
+                "vgpu-memory-required",
+                key=False,
+            )
+        )
+    return problems
+
+
+@register
+def gpu_image(ctx: Context) -> list[Problem]:
+    """gpu.count 0 is for CPU builds of vLLM only."""
+    if int(_get(ctx.merged, "gpu", "count") or 0) != 0 or _get(ctx.merged, "vgpu", "enabled"):
+        return []
+    repository = str(_get(ctx.merged, "image", "repository") or "")
+    if not GPU_IMAGES.search(repository):
+        return []
+    return [
+        ctx.problem(
+            ("gpu", "count"),
+            f"gpu.count 0 with {repository}, a CUDA build of vLLM that cannot start without a "
+            "GPU: set gpu.count, or use a CPU build of vLLM as image.repository",
+            "gpu-count-zero-gpu-image",
+            key=False,
+        )
+    ]
+
+
+# -- the model cache ----------------------------------------------------------------------
+
+
+@register
+def cache(ctx: Context) -> list[Problem]:
+    """The cache survives restarts, and one ReadWriteOnce volume serves one node."""
+    problems: list[Problem] = []
+    persistence = _get(ctx.merged, "persistence") or {}
+    source = _get(ctx.merged, "model", "source")
+    if source in HUB_SOURCES and not persistence.get("enabled"):
+        problems.append(
+            ctx.problem(
+                ("persistence", "enabled"),
+                "without a cache volume every restart of the pod downloads the model again: "
+                "set persistence.enabled (or persistence.existingClaim for a shared cache)",
+                "no-model-cache",
+                severity="warning",
+                key=False,
+            )
+        )
+    replicas = int(_get(ctx.merged, "replicaCount") or 1)
+    modes = persistence.get("accessModes") or []
+    rwo = [m for m in modes if m in ("ReadWriteOnce", "ReadWriteOncePod")]
+    if persistence.get("enabled") and replicas > 1 and rwo:
+        claim = persistence.get("existingClaim") or "the created claim"
+        problems.append(
+            ctx.problem(
+                ("replicaCount",),
+                f"{replicas} replicas would share {claim}, a {rwo[0]} volume that only one "
+                "node can mount: the other pods would never start. Use a ReadWriteMany claim "
+                "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is) or one "
+                "release per replica",
+                "rwo-claim-shared-by-replicas",
+                key=False,
+            )
+        )
+    return problems
+
+
+# -- the image ----------------------------------------------------------------------------
+
+
+@register
+def image_tag(ctx: Context) -> list[Problem]:
+    """A moving tag makes the engine flags (and the release) unknowable."""
+    image = _get(ctx.merged, "image") or {}
+    if image.get("digest") or str(image.get("tag")) != "latest":
+        return []
+    return [
+        ctx.problem(
+            ("image", "tag"),
+            "`latest` moves with every vLLM release: pods started on different days run "
+            "different engines, and engine.args are checked against no known release; pin a "
+            "release tag such as v0.33.0",
+            "image-tag-latest",
+            severity="warning",
+            key=False,
+        )
+    ]
