@@ -46,22 +46,22 @@ Chart name and version, as used by the helm.sh/chart label (metadata only, never
 Common labels: selector labels plus chart and version, on metadata only.
 */}}
 {{- define "modelservice.labels" -}}
-helm.sh/chart: {{ include "modelservice.chart" . }}
+helm.sh/chart: {{ include "modelservice.chart" . | quote }}
 {{ include "modelservice.selectorLabels" . }}
 {{- with .Chart.AppVersion }}
 app.kubernetes.io/version: {{ . | trunc 63 | trimSuffix "-" | quote }}
 {{- end }}
 app.kubernetes.io/component: model-server
 app.kubernetes.io/part-of: modelservice
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 {{- end }}
 
 {{/*
 Selector labels: name and instance only, because selectors are immutable.
 */}}
 {{- define "modelservice.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "modelservice.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "modelservice.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/*
@@ -206,8 +206,8 @@ Environment shared by the server and the download container: cache locations, hu
 - name: HF_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: {{ $.Values.huggingface.token.secretKey | default "token" }}
+      name: {{ . | quote }}
+      key: {{ $.Values.huggingface.token.secretKey | default "token" | quote }}
 {{- end }}
 {{- if eq .Values.model.source "modelscope" }}
 - name: VLLM_USE_MODELSCOPE
@@ -220,8 +220,8 @@ Environment shared by the server and the download container: cache locations, hu
 - name: MODELSCOPE_API_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: {{ $.Values.modelscope.token.secretKey | default "token" }}
+      name: {{ . | quote }}
+      key: {{ $.Values.modelscope.token.secretKey | default "token" | quote }}
 {{- end }}
 {{- end }}
 {{- with .Values.env }}
@@ -234,7 +234,7 @@ Volume mounts shared by the server and the download container.
 */}}
 {{- define "modelservice.volumeMounts" -}}
 - name: cache
-  mountPath: {{ .Values.persistence.mountPath }}
+  mountPath: {{ .Values.persistence.mountPath | quote }}
 {{- if .Values.shm.enabled }}
 - name: dshm
   mountPath: /dev/shm

@@ -128,7 +128,10 @@ def parse_quantity(value: str | int | float) -> Decimal:
     elif suffix in _DECIMAL:
         number *= _DECIMAL[suffix]
     else:
-        number *= Decimal(10) ** int(suffix[1:])
+        exponent = int(suffix[1:])
+        if abs(exponent) > 60:  # far beyond any resource; Decimal would overflow
+            raise ValueError(f"{value!r} is out of range for a Kubernetes quantity")
+        number *= Decimal(10) ** exponent
     return -number if match.group("sign") == "-" else number
 
 

@@ -239,9 +239,55 @@ def kubernetes_objects(ctx: Context) -> list[Problem]:
             problems.extend(_schema_problems(ctx, (key,), definition, value))
     if any(p.severity == "error" for p in problems):
         return problems
+    problems.extend(_metadata_problems(ctx))
     problems.extend(_resource_problems(ctx))
     problems.extend(_volume_problems(ctx))
     problems.extend(_env_problems(ctx))
+    return problems
+
+
+# -- labels and annotations --------------------------------------------------------------
+
+#: Values maps that become labels (or a node selector, validated as labels).
+LABEL_MAPS: tuple[tuple[str, ...], ...] = (("podLabels",), ("service", "labels"), ("nodeSelector",))
+#: Values maps that become annotations.
+ANNOTATION_MAPS: tuple[tuple[str, ...], ...] = (
+    ("podAnnotations",),
+    ("service", "annotations"),
+    ("persistence", "annotations"),
+    ("serviceAccount", "annotations"),
+)
+
+
+def _lookup(values: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = values
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _metadata_problems(ctx: Context) -> list[Problem]:
+    """Label keys and values, and annotation keys, as an API server checks them."""
+    problems: list[Problem] = []
+    for path in LABEL_MAPS:
+        labels = _lookup(ctx.values, path)
+        for key, value in (labels or {}).items() if isinstance(labels, dict) else ():
+            why = k8s.label_key_problem(key)
+            if why:
+                problems.append(ctx.problem((*path, key), why, "k8s-label"))
+            why = k8s.label_value_problem(value)
+            if why:
+                problems.append(ctx.problem((*path, key), why, "k8s-label", key=False))
+    for path in ANNOTATION_MAPS:
+        annotations = _lookup(ctx.values, path)
+        for key in annotations or {} if isinstance(annotations, dict) else ():
+            why = k8s.label_key_problem(key)
+            if why:
+                problems.append(
+                    ctx.problem(
+                        (*path, key), why.replace("label key", "annotation key"), "k8s-annotation"
+                    )
+                )
     return problems
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,27 @@ from .loader import LoadedValues
 
 
 @cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema pattern compiled with ECMA 262's (and Go's) ``$``: the very end of the
+    text, where Python's ``$`` also matches before a final newline ("a\n" would pass
+    ``^a$`` here and fail in Helm), and with ASCII classes (``\\d`` is [0-9] there)."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern), re.ASCII)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
 def _validator(schema_path: str, mtime: float) -> Any:
-    from jsonschema import Draft7Validator
+    from jsonschema import Draft7Validator, validators
 
     schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
-    return Draft7Validator(schema)
+    cls = validators.extend(Draft7Validator, {"pattern": _pattern})
+    return cls(schema)
 
 
 def chart_validator(chart: Path) -> Any:

@@ -1,0 +1,116 @@
+"""Property: any values file that `modelservice validate` accepts renders, through the real Helm
+engine, into manifests an API server with strict field validation accepts.
+
+Values are generated from the chart's own JSON Schema (tests/schema_strategy.py). The Kubernetes
+objects passed through values (env, affinity, volumes, ...) and engine.args are drawn from
+pools of real ones instead of from their loose `type: object` shapes, which random data would
+almost never fill correctly; everything else is as random as the schema allows. Whatever this
+finds is a bug in the schema, the rules or the chart.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+
+from conftest import CHART, assert_valid_kubernetes, render_values
+from modelservice.loader import load_text
+from modelservice.validate import validate_loaded
+from schema_strategy import from_schema
+
+POOLS: dict[str, list[Any]] = {
+    "env": [
+        [],
+        [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}],
+        [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+    ],
+    "envFrom": [[], [{"configMapRef": {"name": "model-env"}}], [{"secretRef": {"name": "s"}}]],
+    "extraVolumes": [
+        [],
+        [{"name": "models", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}}],
+    ],
+    "extraVolumeMounts": [[]],
+    "affinity": [
+        {},
+        {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "gpu", "operator": "In", "values": ["a100", "h100"]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        },
+    ],
+    "tolerations": [
+        [],
+        [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    ],
+    "topologySpreadConstraints": [
+        [],
+        [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app": "x"}},
+            }
+        ],
+    ],
+    "podSecurityContext": [{}, {"fsGroup": 1000}, {"seccompProfile": {"type": "RuntimeDefault"}}],
+    "securityContext": [{}, {"readOnlyRootFilesystem": False, "runAsNonRoot": False}],
+}
+ENGINE_ARGS = [
+    [],
+    ["--max-model-len=4096"],
+    ["--dtype", "half", "--enable-prefix-caching"],
+    ["--gpu-memory-utilization=0.85", "--max-num-seqs", "64"],
+]
+
+
+def generation_schema() -> dict[str, Any]:
+    """The chart's schema, with pass-through objects and engine.args drawn from the pools."""
+    schema = copy.deepcopy(json.loads((CHART / "values.schema.json").read_text()))
+    properties = schema["properties"]
+    properties.pop("global", None)
+    for key, pool in POOLS.items():
+        properties[key] = {"enum": pool}
+    properties["engine"]["properties"]["args"] = {"enum": ENGINE_ARGS}
+    properties["resources"]["properties"].pop("claims", None)
+    schema["required"] = ["model"]
+    model = properties["model"]
+    model["required"] = ["source", "name", "path"]
+    model["properties"]["name"]["minLength"] = model["properties"]["path"]["minLength"] = 1
+    # Label values an API server accepts; that random text is refused is tested elsewhere.
+    label_map = {
+        "type": "object",
+        "additionalProperties": {"type": "string", "pattern": "^[a-z0-9]{0,8}$"},
+    }
+    for labels in (properties["podLabels"], properties["service"]["properties"]["labels"]):
+        labels.clear()
+        labels.update(label_map)
+    properties["nodeSelector"] = label_map
+    return schema
+
+
+@settings(
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+@given(values=from_schema(generation_schema()))
+def test_values_that_validate_render_into_manifests_a_strict_api_server_accepts(
+    values: dict[str, Any],
+):
+    loaded = load_text(json.dumps(values), "generated.yaml")
+    result = validate_loaded(loaded, CHART)
+    assume(not any(p.severity == "error" for p in result.problems))
+    rendered = render_values(values, release="prop")
+    assert_valid_kubernetes(rendered)
