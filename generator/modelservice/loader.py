@@ -10,10 +10,12 @@ Nothing here raises on bad input: every problem becomes a :class:`LoadError` wit
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import os
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,8 @@ class LoadedValues:
         """The ruamel round-trip tree (built on demand for fast-path files)."""
         if self._tree is None and self.text is not None:
             try:
-                self._tree = _yaml().load(self.text)
+                with _quiet_yaml():
+                    self._tree = _yaml().load(self.text)
             except Exception:  # the fast path accepted it; positions are best effort
                 self._tree = None
             self.text = None
@@ -186,6 +189,17 @@ def _yaml() -> Any:
     return yaml
 
 
+@contextlib.contextmanager
+def _quiet_yaml() -> Iterator[None]:
+    """Silence ruamel's YAML 1.1 float advice (``5e-324`` without a dot): Helm reads such a
+    number as a float, and a library warning must never reach the user as a traceback."""
+    from ruamel.yaml.error import MantissaNoDotYAML1_1Warning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MantissaNoDotYAML1_1Warning)
+        yield
+
+
 def _mark_problem(file: str, exc: Exception, rule: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = (mark.line + 1) if mark is not None else 1
@@ -207,7 +221,8 @@ def load_text(text: str, file: str) -> LoadedValues:
         return fast
     result = LoadedValues(file=file, data=None)
     try:
-        docs = list(_yaml().load_all(text))
+        with _quiet_yaml():
+            docs = list(_yaml().load_all(text))
     except DuplicateKeyError as exc:
         result.problems.append(_duplicate_problem(file, exc))
         return result
