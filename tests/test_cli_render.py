@@ -25,7 +25,8 @@ def test_render_prints_manifests_with_source_comments_like_helm_template():
     assert code == 0, err
     assert out.startswith("---\n# Source: modelservice/templates/")
     kinds = [d["kind"] for d in yaml.safe_load_all(out) if d]
-    assert kinds == ["PersistentVolumeClaim", "Service", "Deployment"]
+    # helm template prints hooks (the helm test Pod) after everything else.
+    assert kinds == ["PersistentVolumeClaim", "Service", "Deployment", "Pod"]
 
 
 def test_the_release_defaults_to_the_file_name_made_a_valid_release_name():

@@ -67,6 +67,11 @@ POOLS: dict[str, list[Any]] = {
     "podSecurityContext": [{}, {"fsGroup": 1000}, {"seccompProfile": {"type": "RuntimeDefault"}}],
     "securityContext": [{}, {"readOnlyRootFilesystem": False, "runAsNonRoot": False}],
 }
+NETWORK_PEERS = [
+    [],
+    [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+    [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]}}],
+]
 ENGINE_ARGS = [
     [],
     ["--max-model-len=4096"],
@@ -83,6 +88,7 @@ def generation_schema() -> dict[str, Any]:
     for key, pool in POOLS.items():
         properties[key] = {"enum": pool}
     properties["engine"]["properties"]["args"] = {"enum": ENGINE_ARGS}
+    properties["networkPolicy"]["properties"]["from"] = {"enum": NETWORK_PEERS}
     properties["resources"]["properties"].pop("claims", None)
     schema["required"] = ["model"]
     model = properties["model"]

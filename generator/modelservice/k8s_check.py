@@ -21,18 +21,20 @@ from .validate import Context, register
 _API = "io.k8s.api.core.v1."
 
 #: Pass-through values keys: (definition of the key itself or of each item, is a list).
-PASS_THROUGH: dict[str, tuple[str, bool]] = {
-    "env": (_API + "EnvVar", True),
-    "envFrom": (_API + "EnvFromSource", True),
-    "extraVolumes": (_API + "Volume", True),
-    "extraVolumeMounts": (_API + "VolumeMount", True),
-    "affinity": (_API + "Affinity", False),
-    "tolerations": (_API + "Toleration", True),
-    "topologySpreadConstraints": (_API + "TopologySpreadConstraint", True),
-    "imagePullSecrets": (_API + "LocalObjectReference", True),
-    "resources": (_API + "ResourceRequirements", False),
-    "podSecurityContext": (_API + "PodSecurityContext", False),
-    "securityContext": (_API + "SecurityContext", False),
+PASS_THROUGH: dict[tuple[str, ...], tuple[str, bool]] = {
+    ("env",): (_API + "EnvVar", True),
+    ("envFrom",): (_API + "EnvFromSource", True),
+    ("extraVolumes",): (_API + "Volume", True),
+    ("extraVolumeMounts",): (_API + "VolumeMount", True),
+    ("affinity",): (_API + "Affinity", False),
+    ("tolerations",): (_API + "Toleration", True),
+    ("topologySpreadConstraints",): (_API + "TopologySpreadConstraint", True),
+    ("imagePullSecrets",): (_API + "LocalObjectReference", True),
+    ("resources",): (_API + "ResourceRequirements", False),
+    ("podSecurityContext",): (_API + "PodSecurityContext", False),
+    ("securityContext",): (_API + "SecurityContext", False),
+    ("networkPolicy", "from"): ("io.k8s.api.networking.v1.NetworkPolicyPeer", True),
+    ("tests", "resources"): (_API + "ResourceRequirements", False),
 }
 
 _QUANTITY_REF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
@@ -228,15 +230,15 @@ def _where(error: Any, definition: str) -> str:
 def kubernetes_objects(ctx: Context) -> list[Problem]:
     """Validate every pass-through object the user wrote against its Kubernetes definition."""
     problems: list[Problem] = []
-    for key, (definition, is_list) in PASS_THROUGH.items():
-        value = ctx.values.get(key)
+    for path, (definition, is_list) in PASS_THROUGH.items():
+        value = _lookup(ctx.values, path)
         if value is None:
             continue
         if is_list and isinstance(value, list):
             for index, item in enumerate(value):
-                problems.extend(_schema_problems(ctx, (key, index), definition, item))
+                problems.extend(_schema_problems(ctx, (*path, index), definition, item))
         elif not is_list:
-            problems.extend(_schema_problems(ctx, (key,), definition, value))
+            problems.extend(_schema_problems(ctx, path, definition, value))
     if any(p.severity == "error" for p in problems):
         return problems
     problems.extend(_metadata_problems(ctx))

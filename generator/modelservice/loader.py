@@ -10,11 +10,12 @@ Nothing here raises on bad input: every problem becomes a :class:`LoadError` wit
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,7 @@ class LoadedValues:
         """The ruamel round-trip tree (built on demand for fast-path files)."""
         if self._tree is None and self.text is not None:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                with _quiet_yaml():
                     self._tree = _yaml().load(self.text)
             except Exception:  # the fast path accepted it; positions are best effort
                 self._tree = None
@@ -200,6 +200,16 @@ def _yaml() -> Any:
     return yaml
 
 
+@contextlib.contextmanager
+def _quiet_yaml() -> Iterator[None]:
+    """Silence ruamel's advice while parsing (``5e-324`` without a dot is a YAML 1.1 float):
+    the values are read as Helm reads them, yaml_checks says what deserves a word, and a
+    library warning must never reach the user (or a test) as a traceback."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _mark_problem(file: str, exc: Exception, rule: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = (mark.line + 1) if mark is not None else 1
@@ -222,10 +232,7 @@ def load_text(text: str, file: str) -> LoadedValues:
         return fast
     result = LoadedValues(file=file, data=None, source=text)
     try:
-        with warnings.catch_warnings():
-            # ruamel warns about YAML 1.1 readings (a float without a dot); the values are
-            # read as Helm reads them, and yaml_checks reports what deserves a word.
-            warnings.simplefilter("ignore")
+        with _quiet_yaml():
             docs = list(_yaml().load_all(text))
     except DuplicateKeyError as exc:
         result.problems.append(_duplicate_problem(file, exc))
