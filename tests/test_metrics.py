@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import helm_python
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from conftest import CHART, ROOT, render_values
@@ -665,3 +669,82 @@ def test_helm_lint_reports_no_messages_with_every_monitoring_object_on():
     report = helm_python.lint(str(CHART), with_metrics(), strict=True)
     assert report["errors"] == []
     assert report["messages"] == []
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout"), [("10s", "30s"), ("1m", "1m1s"), ("500ms", "1s"), ("1h", "1d")]
+)
+def test_a_scrape_timeout_longer_than_the_interval_fails_early(interval, timeout):
+    values = with_metrics(serviceMonitor={"interval": interval, "scrapeTimeout": timeout})
+    with pytest.raises(EngineError, match=r"scrapeTimeout .* must not exceed"):
+        render_values(values)
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout"), [("30s", "30s"), ("1m", "59s"), ("1m30s", "90s"), ("1h", "59m59s")]
+)
+def test_a_scrape_timeout_up_to_the_interval_renders(objects, interval, timeout):
+    values = with_metrics(serviceMonitor={"interval": interval, "scrapeTimeout": timeout})
+    (endpoint,) = objects(values).one("ServiceMonitor")["spec"]["endpoints"]
+    assert (endpoint["interval"], endpoint["scrapeTimeout"]) == (interval, timeout)
+
+
+# -- Prometheus' own parser and rule engine (promtool) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus' promtool; installed from Debian's `prometheus` package when missing (the
+    suite installs what it needs rather than skipping)."""
+    found = shutil.which("promtool")
+    if found is None and shutil.which("apt-get"):
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+            subprocess.run(install, env=env, capture_output=True)
+        found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool is needed: apt-get install prometheus (Debian) or put it on PATH")
+    return found
+
+
+def run_promtool(promtool: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_promtool_parses_every_alert_and_dashboard_expression(objects, promtool, tmp_path):
+    rendered = objects(with_metrics())
+    groups = rendered.one("PrometheusRule")["spec"]["groups"]
+    # Dashboard queries as recording rules, with Grafana's variables given values.
+    grafana = {"$__rate_interval": "5m", "$namespace": "ai", "$service": "s", "$model_name": ".*"}
+    recorded = []
+    for index, expr in enumerate(dashboard_expressions(dashboard_of(rendered))):
+        for variable, value in grafana.items():
+            expr = expr.replace(variable, value)
+        recorded.append({"record": f"dashboard:query{index}", "expr": expr})
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [*groups, {"name": "dash", "rules": recorded}]}))
+    result = run_promtool(promtool, "check", "rules", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(recorded) + len(ALERTS)} rules found" in result.stdout
+
+
+def test_the_alerts_fire_on_this_service_only_as_promtool_evaluates_them(
+    objects, promtool, tmp_path
+):
+    values = with_metrics(
+        prometheusRule={
+            "additionalLabels": {"team": "ml-platform"},
+            "alerts": {
+                "requestsWaiting": {"threshold": 20},
+                "timeToFirstToken": {"thresholdSeconds": 1.5},
+            },
+        }
+    )
+    rule = objects(values, release="qwen", namespace="ai").one("PrometheusRule")
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    test_file = tmp_path / "alerts.test.yaml"
+    shutil.copy(ROOT / "tests" / "promtool" / "alerts.test.yaml", test_file)
+    result = run_promtool(promtool, "test", "rules", test_file)
+    assert result.returncode == 0, result.stdout + result.stderr

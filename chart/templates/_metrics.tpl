@@ -43,3 +43,16 @@ Usage: include "modelservice.alertLabels" (list $rule .severity)
 {{- end }}
 {{- toYaml $labels }}
 {{- end }}
+
+{{/*
+A Prometheus duration ("1m30s", the schema checks its form) in milliseconds.
+*/}}
+{{- define "modelservice.durationMs" -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 }}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" (toString .) -1 }}
+{{- $number := regexFind "^[0-9]+" . }}
+{{- $total = add $total (mul (int64 $number) (index $units (trimPrefix $number .))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
