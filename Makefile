@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint generate check-generated bench clean
+.PHONY: install tools demo test lint generate check-generated bench clean
 
 install: $(STAMP)
 
@@ -18,8 +18,16 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/modelservice render values-examples/qwen2.5-0.5b-instruct-hf-mirror.yaml
 
+## promtool (Prometheus' rule checker) for the alert tests, from Debian's prometheus package.
+tools:
+	@command -v promtool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { \
+	    $$SUDO apt-get update -q >/dev/null && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; }
+
 ## Lint, check generated files, run the test suite.
-test: install lint
+test: install tools lint
 	$(BIN)/python -m pytest
 
 lint: install

@@ -61,7 +61,9 @@ def test_every_object_the_chart_owns_rejects_unknown_keys():
             if node.get("properties") and node.get("additionalProperties") is not False:
                 open_objects.append(path)
             for key, value in node.items():
-                walk(value, f"{path}/{key}")
+                # if/then/else only add conditions to keys an owning object already declares.
+                if key not in ("if", "then", "else"):
+                    walk(value, f"{path}/{key}")
         elif isinstance(node, list):
             for index, item in enumerate(node):
                 walk(item, f"{path}/{index}")

@@ -90,8 +90,27 @@ class Document:
         """The manifest as data."""
         import yaml
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        return yaml.load(self.text, Loader=loader)
+        return yaml.load(self.text, Loader=_manifest_loader())
+
+
+@cache
+def _manifest_loader() -> Any:
+    """libyaml's safe loader reading manifests as Kubernetes does: ``<<`` is the text "<<"
+    (an annotation may hold it), not a YAML 1.1 merge key."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    merge = "tag:yaml.org,2002:merge"
+    return type(
+        "ManifestLoader",
+        (base,),
+        {
+            "yaml_implicit_resolvers": {
+                first: [r for r in resolvers if r[0] != merge]
+                for first, resolvers in base.yaml_implicit_resolvers.items()
+            }
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -362,3 +362,37 @@ def image_tag(ctx: Context) -> list[Problem]:
             key=False,
         )
     ]
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_UNIT_MS |= {"w": 7 * _UNIT_MS["d"], "y": 365 * _UNIT_MS["d"]}
+
+
+def duration_ms(text: str) -> int:
+    """A Prometheus duration (``1m30s``, ``0``) in milliseconds."""
+    return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION.findall(text))
+
+
+@register
+def scrape_timing(ctx: Context) -> list[Problem]:
+    """Prometheus refuses a scrape whose timeout is longer than its interval."""
+    monitor = _get(ctx.merged, "metrics", "serviceMonitor") or {}
+    if not monitor.get("enabled"):
+        return []
+    interval, timeout = str(monitor.get("interval") or ""), str(monitor.get("scrapeTimeout") or "")
+    if not interval or not timeout or duration_ms(timeout) <= duration_ms(interval):
+        return []
+    user_timeout = _set_in_file(ctx, ("metrics", "serviceMonitor", "scrapeTimeout"))
+    key = "scrapeTimeout" if user_timeout else "interval"
+    return [
+        ctx.problem(
+            ("metrics", "serviceMonitor", key),
+            f"scrapeTimeout {timeout} is longer than interval {interval}: Prometheus refuses "
+            "such a scrape; make the timeout at most the interval",
+            "scrape-timeout-above-interval",
+            key=False,
+        )
+    ]

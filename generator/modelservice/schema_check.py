@@ -108,6 +108,10 @@ def _message(error: Any) -> str:
         description = error.schema.get("description")
         what = f" ({description})" if description else ""
         return f"{_describe(value)} is not valid here{what}"
+    if validator == "const":
+        description = error.schema.get("description")
+        what = f": {description}" if description else ""
+        return f"{_describe(value)} must be {json.dumps(error.validator_value)} here{what}"
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[
             validator
