@@ -103,7 +103,11 @@ def _message(error: Any) -> str:
 
 def check(loaded: LoadedValues, values: Any, chart: Path) -> list[Problem]:
     """Schema problems of ``values`` (the user's file), positioned in ``loaded``."""
-    validator = chart_validator(chart)
+    return check_with(loaded, values, chart_validator(chart))
+
+
+def check_with(loaded: LoadedValues, values: Any, validator: Any) -> list[Problem]:
+    """Problems of ``values`` under any draft-07 ``validator``, positioned in ``loaded``."""
     problems: list[Problem] = []
     errors = sorted(
         validator.iter_errors(values), key=lambda e: (list(map(str, e.path)), e.validator)
