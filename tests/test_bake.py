@@ -383,3 +383,17 @@ def test_a_baked_chart_can_be_baked_again_and_both_sets_of_rules_hold(baked, tmp
     assert code == 1
     assert "/gpu/count: 3 must be <= 2" in err
     assert "/image/repository" in err
+
+
+EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
+def test_every_example_validates_and_renders_with_the_baked_chart(baked, path):
+    """Helm checks the schema on the merged values: a node label that only the baked
+    defaults set satisfies the requirement, in validate as in Helm."""
+    code, _, err = run("validate", "--strict", "--chart", str(baked), str(path))
+    assert (code, err) == (0, "")
+    rendered = render(baked, yaml.safe_load(path.read_text()), release="example")
+    assert_valid_kubernetes(rendered)
+    assert Objects(rendered).pod["nodeSelector"]["node-pool"] == "gpu"
