@@ -397,3 +397,20 @@ def test_every_example_validates_and_renders_with_the_baked_chart(baked, path):
     rendered = render(baked, yaml.safe_load(path.read_text()), release="example")
     assert_valid_kubernetes(rendered)
     assert Objects(rendered).pod["nodeSelector"]["node-pool"] == "gpu"
+
+
+def test_init_against_the_baked_chart_writes_only_what_differs_from_its_defaults(baked, tmp_path):
+    out = tmp_path / "chat.yaml"
+    code, _, err = run(
+        "init", "--chart", str(baked), "--model", "Qwen/Qwen2.5-0.5B-Instruct",
+        "--hf-mirror", "https://hf-mirror.com", "--cache-size", "100Gi", "--gpus", "2",
+        "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert yaml.safe_load(out.read_text()) == {
+        "model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"},
+        "gpu": {"count": 2},
+    }
+    code, _, err = run("init", "--chart", str(baked), *["--model", "a/b", "--gpus", "16"])
+    assert code == 1
+    assert "--gpus: /gpu/count: 16 must be <= 8" in err
