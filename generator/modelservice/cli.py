@@ -199,6 +199,18 @@ def _expand(files: tuple[str, ...]) -> list[str]:
     return expanded
 
 
+def _register() -> None:
+    """Commands defined next to their code (their modules import only click at load time)."""
+    from .bake import bake_command
+    from .scaffold import init_command
+
+    cli.add_command(init_command)
+    cli.add_command(bake_command)
+
+
+_register()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Click's standalone mode maps usage errors to exit 2 and the group maps user
     errors to exit 1; this is the last net, so that even a bug prints one line, not a

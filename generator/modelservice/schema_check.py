@@ -118,7 +118,9 @@ def _message(error: Any) -> str:
         ]
         return f"{_describe(value)} must be {word} {error.validator_value}"
     if validator == "minItems":
-        return f"needs at least {error.validator_value} item(s)"
+        description = error.schema.get("description")
+        what = f" ({description})" if description else ""
+        return f"needs at least {error.validator_value} item(s){what}"
     if validator == "uniqueItems":
         return "holds the same item twice"
     if validator == "minLength":
@@ -128,9 +130,42 @@ def _message(error: Any) -> str:
     return error.message
 
 
+@cache
+def _defaults(values_path: str, mtime: float) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(Path(values_path).read_text(encoding="utf-8"))
+
+
+def chart_defaults(chart: Path) -> Any:
+    """The chart's values.yaml as data (cached), or None when it has none."""
+    path = chart / "values.yaml"
+    if not path.is_file():
+        return None
+    return _defaults(str(path.resolve()), path.stat().st_mtime)
+
+
+def _provided(defaults: Any, path: tuple[Any, ...], key: str) -> bool:
+    node = defaults
+    for part in path:
+        node = node.get(part) if isinstance(node, dict) else None
+    return isinstance(node, dict) and node.get(key) is not None
+
+
 def check(loaded: LoadedValues, values: Any, chart: Path) -> list[Problem]:
     """Schema problems of ``values`` (the user's file), positioned in ``loaded``."""
-    validator = chart_validator(chart)
+    return check_with(loaded, values, chart_validator(chart), defaults=chart_defaults(chart))
+
+
+def check_with(
+    loaded: LoadedValues, values: Any, validator: Any, *, defaults: Any = None
+) -> list[Problem]:
+    """Problems of ``values`` under any draft-07 ``validator``, positioned in ``loaded``.
+
+    Helm checks the schema on the user's values merged over the chart's ``defaults``, so a
+    required key that the defaults provide is not reported missing (a derived chart made by
+    ``modelservice bake`` requires node labels its values.yaml sets).
+    """
     problems: list[Problem] = []
     errors = sorted(
         validator.iter_errors(values), key=lambda e: (list(map(str, e.path)), e.validator)
@@ -153,6 +188,8 @@ def check(loaded: LoadedValues, values: Any, chart: Path) -> list[Problem]:
             continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
+            if _provided(defaults, path, missing):
+                continue
             problems.append(
                 loaded.problem(path, f"`{missing}` is required here", "schema-required")
             )

@@ -134,6 +134,13 @@ def validate_loaded(loaded: LoadedValues, chart: Path) -> Result:
         return result
     merged = merge_with_defaults(chart, data)
     result.merged = merged
+    # Helm checks the schema on the merged values: a default can break a rule the user's
+    # keys switch on (httpRoute.enabled with the default empty parentRefs).
+    merged_problems = schema_check.check_with(loaded, merged, schema_check.chart_validator(chart))
+    if merged_problems:
+        result.problems.extend(merged_problems)
+        result.problems.sort(key=lambda p: (p.line, p.column, p.pointer, p.rule))
+        return result
     context = Context(loaded=loaded, values=data, merged=merged, chart=chart)
     for layer in LAYERS:
         result.problems.extend(layer(context))

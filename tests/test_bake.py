@@ -1,0 +1,418 @@
+"""`modelservice bake`: a derived chart with a platform's defaults and constraints."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import helm_python
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import CHART, EXAMPLES, Objects, assert_valid_kubernetes
+from modelservice.cli import cli
+from modelservice.engine import render
+
+PLATFORM = EXAMPLES / "platform"
+DEFAULTS = PLATFORM / "defaults.yaml"
+CONSTRAINTS = PLATFORM / "constraints.yaml"
+QWEN = {"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}}
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def bake(output: Path, *extra: str, defaults: Path = DEFAULTS, name: str = "platform") -> Path:
+    code, _, err = run(
+        "bake", "--defaults", str(defaults), "--name", name, "--version", "1.0.0",
+        "--output", str(output), *extra,
+    )  # fmt: skip
+    assert code == 0, err
+    return output
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory) -> Path:
+    return bake(tmp_path_factory.mktemp("bake") / "platform", "--constraints", str(CONSTRAINTS))
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- what the derived chart holds ------------------------------------------------------------
+
+
+def test_chart_yaml_has_the_new_name_and_version_and_records_the_base(baked):
+    base = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    chart = yaml.safe_load((baked / "Chart.yaml").read_text())
+    assert (chart["name"], chart["version"]) == ("platform", "1.0.0")
+    assert chart["appVersion"] == base["appVersion"]
+    assert chart["kubeVersion"] == base["kubeVersion"]
+    assert f"{base['name']} {base['version']}" in chart["description"]
+    assert chart["annotations"]["modelservice/base-chart"] == base["name"]
+    assert chart["annotations"]["modelservice/base-chart-version"] == base["version"]
+    assert chart["annotations"]["category"] == base["annotations"]["category"]
+
+
+def test_the_templates_and_helmignore_are_the_base_charts(baked):
+    templates = sorted(p for p in (CHART / "templates").rglob("*") if p.is_file())
+    for source in [CHART / ".helmignore", *templates]:
+        copy = baked / source.relative_to(CHART)
+        assert copy.read_bytes() == source.read_bytes(), source.name
+
+
+def test_values_yaml_keeps_every_comment_and_the_key_order_of_the_base(baked):
+    base_text = (CHART / "values.yaml").read_text()
+    baked_text = (baked / "values.yaml").read_text()
+    comments = [ln.strip() for ln in base_text.splitlines() if ln.strip().startswith("#")]
+    baked_comments = [ln.strip() for ln in baked_text.splitlines() if ln.strip().startswith("#")]
+    assert baked_comments[1:] == comments  # plus one header line naming the base chart
+    assert baked_comments[0].startswith("# Baked by `modelservice bake` from modelservice")
+    assert list(yaml.safe_load(baked_text)) == list(yaml.safe_load(base_text))
+
+
+def test_every_comment_still_sits_above_the_key_it_documents(baked):
+    def commented_keys(text):
+        lines = text.splitlines()
+        return {
+            (lines[i - 1].strip(), ln.split(":")[0].strip())
+            for i, ln in enumerate(lines)
+            if i and lines[i - 1].strip().startswith("# --") and ":" in ln
+        }
+
+    base = commented_keys((CHART / "values.yaml").read_text())
+    assert base <= commented_keys((baked / "values.yaml").read_text())
+
+
+def test_values_yaml_holds_the_defaults_merged_into_the_base_values(baked):
+    base = yaml.safe_load((CHART / "values.yaml").read_text())
+    values = yaml.safe_load((baked / "values.yaml").read_text())
+    assert values["image"] == {
+        **base["image"],
+        "repository": "registry.example.com/mirror/vllm/vllm-openai",
+    }
+    assert values["persistence"]["size"] == "100Gi"
+    assert values["persistence"]["accessModes"] == base["persistence"]["accessModes"]
+    assert values["huggingface"]["token"] == {"secretName": "hf-token", "secretKey": "token"}
+    assert values["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert values["engine"]["tensorParallelSize"] is None  # null stays null
+
+
+def test_a_merged_list_replaces_the_base_list(tmp_path):
+    defaults = write(tmp_path / "d.yaml", "persistence:\n  accessModes: [ReadWriteMany]\n")
+    out = bake(tmp_path / "out", defaults=defaults)
+    assert yaml.safe_load((out / "values.yaml").read_text())["persistence"]["accessModes"] == [
+        "ReadWriteMany"
+    ]
+
+
+def test_the_schema_defaults_are_the_baked_defaults(baked):
+    schema = json.loads((baked / "values.schema.json").read_text())
+    props = schema["properties"]
+    assert props["persistence"]["properties"]["size"]["default"] == "100Gi"
+    assert props["nodeSelector"]["default"] == {"node-pool": "gpu"}
+    assert props["huggingface"]["properties"]["token"]["properties"]["secretName"]["default"] == (
+        "hf-token"
+    )
+    # the modelscope token shares the base definition and keeps its own (empty) default
+    assert "default" not in json.dumps(
+        schema["definitions"]["hubToken"]["properties"]["secretName"]
+    )
+
+
+def test_the_baked_readme_has_the_parameter_table_with_the_new_defaults(baked):
+    text = (baked / "README.md").read_text()
+    assert text.startswith("# platform\n")
+    assert (
+        '| `persistence.size` | string or number | `"100Gi"` | Size of the created claim. |' in text
+    )
+    assert "| `maxGPUs` | `gpu.count` <= 8 |" in text
+    assert "<!-- parameters:start -->" in text and "<!-- parameters:end -->" in text
+
+
+def test_the_baked_chart_passes_helm_lint(baked):
+    report = helm_python.lint(str(baked), QWEN, strict=True)
+    assert report["errors"] == []
+    assert report["messages"] == []
+
+
+def test_a_release_of_the_baked_chart_gets_the_platform_defaults(baked):
+    rendered = render(baked, QWEN, release="chat")
+    assert_valid_kubernetes(rendered)
+    objects = Objects(rendered)
+    assert objects.server["image"] == "registry.example.com/mirror/vllm/vllm-openai:v0.33.0"
+    assert objects.pod["nodeSelector"] == {"node-pool": "gpu"}
+    assert objects.env()["HF_ENDPOINT"] == "https://hf-mirror.com"
+    assert objects.env()["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "token"}}
+    assert objects.one("PersistentVolumeClaim")["spec"]["storageClassName"] == "fast-ssd"
+    assert objects.deployment["metadata"]["labels"]["helm.sh/chart"] == "platform-1.0.0"
+
+
+# -- constraints: enforced by Helm itself, and reported by validate and render ----------------
+
+VIOLATIONS = [
+    pytest.param("image:\n  repository: vllm/vllm-openai\n", "/image/repository", 5, id="image"),
+    pytest.param("gpu:\n  count: 9\n", "/gpu/count", 5, id="max-gpus"),
+    pytest.param(
+        "persistence:\n  storageClassName: standard\n",
+        "/persistence/storageClassName",
+        5,
+        id="storage-class",
+    ),
+    pytest.param("gpu:\n  runtimeClassName: runc\n", "/gpu/runtimeClassName", 5, id="runtime"),
+    pytest.param('huggingface:\n  endpoint: ""\n', "/huggingface/endpoint", 5, id="mirror"),
+    pytest.param("nodeSelector:\n  node-pool: null\n", "/nodeSelector", 5, id="node-selector"),
+]
+MODEL = "model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\n"
+
+
+@pytest.mark.parametrize(("text", "pointer", "line"), VIOLATIONS)
+def test_helm_itself_refuses_values_that_break_a_constraint(baked, text, pointer, line):
+    values = yaml.safe_load(MODEL + text)
+    with pytest.raises(helm_python.HelmError, match=f"at '{pointer}"):
+        helm_python.Chart.load(str(baked)).render(values, name="x", namespace="d", is_install=True)
+
+
+@pytest.mark.parametrize(("text", "pointer", "line"), VIOLATIONS)
+def test_validate_reports_a_broken_constraint_with_line_and_pointer(
+    baked, tmp_path, text, pointer, line
+):
+    values = write(tmp_path / "bad.yaml", MODEL + "# the platform says no\n" + text)
+    code, _, err = run("validate", "--chart", str(baked), str(values))
+    assert code == 1
+    assert f"{values}:{line}:" in err and f": {pointer}" in err, err
+    # the base chart accepts the same file
+    assert run("validate", str(values))[0] == 0 or pointer == "/nodeSelector"
+
+
+@pytest.mark.parametrize(("text", "pointer", "line"), VIOLATIONS)
+def test_render_refuses_a_broken_constraint_and_prints_nothing(
+    baked, tmp_path, text, pointer, line
+):
+    values = write(tmp_path / "bad.yaml", MODEL + "# the platform says no\n" + text)
+    code, out, err = run("render", "--chart", str(baked), str(values))
+    assert code == 1
+    assert out == ""
+    assert pointer in err
+
+
+def test_values_within_the_constraints_render(baked, tmp_path):
+    values = write(
+        tmp_path / "ok.yaml",
+        MODEL + "gpu:\n  count: 8\npersistence:\n  storageClassName: shared-nfs\n",
+    )
+    code, out, err = run("render", "--chart", str(baked), str(values))
+    assert code == 0, err
+    assert re.search(r'storageClassName: "?shared-nfs"?$', out, flags=re.M)
+
+
+def test_required_node_selector_values_are_pinned(tmp_path):
+    constraints = write(tmp_path / "c.yaml", "requiredNodeSelector:\n  node-pool: a100\n")
+    defaults = write(tmp_path / "d.yaml", "nodeSelector:\n  node-pool: a100\n")
+    out = bake(tmp_path / "out", "--constraints", str(constraints), defaults=defaults)
+    bad = write(tmp_path / "bad.yaml", MODEL + "nodeSelector:\n  node-pool: h100\n")
+    code, _, err = run("validate", "--chart", str(out), str(bad))
+    assert code == 1
+    assert f"{bad}:4:14: /nodeSelector/node-pool:" in err
+
+
+# -- the defaults and constraints files are checked first ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "maxGPU: 4\n",
+            "c.yaml:1:1: /maxGPU: unknown key `maxGPU` at the top level (did you mean `maxGPUs`?)",
+        ),
+        ("maxGPUs: four\n", 'c.yaml:1:10: /maxGPUs: "four" is not of type integer'),
+        (
+            "requireMirror: true\nallowedStorageClasses: fast\n",
+            "c.yaml:2:24: /allowedStorageClasses:",
+        ),
+        ("- maxGPUs\n", "c.yaml:1:1: /: "),
+        ("maxGPUs: [\n", "c.yaml:"),
+    ],
+)
+def test_a_wrong_constraints_file_fails_with_line_and_column(tmp_path, text, expected):
+    constraints = write(tmp_path / "c.yaml", text)
+    code, _, err = run(
+        "bake", "--defaults", str(DEFAULTS), "--constraints", str(constraints),
+        "--name", "p", "--version", "1.0.0", "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 1
+    assert expected in err.replace(str(tmp_path) + "/", ""), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("gpu:\n  cuont: 2\n", "d.yaml:2:3: /gpu/cuont: unknown key `cuont`"),
+        ("engine:\n  args: [--dtype=fp17]\n", "d.yaml:2:10: /engine/args/0: --dtype"),
+        ("- a\n", "d.yaml:1:1: /: is a list"),
+    ],
+)
+def test_a_wrong_defaults_file_fails_like_a_values_file(tmp_path, text, expected):
+    defaults = write(tmp_path / "d.yaml", text)
+    code, _, err = run(
+        "bake", "--defaults", str(defaults), "--name", "p", "--version", "1.0.0",
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 1
+    assert expected in err.replace(str(tmp_path) + "/", ""), err
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "gpu:\n  count: 2\n"])
+def test_a_defaults_file_may_leave_the_model_to_each_release(tmp_path, text):
+    defaults = write(tmp_path / "d.yaml", text)
+    out = bake(tmp_path / "out", defaults=defaults)
+    assert (out / "Chart.yaml").is_file()
+
+
+def test_a_constraint_the_baked_defaults_break_is_reported_at_the_constraint(tmp_path):
+    constraints = write(
+        tmp_path / "c.yaml", "maxGPUs: 8\nallowedImageRepositories: [registry.corp/vllm]\n"
+    )
+    code, _, err = run(
+        "bake", "--defaults", str(write(tmp_path / "d.yaml", "")),
+        "--constraints", str(constraints), "--name", "p", "--version", "1.0.0",
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 1
+    assert (
+        f"{constraints}:2:1: /allowedImageRepositories: the baked default at /image/repository"
+        in err
+    )
+    assert "set image.repository in the defaults file" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--name", "Platform_Chart", "a chart name is lowercase"),
+        ("--version", "1.0", "SemVer 2"),
+        ("--version", "v1.0.0", "SemVer 2"),
+    ],
+)
+def test_a_bad_chart_name_or_version_is_refused(tmp_path, option, value, message):
+    args = {"--name": "p", "--version": "1.0.0", option: value}
+    code, _, err = run(
+        "bake", "--defaults", str(DEFAULTS), "--output", str(tmp_path / "o"),
+        *[x for kv in args.items() for x in kv],
+    )  # fmt: skip
+    assert code == 1
+    assert message in err
+
+
+# -- the output directory ----------------------------------------------------------------------
+
+
+def test_a_non_empty_output_is_refused_without_force_and_replaced_with_it(tmp_path):
+    out = tmp_path / "out"
+    write(out / "stale.txt", "old")
+    code, _, err = run(
+        "bake",
+        "--defaults",
+        str(DEFAULTS),
+        "--name",
+        "p",
+        "--version",
+        "1.0.0",
+        "--output",
+        str(out),
+    )
+    assert code == 1
+    assert "not empty; give --force" in err
+    assert (out / "stale.txt").exists()
+    bake(out, "--force")
+    assert not (out / "stale.txt").exists()
+    assert (out / "values.schema.json").is_file()
+
+
+def test_an_empty_output_directory_is_used_without_force(tmp_path):
+    (tmp_path / "out").mkdir()
+    assert (bake(tmp_path / "out") / "Chart.yaml").is_file()
+
+
+def test_force_never_replaces_the_base_chart(tmp_path):
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    code, _, err = run(
+        "bake", "--chart", str(chart), "--defaults", str(DEFAULTS), "--name", "p",
+        "--version", "1.0.0", "--output", str(chart), "--force",
+    )  # fmt: skip
+    assert code == 1
+    assert "holds the base chart" in err
+    assert (chart / "Chart.yaml").read_text() == (CHART / "Chart.yaml").read_text()
+
+
+# -- baking a baked chart ------------------------------------------------------------------------
+
+
+def test_a_baked_chart_can_be_baked_again_and_both_sets_of_rules_hold(baked, tmp_path):
+    defaults = write(tmp_path / "team.yaml", "persistence:\n  size: 20Gi\n")
+    constraints = write(tmp_path / "team-rules.yaml", "maxGPUs: 2\n")
+    out = tmp_path / "team-a"
+    code, _, err = run(
+        "bake", "--chart", str(baked), "--defaults", str(defaults), "--constraints",
+        str(constraints), "--name", "team-a", "--version", "0.3.0", "--output", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    chart = yaml.safe_load((out / "Chart.yaml").read_text())
+    assert chart["annotations"]["modelservice/base-chart"] == "platform"
+    assert chart["annotations"]["modelservice/base-chart-version"] == "1.0.0"
+    assert chart["description"].count("Baked from") == 1
+    values = yaml.safe_load((out / "values.yaml").read_text())
+    assert values["persistence"]["size"] == "20Gi"
+    assert values["persistence"]["storageClassName"] == "fast-ssd"  # from the first bake
+    text = (out / "values.yaml").read_text()
+    assert text.count("# Baked by") == 1
+    assert helm_python.lint(str(out), QWEN, strict=True)["errors"] == []
+    bad = write(tmp_path / "bad.yaml", MODEL + "gpu:\n  count: 3\nimage:\n  repository: x/y\n")
+    code, _, err = run("validate", "--chart", str(out), str(bad))
+    assert code == 1
+    assert "/gpu/count: 3 must be <= 2" in err
+    assert "/image/repository" in err
+
+
+EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
+def test_every_example_validates_and_renders_with_the_baked_chart(baked, path):
+    """Helm checks the schema on the merged values: a node label that only the baked
+    defaults set satisfies the requirement, in validate as in Helm."""
+    code, _, err = run("validate", "--strict", "--chart", str(baked), str(path))
+    assert (code, err) == (0, "")
+    rendered = render(baked, yaml.safe_load(path.read_text()), release="example")
+    assert_valid_kubernetes(rendered)
+    assert Objects(rendered).pod["nodeSelector"]["node-pool"] == "gpu"
+
+
+def test_init_against_the_baked_chart_writes_only_what_differs_from_its_defaults(baked, tmp_path):
+    out = tmp_path / "chat.yaml"
+    code, _, err = run(
+        "init", "--chart", str(baked), "--model", "Qwen/Qwen2.5-0.5B-Instruct",
+        "--hf-mirror", "https://hf-mirror.com", "--cache-size", "100Gi", "--gpus", "2",
+        "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert yaml.safe_load(out.read_text()) == {
+        "model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"},
+        "gpu": {"count": 2},
+    }
+    code, _, err = run("init", "--chart", str(baked), *["--model", "a/b", "--gpus", "16"])
+    assert code == 1
+    assert "--gpus: /gpu/count: 16 must be <= 8" in err
