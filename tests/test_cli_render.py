@@ -194,3 +194,29 @@ def test_many_files_render_in_parallel_in_file_order_and_one_bad_file_stops_all(
     assert code == 1
     assert out == ""
     assert f"{files[-3]}:4:10: /gpu/count:" in err
+
+
+def test_with_many_files_a_schema_mistake_left_to_helm_is_still_reported_at_its_line(
+    tmp_path: Path,
+):
+    """Batches above a few files leave the schema verdict to Helm's render; a file Helm
+    refuses is then validated fully, so the user reads the same positioned line."""
+    from modelservice.render import _Job, _validate_and_render
+
+    good = (EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml").read_text()
+    files = []
+    for index in range(6):
+        path = tmp_path / f"svc-{index}.yaml"
+        path.write_text(good)
+        files.append(path)
+    files[3].write_text("model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\nreplicaCount: two\n")
+    jobs = [_Job(str(f), None, CHART, "default", "embedded") for f in files]
+    outcomes = _validate_and_render(jobs)
+    assert [bool(o.rendered) for o in outcomes] == [True, True, True, False, True, True]
+    (problem,) = outcomes[3].problems
+    assert (problem.line, problem.column, problem.pointer, problem.rule) == (
+        3,
+        15,
+        "/replicaCount",
+        "schema-type",
+    )

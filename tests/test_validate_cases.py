@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CASES, ROOT, assert_valid_kubernetes, render_values
+from conftest import CHART as CHART_DIR
 from modelservice.cli import cli
 from modelservice.loader import load_file
 
@@ -126,3 +127,46 @@ def test_every_rule_has_a_line_in_the_readme():
 
 def test_the_suite_has_at_least_forty_invalid_cases():
     assert len(INVALID) >= 40
+
+
+@pytest.mark.parametrize("path", [*INVALID, *VALID], ids=lambda p: p.stem)
+def test_helms_schema_verdict_and_the_python_one_report_the_same_problems(path: Path):
+    from modelservice.validate import validate_file
+
+    with_helm = validate_file(path, CHART_DIR, schema="helm").problems
+    with_python = validate_file(path, CHART_DIR, schema="python").problems
+    assert with_helm == with_python
+    deferred = validate_file(path, CHART_DIR, schema="deferred")
+    if deferred.schema_deferred and not any(p.severity == "error" for p in deferred.problems):
+        return  # left to the Helm render that follows (tested in test_cli_render)
+    assert deferred.problems == with_python
+
+
+def test_every_mistake_of_every_layer_is_reported_in_one_run():
+    path = CASES / "every-layer-at-once.yaml"
+    result = CliRunner().invoke(cli, ["validate", "--format", "json", str(path)])
+    assert result.exit_code == 1
+    found = [(p["line"], p["pointer"], p["rule"]) for p in json.loads(result.stdout)]
+    assert found == [
+        (7, "/engine/tensorParallelSize", "tensor-parallel-mismatch"),
+        (8, "/engine/args/0", "engine-arg-unknown"),
+        (11, "/env/0/value", "secret-literal"),
+        (
+            15,
+            "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerm",
+            "k8s-unknown-field",
+        ),
+        (17, "/replicaCount", "rwo-claim-shared-by-replicas"),
+    ]
+
+
+def test_schema_errors_do_not_hide_mistakes_in_engine_args_or_kubernetes_objects(tmp_path):
+    path = tmp_path / "values.yaml"
+    path.write_text(
+        "model:\n  nmae: Qwen/Qwen2.5-0.5B-Instruct\n"
+        "engine:\n  args: [--max-model-length=4096]\n"
+        "tolerations:\n  - {key: gpu, operator: Exist}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", "--format", "json", str(path)])
+    rules = [p["rule"] for p in json.loads(result.stdout)]
+    assert rules == ["schema-unknown-key", "engine-arg-unknown", "k8s-enum"]

@@ -10,15 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import click
 
 from . import __version__
 from .errors import InvalidValues, UserError
-
-if TYPE_CHECKING:
-    from .validate import Result
 
 CHART_OPTION_HELP = "Chart directory whose schema and templates apply (default: the bundled chart)."
 
@@ -32,23 +29,33 @@ def _chart(path: str | None) -> Path:
     return chart
 
 
-def _report(results: list[Result], fmt: str) -> None:
-    from .diagnostics import format_json
-
-    problems = [p for r in results for p in r.problems]
-    if fmt == "json":
-        click.echo(format_json(problems))
-    else:
-        for problem in problems:
-            click.echo(problem.format_text(), err=True)
-
-
 class _Group(click.Group):
     """The command group; maps user errors to one line each on stderr and exit code 1.
 
     Done here rather than in :func:`main` alone so that every way of invoking the commands
     (the console script, ``python -m``, click's test runner) reports them the same way.
     """
+
+    #: Commands defined next to their code, imported only when asked for (``validate`` of one
+    #: file should not pay for loading bake's Jinja2 and ruamel.yaml).
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "init": ("scaffold", "init_command"),
+        "bake": ("bake", "bake_command"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            import importlib
+
+            module, attr = self.LAZY[name]
+            command: click.Command = getattr(
+                importlib.import_module(f"{__package__}.{module}"), attr
+            )
+            return command
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -85,13 +92,17 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
 
     Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
     """
-    from .diagnostics import has_errors
-    from .validate import validate_file
+    from .diagnostics import format_json, has_errors
+    from .validate import validate_paths
 
     chart = _chart(chart_path)
-    results = [validate_file(f, chart) for f in files]
-    _report(results, fmt)
-    if has_errors([p for r in results for p in r.problems], strict=strict):
+    problems = [p for found in validate_paths(list(files), chart) for p in found]
+    if fmt == "json":
+        click.echo(format_json(problems))
+    else:
+        for problem in problems:
+            click.echo(problem.format_text(), err=True)
+    if has_errors(problems, strict=strict):
         sys.exit(1)
 
 
@@ -197,18 +208,6 @@ def _expand(files: tuple[str, ...]) -> list[str]:
         else:
             expanded.append(item)
     return expanded
-
-
-def _register() -> None:
-    """Commands defined next to their code (their modules import only click at load time)."""
-    from .bake import bake_command
-    from .scaffold import init_command
-
-    cli.add_command(init_command)
-    cli.add_command(bake_command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:

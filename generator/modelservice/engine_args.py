@@ -18,7 +18,7 @@ from typing import Any
 
 from .diagnostics import Problem
 from .paths import schemas_dir
-from .validate import Context, register
+from .validate import Context, register_independent
 
 #: Flags the chart renders from typed values keys, and the key to use instead.
 RENDERED = {
@@ -193,7 +193,7 @@ def check_args(args: list[Any], index: _Index, *, revision_set: bool) -> list[tu
     return found
 
 
-@register
+@register_independent
 def engine_args_layer(ctx: Context) -> list[Problem]:
     """Check ``engine.args`` against the flags of the release ``image.tag`` pins."""
     engine = ctx.values.get("engine")

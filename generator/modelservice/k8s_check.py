@@ -16,7 +16,7 @@ from typing import Any
 
 from . import k8s
 from .diagnostics import Problem
-from .validate import Context, register
+from .validate import Context, register_independent
 
 _API = "io.k8s.api.core.v1."
 
@@ -204,6 +204,18 @@ def _schema_problems(ctx: Context, base: Path_, definition: str, value: Any) -> 
     return problems
 
 
+def _quantity_problems(ctx: Context, path: Path_, resources: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for section in ("requests", "limits"):
+        for name, quantity in (resources.get(section) or {}).items():
+            try:
+                k8s.parse_quantity(quantity)
+            except ValueError as exc:
+                where = (*path, section, name)
+                problems.append(ctx.problem(where, str(exc), "k8s-quantity", key=False))
+    return problems
+
+
 def _misspelled(error: Any, missing: str) -> bool:
     """Whether the object has an unknown field that is a typo of the missing one."""
     if not isinstance(error.instance, dict):
@@ -226,13 +238,18 @@ def _where(error: Any, definition: str) -> str:
     return _kind(definition)
 
 
-@register
+@register_independent
 def kubernetes_objects(ctx: Context) -> list[Problem]:
     """Validate every pass-through object the user wrote against its Kubernetes definition."""
     problems: list[Problem] = []
     for path, (definition, is_list) in PASS_THROUGH.items():
         value = _lookup(ctx.values, path)
-        if value is None:
+        if not value:
+            continue
+        if definition.endswith(".ResourceRequirements") and not value.get("claims"):
+            # requests and limits are already strict quantity maps in the chart's schema:
+            # only the quantities are left to parse as Kubernetes parses them.
+            problems.extend(_quantity_problems(ctx, path, value))
             continue
         if is_list and isinstance(value, list):
             for index, item in enumerate(value):
@@ -258,6 +275,9 @@ ANNOTATION_MAPS: tuple[tuple[str, ...], ...] = (
     ("service", "annotations"),
     ("persistence", "annotations"),
     ("serviceAccount", "annotations"),
+    ("ingress", "annotations"),
+    ("httpRoute", "annotations"),
+    ("metrics", "dashboard", "annotations"),
 )
 
 

@@ -223,13 +223,13 @@ def _mark_problem(file: str, exc: Exception, rule: str) -> Problem:
 
 def load_text(text: str, file: str) -> LoadedValues:
     """Parse values from text; problems are recorded, never raised."""
-    from ruamel.yaml.constructor import DuplicateKeyError
-    from ruamel.yaml.error import YAMLError
-
     fast = _fast_load(text, file)
     if fast is not None:
         fast.source = text
         return fast
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import YAMLError
+
     result = LoadedValues(file=file, data=None, source=text)
     try:
         with _quiet_yaml():

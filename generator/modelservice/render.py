@@ -12,7 +12,7 @@ from .diagnostics import Problem
 from .engine import Document, EngineName, Rendered, release_name_for, render
 from .errors import EngineError, InvalidValues, UserError
 from .parallel import map_chunks
-from .validate import validate_file
+from .validate import HELM_SCHEMA_MAX_FILES, SchemaMode, validate_file
 
 
 def manifest_file_name(kind: str, name: str, taken: set[str]) -> str:
@@ -43,12 +43,17 @@ def write_release(rendered: Rendered, output_dir: Path) -> Path:
     """Write one file per manifest under ``output_dir/<release>/``, replacing stale ones."""
     folder = output_dir / rendered.release
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.yaml"):
-        stale.unlink()
+    existing = {p.name for p in folder.glob("*.yaml")}
     taken: set[str] = set()
     for doc in rendered.documents:
-        file = folder / manifest_file_name(doc.kind or "object", _object_name(doc), taken)
-        file.write_text(f"# Source: {doc.source}\n{doc.text}\n", encoding="utf-8")
+        name = manifest_file_name(doc.kind or "object", _object_name(doc), taken)
+        content = f"# Source: {doc.source}\n{doc.text}\n".encode()
+        file = folder / name
+        # An unchanged manifest is left alone: GitOps diffs and file times stay quiet.
+        if name not in existing or file.read_bytes() != content:
+            file.write_bytes(content)
+    for stale in existing - taken:
+        (folder / stale).unlink()
     return folder
 
 
@@ -71,8 +76,11 @@ class _Outcome:
 def _validate_and_render(jobs: Sequence[_Job]) -> list[_Outcome]:
     """Validate each file and, when valid, render it (nothing is printed here)."""
     outcomes = []
+    # Helm's render checks the schema anyway: for many files, leave the verdict to it and
+    # validate a file fully (with positions) only when something is wrong.
+    mode: SchemaMode = "helm" if len(jobs) <= HELM_SCHEMA_MAX_FILES else "deferred"
     for job in jobs:
-        result = validate_file(job.file, job.chart)
+        result = validate_file(job.file, job.chart, schema=mode)
         problems = list(result.problems)
         rendered = None
         if not any(p.severity == "error" for p in problems):
@@ -86,7 +94,10 @@ def _validate_and_render(jobs: Sequence[_Job]) -> list[_Outcome]:
                     engine=job.engine,
                 )
             except EngineError as exc:
-                problems.append(Problem(job.file, 1, 1, "/", exc.message, "helm-render"))
+                if result.schema_deferred:  # say where, as validate does
+                    problems = list(validate_file(job.file, job.chart, schema="python").problems)
+                if not any(p.severity == "error" for p in problems):
+                    problems.append(Problem(job.file, 1, 1, "/", exc.message, "helm-render"))
         outcomes.append(_Outcome(job.file, problems, rendered))
     return outcomes
 

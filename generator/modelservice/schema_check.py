@@ -130,19 +130,11 @@ def _message(error: Any) -> str:
     return error.message
 
 
-@cache
-def _defaults(values_path: str, mtime: float) -> Any:
-    from ruamel.yaml import YAML
-
-    return YAML(typ="safe", pure=True).load(Path(values_path).read_text(encoding="utf-8"))
-
-
 def chart_defaults(chart: Path) -> Any:
-    """The chart's values.yaml as data (cached), or None when it has none."""
-    path = chart / "values.yaml"
-    if not path.is_file():
-        return None
-    return _defaults(str(path.resolve()), path.stat().st_mtime)
+    """The chart's values.yaml as data, as Helm's SDK loaded it (cached per chart)."""
+    from .engine import load_chart
+
+    return load_chart(chart).values
 
 
 def _provided(defaults: Any, path: tuple[Any, ...], key: str) -> bool:
