@@ -95,3 +95,16 @@ def test_an_unknown_image_tag_is_checked_against_the_pinned_release_with_a_warni
         ("engine-args-unknown-release", "warning"),
         ("engine-arg-choice", "error"),
     ]
+
+
+def test_a_repeated_flag_points_at_the_typed_key_the_file_also_sets():
+    from click.testing import CliRunner
+
+    from conftest import CASES
+    from modelservice.cli import cli
+
+    path = CASES / "invalid" / "engine-arg-repeats-tensor-parallel-with-underscores.yaml"
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:7:7: /engine/args/0: ")
+    assert "this file sets engine.tensorParallelSize on line 5, column 3" in first

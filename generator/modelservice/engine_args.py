@@ -27,6 +27,14 @@ RENDERED = {
     "--served-model-name": "model.servedModelName",
     "--tensor-parallel-size": "engine.tensorParallelSize",
 }
+#: Where each rendered flag's typed key lives in a values file.
+TYPED_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "--model": (("model", "name"), ("model", "path")),
+    "--port": (("engine", "port"),),
+    "--served-model-name": (("model", "servedModelName"),),
+    "--tensor-parallel-size": (("engine", "tensorParallelSize"),),
+    "--revision": (("model", "revision"),),
+}
 _HUMAN_INT = re.compile(r"^\d+(\.\d+)?[kKmMgGtT]?$")
 _OPT_SHORTHAND = re.compile(r"^-O(\d|=?\w+)?$")
 
@@ -222,8 +230,23 @@ def engine_args_layer(ctx: Context) -> list[Problem]:
     index = _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json"))
     revision_set = bool((ctx.merged.get("model") or {}).get("revision"))
     for item, message, rule in check_args(args, index, revision_set=revision_set):
+        if rule == "engine-arg-duplicates-key":
+            message += _typed_key_line(ctx, index, args[item])
         problems.append(ctx.problem(("engine", "args", item), message, rule, key=False))
     return problems
+
+
+def _typed_key_line(ctx: Context, index: _Index, token: str) -> str:
+    """Where the file itself sets the typed key a repeated flag stands for, if it does."""
+    hit = index.lookup(token.partition("=")[0])
+    for path in TYPED_PATHS.get(hit[0] if hit else "", ()):
+        node: Any = ctx.values
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node not in (None, ""):
+            line, column = ctx.loaded.position(path)
+            return f" (this file sets {'.'.join(path)} on line {line}, column {column})"
+    return ""
 
 
 def _pinned_version(chart: Path) -> str:
