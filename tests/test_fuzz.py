@@ -120,3 +120,20 @@ def test_generated_yaml_documents_never_produce_a_traceback(tmp_path: Path, docu
     code, output = validate(path)
     assert code in (0, 1)
     assert "Traceback" not in output
+
+
+def test_helms_go_logger_never_reaches_stderr_beside_the_problem_lines(tmp_path: Path):
+    """Helm's coalescing logs wrong-typed values straight to file descriptor 2; a real
+    process shows whether anything but the problem line got through."""
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("modelservice", path=str(Path(sys.executable).parent))
+    assert exe, "the modelservice console script is installed beside the interpreter"
+    path = write(tmp_path, "typed.yaml", b"model:\n  name: a/b\n  download: true\n")
+    result = subprocess.run([exe, "validate", str(path)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path}:3:13: /model/download: true is not of type object [schema-type]"
+    ]

@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -200,7 +202,8 @@ def render_embedded(
     validate_release_name(release)
     loaded = load_chart(chart)
     try:
-        files = loaded.render(values, name=release, namespace=namespace, is_install=True)
+        with go_log_silenced():
+            files = loaded.render(values, name=release, namespace=namespace, is_install=True)
     except helm_python.HelmError as exc:
         raise EngineError(f"helm: {_engine_message(exc)}") from None
     documents: list[Document] = []
@@ -209,6 +212,35 @@ def render_embedded(
             continue
         documents.extend(split_documents(source, files[source]))
     return Rendered(release=release, namespace=namespace, documents=_order(documents))
+
+
+@contextmanager
+def go_log_silenced() -> Iterator[None]:
+    """Keep Helm's Go logger off the user's stderr while the SDK runs.
+
+    Helm's values coalescing logs "warning: destination for X is a table..." through Go's
+    log package, straight to file descriptor 2, for values of the wrong type; validate says
+    the same thing once, at the line in the file, and stderr stays one line per problem.
+    """
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def merge_values(chart: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """The user's values over the chart's defaults, coalesced by Helm's own code."""
+    with go_log_silenced():
+        merged: dict[str, Any] = load_chart(chart).merge_values(values)
+    return merged
 
 
 def _engine_message(exc: BaseException) -> str:

@@ -84,10 +84,9 @@ class Result:
 
 def merge_with_defaults(chart: Path, values: dict[str, Any]) -> dict[str, Any]:
     """The user's values over the chart's defaults, coalesced by Helm's own code."""
-    from .engine import load_chart
+    from .engine import merge_values
 
-    merged: dict[str, Any] = load_chart(chart).merge_values(values)
-    return merged
+    return merge_values(chart, values)
 
 
 def helm_accepts(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
@@ -97,12 +96,12 @@ def helm_accepts(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
     The common case, a valid file, is then settled without Python's JSON Schema library;
     only a file Helm refuses goes through it, to position every error in the file.
     """
-    from .engine import load_chart
+    from .engine import go_log_silenced, load_chart, merge_values
 
     try:
-        chart_obj = load_chart(chart)
-        merged: dict[str, Any] = chart_obj.merge_values(values)
-        chart_obj.validate_schema(merged)
+        merged = merge_values(chart, values)
+        with go_log_silenced():
+            load_chart(chart).validate_schema(merged)
     except Exception:  # refused, or values Helm cannot merge: the positioned path says why
         return None
     return merged
