@@ -37,6 +37,7 @@ from typing import Any
 import click
 
 from .errors import InvalidValues, UserError
+from .paths import resolve_chart
 
 Key = tuple[str, ...]
 
@@ -580,8 +581,7 @@ def bake(
         )
     if not SEMVER.match(version):
         raise UserError(f"--version {version!r}: a chart version is SemVer 2, e.g. 1.0.0")
-    if not (chart / "Chart.yaml").is_file():
-        raise UserError(f"{chart}: not a chart directory (no Chart.yaml)")
+    chart = resolve_chart(chart)
     _check_output(output, chart, force)
 
     defaults = load_defaults(defaults_file, chart)
@@ -685,9 +685,7 @@ def bake_command(
     chart_path: str | None,
 ) -> None:
     """Bake a platform team's defaults and constraints into a derived chart."""
-    from .paths import chart_dir
-
-    chart = Path(chart_path) if chart_path else chart_dir()
+    chart = resolve_chart(chart_path)
     rows = bake(
         defaults_file=Path(defaults_file),
         name=name,

@@ -20,15 +20,6 @@ from .errors import InvalidValues, UserError
 CHART_OPTION_HELP = "Chart directory whose schema and templates apply (default: the bundled chart)."
 
 
-def _chart(path: str | None) -> Path:
-    from .paths import chart_dir
-
-    chart = Path(path) if path else chart_dir()
-    if not (chart / "Chart.yaml").is_file():
-        raise UserError(f"{chart}: not a chart directory (no Chart.yaml)")
-    return chart
-
-
 class _Group(click.Group):
     """The command group; maps user errors to one line each on stderr and exit code 1.
 
@@ -93,9 +84,10 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
     Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
     """
     from .diagnostics import format_json, has_errors
+    from .paths import resolve_chart
     from .validate import validate_paths
 
-    chart = _chart(chart_path)
+    chart = resolve_chart(chart_path)
     problems = [p for found in validate_paths(list(files), chart) for p in found]
     if fmt == "json":
         click.echo(format_json(problems))
@@ -135,9 +127,10 @@ def render(
 
     A folder argument means every *.yaml / *.yml file in it.
     """
+    from .paths import resolve_chart
     from .render import render_files
 
-    chart = _chart(chart_path)
+    chart = resolve_chart(chart_path)
     expanded = _expand(files)
     if release is not None and len(expanded) > 1:
         raise click.UsageError("--release names one release: give one values file")

@@ -6,6 +6,7 @@ In a source checkout (an editable install) they are the repository's own ``chart
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -41,3 +42,16 @@ def schemas_dir() -> Path:
 def values_schema_source() -> Path:
     """The values JSON Schema source, the one source of truth."""
     return schemas_dir() / "values.schema.yaml"
+
+
+def resolve_chart(path: str | os.PathLike[str] | None) -> Path:
+    """The chart a command works on: ``path``, or the bundled chart when none is given.
+
+    Raises ``UserError`` when the directory holds no Chart.yaml.
+    """
+    from .errors import UserError
+
+    chart = Path(path) if path else chart_dir()
+    if not (chart / "Chart.yaml").is_file():
+        raise UserError(f"{chart}: not a chart directory (no Chart.yaml)")
+    return chart

@@ -509,11 +509,9 @@ def init_command(
     Only what differs from the chart's defaults is written, each key under a comment. Asks
     for the model when run at a terminal without --model or --path.
     """
-    from .paths import chart_dir
+    from .paths import resolve_chart
 
-    chart = Path(chart_path) if chart_path else chart_dir()
-    if not (chart / "Chart.yaml").is_file():
-        raise UserError(f"{chart}: not a chart directory (no Chart.yaml)")
+    chart = resolve_chart(chart_path)
     target = Path(output) if output and output != "-" else None
     if target is not None and target.exists() and not force:
         raise UserError(f"{target}: exists; give --force to overwrite it")
