@@ -37,6 +37,7 @@ from typing import Any
 import click
 
 from .errors import InvalidValues, UserError
+from .loader import value_at
 from .paths import resolve_chart
 
 Key = tuple[str, ...]
@@ -316,12 +317,6 @@ def schema_node(schema: dict[str, Any], key: Key) -> dict[str, Any] | None:
     return node
 
 
-def _get(values: Any, key: Key) -> Any:
-    for part in key:
-        values = values.get(part) if isinstance(values, Mapping) else None
-    return values
-
-
 def set_defaults(schema: dict[str, Any], defaults: Mapping[str, Any], merged: Any) -> None:
     """Set ``default`` of every key the defaults file sets to its baked (merged) value."""
 
@@ -334,7 +329,7 @@ def set_defaults(schema: dict[str, Any], defaults: Mapping[str, Any], merged: An
             if isinstance(value, Mapping) and "properties" in target and value:
                 walk(value, child)
             else:
-                target["default"] = copy.deepcopy(_get(merged, child))
+                target["default"] = copy.deepcopy(value_at(merged, child))
 
     walk(defaults, ())
 

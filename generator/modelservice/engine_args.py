@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import Problem
+from .loader import value_at
 from .paths import schemas_dir
 from .validate import Context, register_independent
 
@@ -240,10 +241,7 @@ def _typed_key_line(ctx: Context, index: _Index, token: str) -> str:
     """Where the file itself sets the typed key a repeated flag stands for, if it does."""
     hit = index.lookup(token.partition("=")[0])
     for path in TYPED_PATHS.get(hit[0] if hit else "", ()):
-        node: Any = ctx.values
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        if node not in (None, ""):
+        if value_at(ctx.values, path) not in (None, ""):
             line, column = ctx.loaded.position(path)
             return f" (this file sets {'.'.join(path)} on line {line}, column {column})"
     return ""

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import k8s
 from .diagnostics import Problem
+from .loader import value_at
 from .validate import Context, register_independent
 
 _API = "io.k8s.api.core.v1."
@@ -243,7 +244,7 @@ def kubernetes_objects(ctx: Context) -> list[Problem]:
     """Validate every pass-through object the user wrote against its Kubernetes definition."""
     problems: list[Problem] = []
     for path, (definition, is_list) in PASS_THROUGH.items():
-        value = _lookup(ctx.values, path)
+        value = value_at(ctx.values, path)
         if not value:
             continue
         if definition.endswith(".ResourceRequirements") and not value.get("claims"):
@@ -281,18 +282,11 @@ ANNOTATION_MAPS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _lookup(values: dict[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = values
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
 def _metadata_problems(ctx: Context) -> list[Problem]:
     """Label keys and values, and annotation keys, as an API server checks them."""
     problems: list[Problem] = []
     for path in LABEL_MAPS:
-        labels = _lookup(ctx.values, path)
+        labels = value_at(ctx.values, path)
         for key, value in (labels or {}).items() if isinstance(labels, dict) else ():
             why = k8s.label_key_problem(key)
             if why:
@@ -301,7 +295,7 @@ def _metadata_problems(ctx: Context) -> list[Problem]:
             if why:
                 problems.append(ctx.problem((*path, key), why, "k8s-label", key=False))
     for path in ANNOTATION_MAPS:
-        annotations = _lookup(ctx.values, path)
+        annotations = value_at(ctx.values, path)
         for key in annotations or {} if isinstance(annotations, dict) else ():
             why = k8s.label_key_problem(key)
             if why:

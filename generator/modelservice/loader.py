@@ -135,6 +135,13 @@ def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
     return line, column
 
 
+def value_at(data: Any, path: Sequence[Any]) -> Any:
+    """The value at a path of keys in plain values, or None where a key is missing."""
+    for key in path:
+        data = data.get(key) if isinstance(data, Mapping) else None
+    return data
+
+
 class _TooBig(Exception):
     pass
 

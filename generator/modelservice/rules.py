@@ -14,6 +14,7 @@ from typing import Any
 
 from .diagnostics import Problem
 from .engine_args import flag_values
+from .loader import value_at
 from .validate import Context, register, register_early
 
 HUB_SOURCES = ("huggingface", "modelscope")
@@ -32,14 +33,6 @@ HF_CACHE_REPO = re.compile(r"/models--[^/]+--[^/]+/?$")
 GPU_IMAGES = re.compile(r"(^|/)vllm/vllm-openai$")
 
 Path_ = tuple[str | int, ...]
-
-
-def _get(data: dict[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)  # type: ignore[assignment]
-    return data
 
 
 def _set_in_file(ctx: Context, path: Path_) -> bool:
@@ -94,7 +87,7 @@ def secret_literals(ctx: Context) -> list[Problem]:
                     )
                 )
     for hub in ("huggingface", "modelscope"):
-        token = _get(ctx.values, hub, "token")
+        token = value_at(ctx.values, (hub, "token"))
         if isinstance(token, str) and token:
             flagged.add((hub, "token"))
             problems.append(
@@ -149,9 +142,9 @@ def _typed_key_hint(name: str) -> str:
 @register
 def model_source(ctx: Context) -> list[Problem]:
     """A hub source needs a repository id, a local source a path."""
-    source = _get(ctx.merged, "model", "source")
-    name = _get(ctx.merged, "model", "name")
-    path = _get(ctx.merged, "model", "path")
+    source = value_at(ctx.merged, ("model", "source"))
+    name = value_at(ctx.merged, ("model", "name"))
+    path = value_at(ctx.merged, ("model", "path"))
     problems: list[Problem] = []
     if source in HUB_SOURCES and not name:
         problems.append(
@@ -203,10 +196,10 @@ def _int_value(text: str | None) -> int | None:
 def parallelism(ctx: Context) -> list[Problem]:
     """tensor x pipeline (x data) parallel size must be the GPUs of the pod; shm for NCCL."""
     problems: list[Problem] = []
-    gpus = int(_get(ctx.merged, "gpu", "count") or 0)
-    args = _get(ctx.merged, "engine", "args") or []
+    gpus = int(value_at(ctx.merged, ("gpu", "count")) or 0)
+    args = value_at(ctx.merged, ("engine", "args")) or []
     found = flag_values(args, ctx.merged, ctx.chart)
-    typed_tp = _get(ctx.merged, "engine", "tensorParallelSize")
+    typed_tp = value_at(ctx.merged, ("engine", "tensorParallelSize"))
     tp_arg = found.get("--tensor-parallel-size")
     if tp_arg is not None and _int_value(tp_arg[1]) is not None:
         tp, tp_where, tp_text = _int_value(tp_arg[1]) or 1, ("engine", "args", tp_arg[0]), "args"
@@ -242,7 +235,7 @@ def parallelism(ctx: Context) -> list[Problem]:
                 key=False,
             )
         )
-    if world > 1 and gpus > 1 and not _get(ctx.merged, "shm", "enabled"):
+    if world > 1 and gpus > 1 and not value_at(ctx.merged, ("shm", "enabled")):
         problems.append(
             ctx.problem(
                 ("shm", "enabled"),
@@ -258,10 +251,10 @@ def parallelism(ctx: Context) -> list[Problem]:
 @register
 def vgpu(ctx: Context) -> list[Problem]:
     """A vGPU slice needs a GPU count and a memory size."""
-    if not _get(ctx.merged, "vgpu", "enabled"):
+    if not value_at(ctx.merged, ("vgpu", "enabled")):
         return []
     problems: list[Problem] = []
-    if int(_get(ctx.merged, "gpu", "count") or 0) < 1:
+    if int(value_at(ctx.merged, ("gpu", "count")) or 0) < 1:
         problems.append(
             ctx.problem(
                 ("gpu", "count"),
@@ -271,7 +264,7 @@ def vgpu(ctx: Context) -> list[Problem]:
                 key=False,
             )
         )
-    if int(_get(ctx.merged, "vgpu", "memoryMiB") or 0) <= 0:
+    if int(value_at(ctx.merged, ("vgpu", "memoryMiB")) or 0) <= 0:
         problems.append(
             ctx.problem(
                 ("vgpu", "memoryMiB"),
@@ -287,9 +280,11 @@ def vgpu(ctx: Context) -> list[Problem]:
 @register
 def gpu_image(ctx: Context) -> list[Problem]:
     """gpu.count 0 is for CPU builds of vLLM only."""
-    if int(_get(ctx.merged, "gpu", "count") or 0) != 0 or _get(ctx.merged, "vgpu", "enabled"):
+    if int(value_at(ctx.merged, ("gpu", "count")) or 0) != 0 or value_at(
+        ctx.merged, ("vgpu", "enabled")
+    ):
         return []
-    repository = str(_get(ctx.merged, "image", "repository") or "")
+    repository = str(value_at(ctx.merged, ("image", "repository")) or "")
     if not GPU_IMAGES.search(repository):
         return []
     return [
@@ -310,8 +305,8 @@ def gpu_image(ctx: Context) -> list[Problem]:
 def cache(ctx: Context) -> list[Problem]:
     """The cache survives restarts, and one ReadWriteOnce volume serves one node."""
     problems: list[Problem] = []
-    persistence = _get(ctx.merged, "persistence") or {}
-    source = _get(ctx.merged, "model", "source")
+    persistence = value_at(ctx.merged, ("persistence",)) or {}
+    source = value_at(ctx.merged, ("model", "source"))
     if source in HUB_SOURCES and not persistence.get("enabled"):
         problems.append(
             ctx.problem(
@@ -323,7 +318,7 @@ def cache(ctx: Context) -> list[Problem]:
                 key=False,
             )
         )
-    replicas = int(_get(ctx.merged, "replicaCount") or 1)
+    replicas = int(value_at(ctx.merged, ("replicaCount",)) or 1)
     modes = persistence.get("accessModes") or []
     rwo = [m for m in modes if m in ("ReadWriteOnce", "ReadWriteOncePod")]
     if persistence.get("enabled") and replicas > 1 and rwo:
@@ -348,7 +343,7 @@ def cache(ctx: Context) -> list[Problem]:
 @register
 def image_tag(ctx: Context) -> list[Problem]:
     """A moving tag makes the engine flags (and the release) unknowable."""
-    image = _get(ctx.merged, "image") or {}
+    image = value_at(ctx.merged, ("image",)) or {}
     if image.get("digest") or str(image.get("tag")) != "latest":
         return []
     return [
@@ -379,7 +374,7 @@ def duration_ms(text: str) -> int:
 @register
 def scrape_timing(ctx: Context) -> list[Problem]:
     """Prometheus refuses a scrape whose timeout is longer than its interval."""
-    monitor = _get(ctx.merged, "metrics", "serviceMonitor") or {}
+    monitor = value_at(ctx.merged, ("metrics", "serviceMonitor")) or {}
     if not monitor.get("enabled"):
         return []
     interval, timeout = str(monitor.get("interval") or ""), str(monitor.get("scrapeTimeout") or "")
