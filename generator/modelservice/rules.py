@@ -280,9 +280,8 @@ def vgpu(ctx: Context) -> list[Problem]:
 @register
 def gpu_image(ctx: Context) -> list[Problem]:
     """gpu.count 0 is for CPU builds of vLLM only."""
-    if int(value_at(ctx.merged, ("gpu", "count")) or 0) != 0 or value_at(
-        ctx.merged, ("vgpu", "enabled")
-    ):
+    gpus = int(value_at(ctx.merged, ("gpu", "count")) or 0)
+    if gpus != 0 or value_at(ctx.merged, ("vgpu", "enabled")):
         return []
     repository = str(value_at(ctx.merged, ("image", "repository")) or "")
     if not GPU_IMAGES.search(repository):
