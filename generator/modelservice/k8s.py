@@ -28,12 +28,23 @@ def _schema_dir() -> Any:
 
 
 @cache
+def _definitions_document() -> dict[str, Any]:
+    text = (_schema_dir() / "_definitions.json").read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def definitions() -> dict[str, Any]:
+    """Every Kubernetes definition by name (``io.k8s.api.core.v1.EnvVar``), read once."""
+    defs: dict[str, Any] = _definitions_document()["$defs"]
+    return defs
+
+
+@cache
 def _registry() -> Any:
     from referencing import Registry, Resource
 
-    text = (_schema_dir() / "_definitions.json").read_text(encoding="utf-8")
-    definitions = Resource.from_contents(json.loads(text))
-    return definitions @ Registry()
+    return Resource.from_contents(_definitions_document()) @ Registry()
 
 
 @cache

@@ -47,27 +47,13 @@ def _kind(definition: str) -> str:
     return definition.rsplit(".", 1)[-1]
 
 
-def _definitions() -> dict[str, Any]:
-    import json
-
-    text = (k8s._schema_dir() / "_definitions.json").read_text(encoding="utf-8")
-    defs: dict[str, Any] = json.loads(text)["$defs"]
-    return defs
-
-
-_DEFS: dict[str, Any] | None = None
-
-
 def _resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """Follow a ``$ref`` into the definitions: (definition name or None, schema)."""
-    global _DEFS
     ref = schema.get("$ref")
     if not isinstance(ref, str):
         return None, schema
-    if _DEFS is None:
-        _DEFS = _definitions()
     name = ref.rsplit("/", 1)[-1]
-    return name, _DEFS.get(name, {})
+    return name, k8s.definitions().get(name, {})
 
 
 def _fields(
@@ -228,12 +214,9 @@ def _misspelled(error: Any, missing: str) -> bool:
 
 def _where(error: Any, definition: str) -> str:
     """The Kubernetes type the failing part of an object is (``NodeSelectorTerm``)."""
-    global _DEFS
-    if _DEFS is None:
-        _DEFS = _definitions()
     description = error.schema.get("description") if isinstance(error.schema, dict) else None
     if description:
-        for name, schema in _DEFS.items():
+        for name, schema in k8s.definitions().items():
             if schema.get("description") == description:
                 return _kind(name)
     return _kind(definition)
