@@ -210,25 +210,21 @@ def engine_args_layer(ctx: Context) -> list[Problem]:
     if not isinstance(args, list) or not args:
         return []
     problems: list[Problem] = []
-    tag = str((ctx.merged.get("image") or {}).get("tag") or "")
-    version = tag.removeprefix("v")
-    data = flag_data(version)
-    if data is None:
-        pinned = _pinned_version(ctx.chart)
-        data = flag_data(pinned)
+    index, fallback = flag_index(ctx.merged, ctx.chart)
+    if fallback is not None:
+        tag = str((ctx.merged.get("image") or {}).get("tag") or "")
         problems.append(
             ctx.problem(
                 ("image", "tag"),
-                f"no vLLM flag data for tag {tag!r}; engine.args are checked against {pinned}, "
+                f"no vLLM flag data for tag {tag!r}; engine.args are checked against {fallback}, "
                 "the chart's pinned release",
                 "engine-args-unknown-release",
                 severity="warning",
                 key=False,
             )
         )
-        if data is None:
-            return problems
-    index = _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json"))
+    if index is None:
+        return problems
     revision_set = bool((ctx.merged.get("model") or {}).get("revision"))
     for item, message, rule in check_args(args, index, revision_set=revision_set):
         if rule == "engine-arg-duplicates-key":
@@ -247,6 +243,20 @@ def _typed_key_line(ctx: Context, index: _Index, token: str) -> str:
     return ""
 
 
+def flag_index(merged: dict[str, Any], chart: Path) -> tuple[_Index | None, str | None]:
+    """The flags of the vLLM release ``image.tag`` pins, and, when no data was extracted for
+    that tag, the chart's pinned version used instead (else None). No index without data."""
+    tag = str((merged.get("image") or {}).get("tag") or "").removeprefix("v")
+    fallback = None
+    data = flag_data(tag)
+    if data is None:
+        fallback = _pinned_version(chart)
+        data = flag_data(fallback)
+    if data is None:
+        return None, fallback
+    return _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json")), fallback
+
+
 def _pinned_version(chart: Path) -> str:
     """The vLLM version the chart's appVersion pins."""
     text = (chart / "Chart.yaml").read_text(encoding="utf-8")
@@ -262,11 +272,9 @@ def flag_values(
     Read with the flags of the pinned release; the last occurrence wins, as in argparse.
     Switches map to None; unknown flags are left out (they are reported elsewhere).
     """
-    tag = str((merged.get("image") or {}).get("tag") or "").removeprefix("v")
-    data = flag_data(tag) or flag_data(_pinned_version(chart))
-    if data is None:
+    index, _ = flag_index(merged, chart)
+    if index is None:
         return {}
-    index = _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json"))
     found: dict[str, tuple[int, str | None]] = {}
     for i, token in enumerate(args):
         if not isinstance(token, str) or not token.startswith("-"):
