@@ -82,13 +82,6 @@ class Result:
         return self.loaded.data
 
 
-def merge_with_defaults(chart: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """The user's values over the chart's defaults, coalesced by Helm's own code."""
-    from .engine import merge_values
-
-    return merge_values(chart, values)
-
-
 def helm_accepts(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
     """The merged values when Helm's own schema check (Go, the one ``helm install`` runs on
     the values merged over the chart's defaults) accepts them, else None.
@@ -96,20 +89,26 @@ def helm_accepts(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
     The common case, a valid file, is then settled without Python's JSON Schema library;
     only a file Helm refuses goes through it, to position every error in the file.
     """
-    from .engine import go_log_silenced, load_chart, merge_values
+    from .engine import go_log_silenced, load_chart
 
+    merged = _merge_or_none(chart, values)
+    if merged is None:
+        return None
     try:
-        merged = merge_values(chart, values)
         with go_log_silenced():
             load_chart(chart).validate_schema(merged)
-    except Exception:  # refused, or values Helm cannot merge: the positioned path says why
+    except Exception:  # refused: the positioned path says why
         return None
     return merged
 
 
 def _merge_or_none(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The user's values over the chart's defaults, coalesced by Helm's own code, or None
+    when Helm cannot merge them."""
+    from .engine import merge_values
+
     try:
-        return merge_with_defaults(chart, values)
+        return merge_values(chart, values)
     except Exception:  # values Helm cannot merge: the positioned path says why
         return None
 

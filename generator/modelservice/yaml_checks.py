@@ -95,12 +95,11 @@ def _pointer_of(ctx: Context, line: int, column: int) -> str:
     from .diagnostics import to_pointer
     from .loader import locate
 
-    best = "/"
     for path in _paths(ctx.values, ()):
         for key in (True, False):
             if locate(ctx.loaded.tree, path, key=key) == (line, column):
                 return to_pointer(path)
-    return best
+    return "/"
 
 
 def _paths(value: Any, path: tuple[str | int, ...]) -> Any:
