@@ -1,11 +1,13 @@
-"""Loading values files the way Helm reads them, keeping every key's line and column.
+"""Loading values files: the values are Helm's reading of the file, positions are ruamel's.
 
-Helm reads values with YAML 1.1 rules (``yes`` is true, ``010`` is 8), so the file is parsed
-with ruamel.yaml's round-trip loader in YAML 1.1 mode: what we validate is what Helm installs.
-The round-trip tree keeps positions (``.lc``) for reporting; :func:`to_plain` turns it into
-plain JSON-like Python data for JSON Schema and for the Helm engine.
+What a values file means is what Helm's own reader (sigs.k8s.io/yaml over go-yaml, reached
+through helm-python-sdk) makes of it: ``12:30`` is the text "12:30", ``010`` and ``08`` are 8,
+``y`` is true. That reader is neither YAML 1.1 nor YAML 1.2, so it is not emulated here: the
+file's text goes to Helm and the data comes back. ruamel.yaml's round-trip tree (YAML 1.2)
+supplies line and column only; libyaml (or ruamel) checks the structure first (one mapping
+document, no duplicate keys, bounded aliases and depth), which Helm's reader does not refuse.
 
-Nothing here raises on bad input: every problem becomes a :class:`LoadError` with a position.
+Nothing here raises on bad input: every problem becomes a :class:`Problem` with a position.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import datetime
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +114,9 @@ def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
             break
         last = index == len(path) - 1
         try:
+            if isinstance(node, Mapping) and part not in node and isinstance(part, str):
+                # a key Helm reads otherwise than YAML 1.2 does (`n:` is "false" to Helm)
+                part = next((k for k in node if helm_key(str(k)) == part), part)
             if isinstance(node, Mapping) and part in node:
                 key_pos = lc.key(part)
                 pos = key_pos if (key and last) else lc.value(part)
@@ -202,7 +208,6 @@ def _yaml() -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
-    yaml.version = (1, 1)  # type: ignore[assignment]
     yaml.allow_duplicate_keys = False
     return yaml
 
@@ -229,7 +234,71 @@ def _mark_problem(file: str, exc: Exception, rule: str) -> Problem:
 
 
 def load_text(text: str, file: str) -> LoadedValues:
-    """Parse values from text; problems are recorded, never raised."""
+    """Parse values from text; problems are recorded, never raised.
+
+    The structure is checked first (and positions kept); the data of a mapping document is
+    then Helm's own reading of the text.
+    """
+    result = _load_structure(text, file)
+    if result.problems or not isinstance(result.data, dict):
+        return result
+    try:
+        result.data = helm_reading(text)
+    except HelmReadError as exc:
+        result.data = None
+        result.problems.append(Problem(file, exc.line, 1, "/", exc.message, "yaml-helm-reader"))
+    return result
+
+
+class HelmReadError(Exception):
+    """Helm's reader refused a text that YAML itself accepts (``.inf``, a key Helm cannot
+    turn into JSON)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+_HELM_LINE = re.compile(r"\bline (\d+)\b")
+#: Scalars YAML reads as numbers that JSON (and so Helm's reader) cannot hold.
+_NON_JSON = re.compile(r"(?m)[:\-\[,]\s*[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)\s*(?:#.*)?$")
+
+
+def helm_reading(text: str) -> dict[str, Any]:
+    """The values Helm reads from a values file's text (``helm install -f``), as JSON data."""
+    import helm_python
+
+    try:
+        data: dict[str, Any] = helm_python.values_from_yaml(text)
+    except helm_python.HelmError as exc:
+        detail = " ".join(str(exc).split())
+        match = _HELM_LINE.search(detail) or _NON_JSON.search(text)
+        line = 1
+        if match and match.re is _HELM_LINE:
+            line = int(match.group(1))
+        elif match:  # Helm names no line when the JSON conversion fails: find the culprit
+            line = text.count("\n", 0, match.start()) + 1
+        raise HelmReadError(f"Helm cannot read this file: {detail}", line) from None
+    return data
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.+-][-\w.+ ]*")
+
+
+def helm_key(text: str) -> str:
+    """What Helm makes of a plain mapping key written as ``text`` (``n:`` is "false")."""
+    if not _PLAIN_KEY.fullmatch(text) or text != text.strip():
+        return text
+    try:
+        data = helm_reading(f"{text}: 0")
+    except HelmReadError:
+        return text
+    return next(iter(data), text)
+
+
+def _load_structure(text: str, file: str) -> LoadedValues:
+    """Check the structure of a values file and keep its positions (data: YAML's reading)."""
     fast = _fast_load(text, file)
     if fast is not None:
         fast.source = text

@@ -1,113 +1,109 @@
-"""Scalars that Helm reads differently from what a YAML 1.2 reader (and most people) expect.
+"""Scalars that Helm reads otherwise than a YAML 1.2 reader (an editor, a linter, yq) does.
 
-Helm parses values with YAML 1.1 rules: ``yes``, ``no``, ``on``, ``off``, ``y`` and ``n`` are
-booleans, ``010`` is the octal number 8, ``1_000`` is 1000 and ``1:30`` is 90. Editors, linters
-and the YAML 1.2 core schema read the same text as strings or as other numbers. Validation
-runs on what Helm installs; this layer says so at each such scalar, with what Helm makes of it.
+The values are Helm's reading of the file (:mod:`modelservice.loader`): ``y``, ``on`` and
+``no`` are booleans there, ``010`` is 8, ``1_000`` is 1000, a key ``n:`` is "false". A reviewer
+reading the file in an editor sees strings and other numbers. This check compares Helm's
+reading with the YAML 1.2 one, scalar by scalar, and warns at each one that differs, saying
+what Helm makes of it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from .diagnostics import Problem
-from .validate import Context, register_early
+from .diagnostics import Problem, to_pointer
+from .loader import LoadedValues, helm_key, to_plain
 
-#: Cheap filter: a file without any of these cannot hold a YAML 1.1 surprise.
+#: Cheap filter: a file without any of these cannot hold a scalar the two readers disagree on.
 _CANDIDATE = re.compile(
-    r"(?im)(:|-)\s+(y|n|yes|no|on|off)\s*(#|$)|^\s*(y|n|yes|no|on|off)\s*:|[\s:-]0\d|\d_\d|\d:\d"
+    r"(?im)(:|-)\s+(y|n|yes|no|on|off)\s*(#|,|]|}|$)|^\s*(y|n|yes|no|on|off)\s*:"
+    r"|[\s:\[,-]0\d|\d_\d|\d:\d|[\s:\[,-]0[box]"
 )
-_YAML12_BOOL = {"true", "false"}
-_YAML12_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$|^0o[0-7]+$|^0x[0-9a-fA-F]+$")
-_YAML12_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
+Path_ = tuple[str | int, ...]
 
 
-def _surprise(node: Any) -> str | None:
-    """What Helm reads a plain scalar as, when YAML 1.2 reads it otherwise; else None."""
-    import yaml
-
-    text = node.value
-    if node.tag == _BOOL and text.lower() not in _YAML12_BOOL:
-        value = yaml.safe_load(text)
-        return f"`{text}` is the boolean {str(value).lower()} to Helm (YAML 1.1)"
-    if node.tag == _INT and not _YAML12_INT.match(text):
-        value = yaml.safe_load(text)
-        return f"`{text}` is the number {value} to Helm (YAML 1.1)"
-    if node.tag == _FLOAT and not _YAML12_FLOAT.match(text) and not text.startswith("."):
-        value = yaml.safe_load(text)
-        return f"`{text}` is the number {value} to Helm (YAML 1.1)"
-    return None
-
-
-@register_early
-def yaml11_scalars(ctx: Context) -> list[Problem]:
-    """Warn at every plain scalar whose YAML 1.1 reading differs from its YAML 1.2 one."""
-    text = ctx.loaded.source
-    if not text or not _CANDIDATE.search(text):
+def reader_differences(loaded: LoadedValues) -> list[Problem]:
+    """A warning at every scalar (or key) Helm reads otherwise than YAML 1.2 does."""
+    text = loaded.source
+    if not text or not _CANDIDATE.search(text) or not isinstance(loaded.data, dict):
         return []
-    import yaml
-
-    try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except Exception:  # syntax problems are reported by the loader
+    tree = loaded.tree
+    if not isinstance(tree, Mapping):
         return []
+    lines = text.splitlines()
     problems: list[Problem] = []
-    seen: set[int] = set()
-    stack: list[Any] = [root]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.ScalarNode) and not node.style:
-            what = _surprise(node)
-            if what:
-                problems.append(_at(ctx, node, what))
+
+    def warn(path: Path_, position: tuple[int, int], helm: Any, yaml12: Any) -> None:
+        line, column = position[0] + 1, position[1] + 1
+        written = _written(lines, line, column)
+        problems.append(
+            Problem(
+                file=loaded.file,
+                line=line,
+                column=column,
+                pointer=to_pointer(path),
+                message=f"`{written}` is {_describe(helm)} to Helm, but {_describe(yaml12)} "
+                f'to a YAML 1.2 reader (editors, linters, yq); quote it ("{written}") if you '
+                "mean the text, or write the value Helm reads",
+                rule="yaml-reader-differs",
+                severity="warning",
+            )
+        )
+
+    def walk(node: Any, helm: Any, path: Path_) -> None:
+        if isinstance(node, Mapping) and isinstance(helm, dict):
+            for key, item in node.items():
+                name = str(key)
+                helm_name = name if name in helm else helm_key(name)
+                if helm_name != name and isinstance(key, str):
+                    warn((*path, helm_name), node.lc.key(key), helm_name, name)
+                if helm_name in helm:
+                    if isinstance(item, (Mapping, list)):
+                        walk(item, helm[helm_name], (*path, helm_name))
+                    elif _differ(helm[helm_name], _plain(item)):
+                        warn((*path, helm_name), node.lc.value(key), helm[helm_name], _plain(item))
+        elif isinstance(node, list) and isinstance(helm, list):
+            for index, (item, helm_item) in enumerate(zip(node, helm, strict=False)):
+                if isinstance(item, (Mapping, list)):
+                    walk(item, helm_item, (*path, index))
+                elif _differ(helm_item, _plain(item)):
+                    warn((*path, index), node.lc.item(index), helm_item, _plain(item))
+
+    walk(tree, loaded.data, ())
     return problems
 
 
-def _at(ctx: Context, node: Any, what: str) -> Problem:
-    mark = node.start_mark
-    return Problem(
-        file=ctx.loaded.file,
-        line=mark.line + 1,
-        column=mark.column + 1,
-        pointer=_pointer_of(ctx, mark.line + 1, mark.column + 1),
-        message=f'{what}; quote it ("{node.value}") if you mean the text, or write the '
-        "value Helm reads",
-        rule="yaml-1.1-scalar",
-        severity="warning",
-    )
+def _plain(value: Any) -> Any:
+    try:
+        return to_plain(value)
+    except Exception:  # bounded elsewhere; a scalar cannot fail here
+        return value
 
 
-def _pointer_of(ctx: Context, line: int, column: int) -> str:
-    """The JSON pointer of the key or item at (line, column) of the file."""
-    from .diagnostics import to_pointer
-    from .loader import locate
-
-    for path in _paths(ctx.values, ()):
-        for key in (True, False):
-            if locate(ctx.loaded.tree, path, key=key) == (line, column):
-                return to_pointer(path)
-    return "/"
+def _differ(helm: Any, yaml12: Any) -> bool:
+    if isinstance(helm, bool) or isinstance(yaml12, bool):
+        return type(helm) is not type(yaml12) or helm != yaml12
+    numbers = (int, float)
+    if isinstance(helm, numbers) and isinstance(yaml12, numbers):
+        return float(helm) != float(yaml12)
+    return helm != yaml12
 
 
-def _paths(value: Any, path: tuple[str | int, ...]) -> Any:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield (*path, key)
-            yield from _paths(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield (*path, index)
-            yield from _paths(item, (*path, index))
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+    if value is None:
+        return "null"
+    return f'the text "{value}"'
+
+
+def _written(lines: list[str], line: int, column: int) -> str:
+    """The plain scalar as written at (line, column)."""
+    rest = lines[line - 1][column - 1 :] if 0 < line <= len(lines) else ""
+    match = re.match(r"[^\s,\]\}#:]+(:\d+)*", rest)
+    return match.group(0) if match else rest.strip()
