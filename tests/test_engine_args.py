@@ -79,7 +79,7 @@ def test_the_extractor_is_deterministic_on_a_hand_made_parser():
 )
 def test_every_form_vllm_accepts_passes(args):
     index = _index(str(DATA))
-    found = [(i, rule) for i, _, rule in check_args(args, index, revision_set=False)]
+    found = [(i, rule) for i, _, rule in check_args(args, index)]
     assert found == [] or all(rule == "engine-arg-duplicates-key" for _, rule in found)
 
 
@@ -106,5 +106,5 @@ def test_a_repeated_flag_points_at_the_typed_key_the_file_also_sets():
     path = CASES / "invalid" / "engine-arg-repeats-tensor-parallel-with-underscores.yaml"
     result = CliRunner().invoke(cli, ["validate", str(path)])
     first = result.stderr.splitlines()[0]
-    assert first.startswith(f"{path}:7:7: /engine/args/0: ")
-    assert "this file sets engine.tensorParallelSize on line 5, column 3" in first
+    assert first.startswith(f"{path}:8:7: /engine/args/0: ")
+    assert "this file sets engine.tensorParallelSize on line 6, column 3" in first

@@ -12,7 +12,9 @@ from modelservice.cli import cli
 
 
 def test_chart_values_schema_json_is_generated_from_schemas_without_drift():
-    expected = generate.render_chart_schema(generate.load_schema_source())
+    expected = generate.render_chart_schema(
+        generate.load_schema_source(), generate._values_yaml(CHART)
+    )
     assert (CHART / "values.schema.json").read_text(encoding="utf-8") == expected
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 
 from conftest import CHART, assert_valid_kubernetes, render_values
+from modelservice import generate
 from modelservice.loader import load_text
 from modelservice.validate import validate_loaded
 from schema_strategy import from_schema
@@ -82,7 +83,9 @@ ENGINE_ARGS = [
 
 def generation_schema() -> dict[str, Any]:
     """The chart's schema, with pass-through objects and engine.args drawn from the pools."""
-    schema = copy.deepcopy(json.loads((CHART / "values.schema.json").read_text()))
+    # The schema source: the chart's generated schema also requires every key the chart's
+    # defaults fill (so that a null cannot delete them), which a user never writes.
+    schema = copy.deepcopy(generate.load_schema_source())
     properties = schema["properties"]
     properties.pop("global", None)
     for key, pool in POOLS.items():

@@ -146,7 +146,7 @@ def load_constraints(file: Path) -> tuple[Any, dict[str, Any]]:
 
     from .diagnostics import Problem
     from .loader import load_file
-    from .schema_check import check_with
+    from .schema_check import positioned
 
     loaded = load_file(file)
     if loaded.problems:
@@ -158,7 +158,7 @@ def load_constraints(file: Path) -> tuple[Any, dict[str, Any]]:
         raise InvalidValues(
             [Problem(str(file), 1, 1, "/", "is not a mapping of constraints", "constraints-type")]
         )
-    problems = check_with(loaded, data, Draft7Validator(CONSTRAINTS_SCHEMA))
+    problems = positioned(loaded, data, list(Draft7Validator(CONSTRAINTS_SCHEMA).iter_errors(data)))
     if problems:
         raise InvalidValues([_as_constraint_problem(p) for p in problems])
     return loaded, data
@@ -612,7 +612,9 @@ def bake(
         shutil.copytree(chart, work, ignore=shutil.ignore_patterns(*GENERATED, ".git"))
         (work / "Chart.yaml").write_text(chart_text, encoding="utf-8")
         (work / "values.yaml").write_text(values_text, encoding="utf-8")
-        (work / "values.schema.json").write_text(render_chart_schema(schema), encoding="utf-8")
+        (work / "values.schema.json").write_text(
+            render_chart_schema(schema, merged), encoding="utf-8"
+        )
         (work / "README.md").write_text(
             readme(
                 name=name,

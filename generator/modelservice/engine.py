@@ -97,18 +97,19 @@ class Document:
 
 @cache
 def _manifest_loader() -> Any:
-    """libyaml's safe loader reading manifests as Kubernetes does: ``<<`` is the text "<<"
-    (an annotation may hold it), not a YAML 1.1 merge key."""
+    """libyaml's safe loader reading manifests as Kubernetes does: ``<<`` and ``=`` are text
+    (an annotation may hold either), not YAML 1.1's merge key and value key, which PyYAML
+    resolves and then cannot construct."""
     import yaml
 
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    merge = "tag:yaml.org,2002:merge"
+    special = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
     return type(
         "ManifestLoader",
         (base,),
         {
             "yaml_implicit_resolvers": {
-                first: [r for r in resolvers if r[0] != merge]
+                first: [r for r in resolvers if r[0] not in special]
                 for first, resolvers in base.yaml_implicit_resolvers.items()
             }
         },
@@ -257,8 +258,16 @@ def helm_binary() -> str | None:
     return shutil.which("helm")
 
 
-def render_helm(chart: Path, values: dict[str, Any], *, release: str, namespace: str) -> Rendered:
-    """Render with an external ``helm template`` (Helm 3.x or 4.x)."""
+def render_helm(
+    chart: Path,
+    values: dict[str, Any] | None = None,
+    *,
+    values_file: Path | None = None,
+    release: str,
+    namespace: str,
+) -> Rendered:
+    """Render with an external ``helm template`` (Helm 3.x or 4.x): from the values file
+    itself when one is given (Helm reads its own text), else from ``values``."""
     binary = helm_binary()
     if binary is None:
         raise EngineError(
@@ -266,8 +275,9 @@ def render_helm(chart: Path, values: dict[str, Any], *, release: str, namespace:
         )
     validate_release_name(release)
     with tempfile.TemporaryDirectory(prefix="modelservice-") as tmp:
-        values_file = Path(tmp) / "values.json"
-        values_file.write_text(json.dumps(values), encoding="utf-8")
+        if values_file is None:
+            values_file = Path(tmp) / "values.json"
+            values_file.write_text(json.dumps(values or {}), encoding="utf-8")
         command = [
             binary,
             "template",

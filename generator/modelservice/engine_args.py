@@ -14,28 +14,14 @@ import json
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Problem
-from .loader import value_at
 from .paths import schemas_dir
-from .validate import Context, register_independent
 
-#: Flags the chart renders from typed values keys, and the key to use instead.
-RENDERED = {
-    "--model": "model.name / model.path",
-    "--port": "engine.port",
-    "--served-model-name": "model.servedModelName",
-    "--tensor-parallel-size": "engine.tensorParallelSize",
-}
-#: Where each rendered flag's typed key lives in a values file.
-TYPED_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "--model": (("model", "name"), ("model", "path")),
-    "--port": (("engine", "port"),),
-    "--served-model-name": (("model", "servedModelName"),),
-    "--tensor-parallel-size": (("engine", "tensorParallelSize"),),
-    "--revision": (("model", "revision"),),
-}
+if TYPE_CHECKING:
+    from .validate import Context
+
 _HUMAN_INT = re.compile(r"^\d+(\.\d+)?[kKmMgGtT]?$")
 _OPT_SHORTHAND = re.compile(r"^-O(\d|=?\w+)?$")
 
@@ -113,7 +99,7 @@ def _value_problem(spec: dict[str, Any], value: str) -> str | None:
     return None
 
 
-def check_args(args: list[Any], index: _Index, *, revision_set: bool) -> list[tuple[int, str, str]]:
+def check_args(args: list[Any], index: _Index) -> list[tuple[int, str, str]]:
     """Problems of an engine.args list as (item index, message, rule)."""
     found: list[tuple[int, str, str]] = []
     i = 0
@@ -146,16 +132,6 @@ def check_args(args: list[Any], index: _Index, *, revision_set: bool) -> list[tu
             continue
         name, negation = hit
         spec = index.flags[name]
-        if name in RENDERED or (name == "--revision" and revision_set):
-            key = RENDERED.get(name, "model.revision")
-            found.append(
-                (
-                    i,
-                    f"{name} is rendered by the chart from {key}; set that key "
-                    "instead of repeating the flag",
-                    "engine-arg-duplicates-key",
-                )
-            )
         dotted = "." in flag and flag.startswith("--")
         if dotted and name not in index.dotted:
             found.append((i, f"{name} takes no dotted sub-keys", "engine-arg-unknown"))
@@ -202,8 +178,7 @@ def check_args(args: list[Any], index: _Index, *, revision_set: bool) -> list[tu
     return found
 
 
-@register_independent
-def engine_args_layer(ctx: Context) -> list[Problem]:
+def engine_args_check(ctx: Context) -> list[Problem]:
     """Check ``engine.args`` against the flags of the release ``image.tag`` pins."""
     engine = ctx.values.get("engine")
     args = engine.get("args") if isinstance(engine, dict) else None
@@ -225,22 +200,9 @@ def engine_args_layer(ctx: Context) -> list[Problem]:
         )
     if index is None:
         return problems
-    revision_set = bool((ctx.merged.get("model") or {}).get("revision"))
-    for item, message, rule in check_args(args, index, revision_set=revision_set):
-        if rule == "engine-arg-duplicates-key":
-            message += _typed_key_line(ctx, index, args[item])
+    for item, message, rule in check_args(args, index):
         problems.append(ctx.problem(("engine", "args", item), message, rule, key=False))
     return problems
-
-
-def _typed_key_line(ctx: Context, index: _Index, token: str) -> str:
-    """Where the file itself sets the typed key a repeated flag stands for, if it does."""
-    hit = index.lookup(token.partition("=")[0])
-    for path in TYPED_PATHS.get(hit[0] if hit else "", ()):
-        if value_at(ctx.values, path) not in (None, ""):
-            line, column = ctx.loaded.position(path)
-            return f" (this file sets {'.'.join(path)} on line {line}, column {column})"
-    return ""
 
 
 def flag_index(merged: dict[str, Any], chart: Path) -> tuple[_Index | None, str | None]:

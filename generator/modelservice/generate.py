@@ -24,10 +24,52 @@ def load_schema_source(source: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def render_chart_schema(schema: dict[str, Any]) -> str:
-    """The JSON text of ``chart/values.schema.json`` (stable: keys keep the source order)."""
+def _acted_on(default: Any) -> bool:
+    """Whether the templates act on a default: a mapping (they read its keys) or a value that
+    is not empty or false (deleting it would change what is rendered)."""
+    return isinstance(default, dict) or default not in (None, "", False, 0, [])
+
+
+def require_defaults(schema: dict[str, Any], defaults: Any) -> dict[str, Any]:
+    """``schema`` with every key the chart's defaults give a value the templates act on marked
+    ``required`` (a copy).
+
+    Helm deletes a key set to ``null`` in a user's values before it checks the schema, so a
+    ``null`` would silently remove such a default (and crash a template, or bypass a
+    constraint a platform chart baked in); required keys make ``helm install`` refuse it as
+    ``modelservice validate`` does. Keys whose default is empty stay optional: deleting them
+    changes nothing.
+    """
+    import copy
+
+    result = copy.deepcopy(schema)
+
+    def walk(node: Any, values: Any) -> None:
+        properties = node.get("properties") if isinstance(node, dict) else None
+        if not isinstance(properties, dict) or not isinstance(values, dict):
+            return
+        required = list(node.get("required", []))
+        required += [
+            key
+            for key in properties
+            if key in values and _acted_on(values[key]) and key not in required
+        ]
+        if required:
+            node["required"] = required
+        for key, sub in properties.items():
+            walk(sub, values.get(key))
+
+    walk(result, defaults)
+    return result
+
+
+def render_chart_schema(schema: dict[str, Any], defaults: Any = None) -> str:
+    """The JSON text of ``chart/values.schema.json`` (stable: keys keep the source order),
+    with the keys the chart's ``defaults`` fill marked required (:func:`require_defaults`)."""
     from jsonschema import Draft7Validator
 
+    if defaults is not None:
+        schema = require_defaults(schema, defaults)
     Draft7Validator.check_schema(schema)
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
@@ -40,13 +82,22 @@ def generated_files(chart: Path | None = None) -> dict[Path, str]:
 
     chart = chart or chart_dir()
     schema = load_schema_source()
-    files = {chart / "values.schema.json": render_chart_schema(schema)}
+    defaults = _values_yaml(chart)
+    files = {chart / "values.schema.json": render_chart_schema(schema, defaults)}
     root = repo_root()
     if root is not None and (root / "README.md").is_file():
         readme = root / "README.md"
         table = docs.parameters_table(schema, docs.chart_defaults(chart))
         files[readme] = docs.replace_block(readme.read_text(encoding="utf-8"), table)
     return files
+
+
+def _values_yaml(chart: Path) -> Any:
+    """The chart's values.yaml as data, read from the file (not from a loaded chart, whose
+    cached schema may be the one being regenerated)."""
+    from .loader import helm_reading
+
+    return helm_reading((chart / "values.yaml").read_text(encoding="utf-8"))
 
 
 def write_generated() -> list[Path]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import k8s
 from .diagnostics import Problem
 from .loader import value_at
-from .validate import Context, register_independent
+
+if TYPE_CHECKING:
+    from .validate import Context
 
 _API = "io.k8s.api.core.v1."
 
@@ -222,7 +224,6 @@ def _where(error: Any, definition: str) -> str:
     return _kind(definition)
 
 
-@register_independent
 def kubernetes_objects(ctx: Context) -> list[Problem]:
     """Validate every pass-through object the user wrote against its Kubernetes definition."""
     problems: list[Problem] = []
@@ -240,243 +241,4 @@ def kubernetes_objects(ctx: Context) -> list[Problem]:
                 problems.extend(_schema_problems(ctx, (*path, index), definition, item))
         elif not is_list:
             problems.extend(_schema_problems(ctx, path, definition, value))
-    if any(p.severity == "error" for p in problems):
-        return problems
-    problems.extend(_metadata_problems(ctx))
-    problems.extend(_resource_problems(ctx))
-    problems.extend(_volume_problems(ctx))
-    problems.extend(_env_problems(ctx))
-    return problems
-
-
-# -- labels and annotations --------------------------------------------------------------
-
-#: Values maps that become labels (or a node selector, validated as labels).
-LABEL_MAPS: tuple[tuple[str, ...], ...] = (("podLabels",), ("service", "labels"), ("nodeSelector",))
-#: Values maps that become annotations.
-ANNOTATION_MAPS: tuple[tuple[str, ...], ...] = (
-    ("podAnnotations",),
-    ("service", "annotations"),
-    ("persistence", "annotations"),
-    ("serviceAccount", "annotations"),
-    ("ingress", "annotations"),
-    ("httpRoute", "annotations"),
-    ("metrics", "dashboard", "annotations"),
-)
-
-
-def _metadata_problems(ctx: Context) -> list[Problem]:
-    """Label keys and values, and annotation keys, as an API server checks them."""
-    problems: list[Problem] = []
-    for path in LABEL_MAPS:
-        labels = value_at(ctx.values, path)
-        for key, value in (labels or {}).items() if isinstance(labels, dict) else ():
-            why = k8s.label_key_problem(key)
-            if why:
-                problems.append(ctx.problem((*path, key), why, "k8s-label"))
-            why = k8s.label_value_problem(value)
-            if why:
-                problems.append(ctx.problem((*path, key), why, "k8s-label", key=False))
-    for path in ANNOTATION_MAPS:
-        annotations = value_at(ctx.values, path)
-        for key in annotations or {} if isinstance(annotations, dict) else ():
-            why = k8s.label_key_problem(key)
-            if why:
-                problems.append(
-                    ctx.problem(
-                        (*path, key), why.replace("label key", "annotation key"), "k8s-annotation"
-                    )
-                )
-    return problems
-
-
-# -- resources ----------------------------------------------------------------------------
-
-
-def _gpu_resource_names(merged: dict[str, Any]) -> set[str]:
-    """The extended resources the chart renders itself from ``gpu`` and ``vgpu``."""
-    gpu = merged.get("gpu") or {}
-    vgpu = merged.get("vgpu") or {}
-    names = {str(gpu.get("resourceName") or "nvidia.com/gpu")}
-    if vgpu.get("enabled"):
-        if vgpu.get("provider") == "volcano":
-            names |= {"volcano.sh/vgpu-number", "volcano.sh/vgpu-memory", "volcano.sh/vgpu-cores"}
-        else:
-            names |= {"nvidia.com/gpu", "nvidia.com/gpumem", "nvidia.com/gpucores"}
-        names |= {str(v) for v in (vgpu.get("resourceNames") or {}).values() if v}
-    return names
-
-
-def _resource_problems(ctx: Context) -> list[Problem]:
-    resources = ctx.values.get("resources")
-    if not isinstance(resources, dict):
-        return []
-    merged = ctx.merged.get("resources") or {}
-    requests = merged.get("requests") or {}
-    limits = merged.get("limits") or {}
-    problems: list[Problem] = []
-    gpu_names = _gpu_resource_names(ctx.merged)
-    for section in ("requests", "limits"):
-        for name in (resources.get(section) or {}).keys():
-            if name in gpu_names or name.endswith("/gpu"):
-                problems.append(
-                    ctx.problem(
-                        ("resources", section, name),
-                        f"{name} is rendered by the chart from gpu.count (and vgpu.*); set "
-                        "those keys instead of listing it under resources",
-                        "resources-gpu",
-                    )
-                )
-    for name, request in requests.items():
-        if name not in limits or name in gpu_names:
-            continue
-        try:
-            over = k8s.parse_quantity(request) > k8s.parse_quantity(limits[name])
-        except ValueError:
-            continue
-        if over:
-            user_set = name in (resources.get("requests") or {})
-            path = ("resources", "requests" if user_set else "limits", name)
-            problems.append(
-                ctx.problem(
-                    path,
-                    f"the {name} request {request} is above its limit {limits[name]}: "
-                    "Kubernetes rejects the pod (a request must not exceed its limit)",
-                    "resources-request-above-limit",
-                    key=False,
-                )
-            )
-    return problems
-
-
-# -- volumes ------------------------------------------------------------------------------
-
-
-def _chart_volumes(merged: dict[str, Any]) -> dict[str, str]:
-    """Volumes the chart renders itself, with their mount path."""
-    volumes = {"cache": str((merged.get("persistence") or {}).get("mountPath") or "")}
-    if (merged.get("shm") or {}).get("enabled"):
-        volumes["dshm"] = "/dev/shm"
-    return volumes
-
-
-def _volume_problems(ctx: Context) -> list[Problem]:
-    problems: list[Problem] = []
-    chart_volumes = _chart_volumes(ctx.merged)
-    names: dict[str, int] = {}
-    for index, volume in enumerate(ctx.values.get("extraVolumes") or []):
-        name = volume.get("name") if isinstance(volume, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name in chart_volumes:
-            problems.append(
-                ctx.problem(
-                    ("extraVolumes", index, "name"),
-                    f"volume name {name!r} is taken by the chart's own "
-                    f"{'model cache' if name == 'cache' else '/dev/shm'} volume; pick another",
-                    "volume-name-conflict",
-                    key=False,
-                )
-            )
-        elif name in names:
-            problems.append(
-                ctx.problem(
-                    ("extraVolumes", index, "name"),
-                    f"volume name {name!r} is already used by extraVolumes[{names[name]}]",
-                    "volume-name-conflict",
-                    key=False,
-                )
-            )
-        names.setdefault(name, index)
-    known = set(names) | set(chart_volumes)
-    paths: dict[str, str] = {
-        path: f"the chart's {vol!r} volume" for vol, path in chart_volumes.items()
-    }
-    for index, mount in enumerate(ctx.values.get("extraVolumeMounts") or []):
-        if not isinstance(mount, dict):
-            continue
-        name = mount.get("name")
-        if isinstance(name, str) and name not in known:
-            near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            problems.append(
-                ctx.problem(
-                    ("extraVolumeMounts", index, "name"),
-                    f"mounts volume {name!r}, which is neither in extraVolumes nor one of the "
-                    f"chart's volumes ({', '.join(sorted(chart_volumes))}){hint}",
-                    "volume-mount-unknown-volume",
-                    key=False,
-                )
-            )
-        path = mount.get("mountPath")
-        if isinstance(path, str):
-            normal = path.rstrip("/") or "/"
-            if normal in paths:
-                problems.append(
-                    ctx.problem(
-                        ("extraVolumeMounts", index, "mountPath"),
-                        f"{path} is already the mount path of {paths[normal]}; two volumes "
-                        "cannot be mounted at one path",
-                        "volume-mount-path-conflict",
-                        key=False,
-                    )
-                )
-            paths.setdefault(normal, f"extraVolumeMounts[{index}]")
-    return problems
-
-
-# -- environment --------------------------------------------------------------------------
-
-
-def _chart_env(merged: dict[str, Any]) -> dict[str, str]:
-    """Environment variables the chart sets itself, with the key that controls each."""
-    env = {
-        "HF_HOME": "persistence.mountPath",
-        "MODELSCOPE_CACHE": "persistence.mountPath",
-        "VLLM_CACHE_ROOT": "persistence.mountPath",
-    }
-    if (merged.get("huggingface") or {}).get("endpoint"):
-        env["HF_ENDPOINT"] = "huggingface.endpoint"
-    if ((merged.get("huggingface") or {}).get("token") or {}).get("secretName"):
-        env["HF_TOKEN"] = "huggingface.token.secretName"
-    if ((merged.get("auth") or {}).get("apiKey") or {}).get("secretName"):
-        env["VLLM_API_KEY"] = "auth.apiKey.secretName"
-    if (merged.get("model") or {}).get("source") == "modelscope":
-        env["VLLM_USE_MODELSCOPE"] = "model.source"
-        if (merged.get("modelscope") or {}).get("endpoint"):
-            env["MODELSCOPE_DOMAIN"] = "modelscope.endpoint"
-        if ((merged.get("modelscope") or {}).get("token") or {}).get("secretName"):
-            env["MODELSCOPE_API_TOKEN"] = "modelscope.token.secretName"
-    return env
-
-
-def _env_problems(ctx: Context) -> list[Problem]:
-    problems: list[Problem] = []
-    chart_env = _chart_env(ctx.merged)
-    seen: dict[str, int] = {}
-    for index, var in enumerate(ctx.values.get("env") or []):
-        name = var.get("name") if isinstance(var, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name in seen:
-            problems.append(
-                ctx.problem(
-                    ("env", index, "name"),
-                    f"{name} is already set by env[{seen[name]}]; Kubernetes keeps only the "
-                    "last one",
-                    "env-duplicate",
-                    key=False,
-                )
-            )
-        elif name in chart_env:
-            problems.append(
-                ctx.problem(
-                    ("env", index, "name"),
-                    f"{name} is set by the chart from {chart_env[name]}; change that key "
-                    "instead of overriding the variable",
-                    "env-overrides-chart",
-                    key=False,
-                )
-            )
-        seen.setdefault(name, index)
     return problems

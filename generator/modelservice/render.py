@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Problem
-from .engine import Document, EngineName, Rendered, release_name_for, render
+from .engine import Document, EngineName, Rendered, release_name_for, render_helm
 from .errors import EngineError, InvalidValues, UserError
 from .parallel import map_chunks
-from .validate import HELM_SCHEMA_MAX_FILES, SchemaMode, validate_file
+from .validate import validate_file
 
 
 def manifest_file_name(kind: str, name: str, taken: set[str]) -> str:
@@ -74,30 +74,26 @@ class _Outcome:
 
 
 def _validate_and_render(jobs: Sequence[_Job]) -> list[_Outcome]:
-    """Validate each file and, when valid, render it (nothing is printed here)."""
+    """Validate each file and, when valid, render it (nothing is printed here).
+
+    Validation renders the release once with the embedded engine (its checks read the
+    rendered objects); that render is the output. A ``helm`` binary renders the file itself
+    (``helm template -f FILE``), so Helm reads the file's own text.
+    """
     outcomes = []
-    # Helm's render checks the schema anyway: for many files, leave the verdict to it and
-    # validate a file fully (with positions) only when something is wrong.
-    mode: SchemaMode = "helm" if len(jobs) <= HELM_SCHEMA_MAX_FILES else "deferred"
     for job in jobs:
-        result = validate_file(job.file, job.chart, schema=mode)
+        name = job.release or release_name_for(job.file)
+        result = validate_file(job.file, job.chart, release=name, namespace=job.namespace)
         problems = list(result.problems)
-        rendered = None
-        if not any(p.severity == "error" for p in problems):
-            name = job.release or release_name_for(job.file)
+        rendered = result.rendered
+        if not any(p.severity == "error" for p in problems) and job.engine == "helm":
             try:
-                rendered = render(
-                    job.chart,
-                    result.values,
-                    release=name,
-                    namespace=job.namespace,
-                    engine=job.engine,
+                rendered = render_helm(
+                    job.chart, values_file=Path(job.file), release=name, namespace=job.namespace
                 )
             except EngineError as exc:
-                if result.schema_deferred:  # say where, as validate does
-                    problems = list(validate_file(job.file, job.chart, schema="python").problems)
-                if not any(p.severity == "error" for p in problems):
-                    problems.append(Problem(job.file, 1, 1, "/", exc.message, "helm-render"))
+                problems.append(Problem(job.file, 1, 1, "/", exc.message, "helm-render"))
+                rendered = None
         outcomes.append(_Outcome(job.file, problems, rendered))
     return outcomes
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Problem
-from .engine_args import flag_values
 from .loader import value_at
-from .validate import Context, register, register_early
+
+if TYPE_CHECKING:
+    from .validate import Context
 
 HUB_SOURCES = ("huggingface", "modelscope")
 
@@ -66,7 +67,6 @@ def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, Any]]:
             yield from _walk(item, (*path, index))
 
 
-@register_early
 def secret_literals(ctx: Context) -> list[Problem]:
     """A credential written into the values file, where anyone with the chart can read it."""
     problems: list[Problem] = []
@@ -139,7 +139,6 @@ def _typed_key_hint(name: str) -> str:
 # -- the model ----------------------------------------------------------------------------
 
 
-@register
 def model_source(ctx: Context) -> list[Problem]:
     """A hub source needs a repository id, a local source a path."""
     source = value_at(ctx.merged, ("model", "source"))
@@ -182,73 +181,9 @@ def model_source(ctx: Context) -> list[Problem]:
     return problems
 
 
-# -- GPUs and parallelism -----------------------------------------------------------------
+# -- GPUs ----------------------------------------------------------------------------------
 
 
-def _int_value(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-@register
-def parallelism(ctx: Context) -> list[Problem]:
-    """tensor x pipeline (x data) parallel size must be the GPUs of the pod; shm for NCCL."""
-    problems: list[Problem] = []
-    gpus = int(value_at(ctx.merged, ("gpu", "count")) or 0)
-    args = value_at(ctx.merged, ("engine", "args")) or []
-    found = flag_values(args, ctx.merged, ctx.chart)
-    typed_tp = value_at(ctx.merged, ("engine", "tensorParallelSize"))
-    tp_arg = found.get("--tensor-parallel-size")
-    if tp_arg is not None and _int_value(tp_arg[1]) is not None:
-        tp, tp_where, tp_text = _int_value(tp_arg[1]) or 1, ("engine", "args", tp_arg[0]), "args"
-    elif typed_tp:
-        tp, tp_where, tp_text = int(typed_tp), ("engine", "tensorParallelSize"), "typed"
-    else:
-        tp, tp_where, tp_text = max(1, gpus), ("gpu", "count"), "default"
-    factors = {"tensor": tp}
-    where = tp_where
-    for flag, word in (("--pipeline-parallel-size", "pipeline"), ("--data-parallel-size", "data")):
-        hit = found.get(flag)
-        if hit is not None and _int_value(hit[1]) is not None:
-            factors[word] = _int_value(hit[1]) or 1
-            if tp_text == "default":
-                where = ("engine", "args", hit[0])
-    world = 1
-    for factor in factors.values():
-        world *= factor
-    if gpus > 0 and world != gpus:
-        product = " x ".join(f"{word}-parallel {size}" for word, size in factors.items())
-        advice = (
-            f"set engine.tensorParallelSize to {gpus // (world // tp)}"
-            if gpus % (world // tp) == 0
-            else "make the product equal gpu.count"
-        )
-        problems.append(
-            ctx.problem(
-                where,
-                f"{product} needs {world} GPUs, but the pod has gpu.count {gpus}: "
-                f"vLLM would wait for GPUs that are not there or leave some idle; {advice}, or "
-                f"change gpu.count to {world}",
-                "tensor-parallel-mismatch",
-                key=False,
-            )
-        )
-    if world > 1 and gpus > 1 and not value_at(ctx.merged, ("shm", "enabled")):
-        problems.append(
-            ctx.problem(
-                ("shm", "enabled"),
-                f"{world} GPU workers exchange tensors through /dev/shm (NCCL), and a "
-                "container gets only 64 MiB without shm.enabled: set shm.enabled: true",
-                "shm-required-for-tensor-parallel",
-                key=False,
-            )
-        )
-    return problems
-
-
-@register
 def vgpu(ctx: Context) -> list[Problem]:
     """A vGPU slice needs a GPU count and a memory size."""
     if not value_at(ctx.merged, ("vgpu", "enabled")):
@@ -277,7 +212,6 @@ def vgpu(ctx: Context) -> list[Problem]:
     return problems
 
 
-@register
 def gpu_image(ctx: Context) -> list[Problem]:
     """gpu.count 0 is for CPU builds of vLLM only."""
     gpus = int(value_at(ctx.merged, ("gpu", "count")) or 0)
@@ -300,7 +234,6 @@ def gpu_image(ctx: Context) -> list[Problem]:
 # -- the model cache ----------------------------------------------------------------------
 
 
-@register
 def cache(ctx: Context) -> list[Problem]:
     """The cache survives restarts, and one ReadWriteOnce volume serves one node."""
     problems: list[Problem] = []
@@ -317,29 +250,12 @@ def cache(ctx: Context) -> list[Problem]:
                 key=False,
             )
         )
-    replicas = int(value_at(ctx.merged, ("replicaCount",)) or 1)
-    modes = persistence.get("accessModes") or []
-    rwo = [m for m in modes if m in ("ReadWriteOnce", "ReadWriteOncePod")]
-    if persistence.get("enabled") and replicas > 1 and rwo:
-        claim = persistence.get("existingClaim") or "the created claim"
-        problems.append(
-            ctx.problem(
-                ("replicaCount",),
-                f"{replicas} replicas would share {claim}, a {rwo[0]} volume that only one "
-                "node can mount: the other pods would never start. Use a ReadWriteMany claim "
-                "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is) or one "
-                "release per replica",
-                "rwo-claim-shared-by-replicas",
-                key=False,
-            )
-        )
     return problems
 
 
 # -- the image ----------------------------------------------------------------------------
 
 
-@register
 def image_tag(ctx: Context) -> list[Problem]:
     """A moving tag makes the engine flags (and the release) unknowable."""
     image = value_at(ctx.merged, ("image",)) or {}
@@ -370,7 +286,6 @@ def duration_ms(text: str) -> int:
     return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION.findall(text))
 
 
-@register
 def scrape_timing(ctx: Context) -> list[Problem]:
     """Prometheus refuses a scrape whose timeout is longer than its interval."""
     monitor = value_at(ctx.merged, ("metrics", "serviceMonitor")) or {}
@@ -390,3 +305,7 @@ def scrape_timing(ctx: Context) -> list[Problem]:
             key=False,
         )
     ]
+
+
+#: The cross-field rules on the merged values, in order (see modelservice.validate).
+RULES = (model_source, vgpu, gpu_image, cache, image_tag, scrape_timing)

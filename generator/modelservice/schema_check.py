@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import Problem
-from .loader import LoadedValues
+from .loader import LoadedValues, value_at
 
 
 @cache
@@ -95,7 +95,10 @@ def _message(error: Any) -> str:
     if validator == "type":
         expected = error.validator_value
         names = expected if isinstance(expected, list) else [expected]
-        return f"{_describe(value)} is not of type {' or '.join(names)}"
+        hint = ""
+        if "string" in names and isinstance(value, (bool, int, float)):
+            hint = " (Helm reads this unquoted scalar as a number or a boolean: quote it)"
+        return f"{_describe(value)} is not of type {' or '.join(names)}{hint}"
     if validator == "enum":
         options = ", ".join(json.dumps(o) for o in error.validator_value)
         hint = ""
@@ -130,38 +133,32 @@ def _message(error: Any) -> str:
     return error.message
 
 
-def chart_defaults(chart: Path) -> Any:
-    """The chart's values.yaml as data, as Helm's SDK loaded it (cached per chart)."""
-    from .engine import load_chart
-
-    return load_chart(chart).values
-
-
-def _provided(defaults: Any, path: tuple[Any, ...], key: str) -> bool:
-    node = defaults
-    for part in path:
-        node = node.get(part) if isinstance(node, dict) else None
-    return isinstance(node, dict) and node.get(key) is not None
-
-
-def check(loaded: LoadedValues, values: Any, chart: Path) -> list[Problem]:
-    """Schema problems of ``values`` (the user's file), positioned in ``loaded``."""
-    return check_with(loaded, values, chart_validator(chart), defaults=chart_defaults(chart))
-
-
-def check_with(
-    loaded: LoadedValues, values: Any, validator: Any, *, defaults: Any = None
+def check(
+    loaded: LoadedValues, values: Any, merged: dict[str, Any] | None, chart: Path
 ) -> list[Problem]:
-    """Problems of ``values`` under any draft-07 ``validator``, positioned in ``loaded``.
+    """Schema problems of a values file, positioned in ``loaded``.
 
-    Helm checks the schema on the user's values merged over the chart's ``defaults``, so a
-    required key that the defaults provide is not reported missing (a derived chart made by
-    ``modelservice bake`` requires node labels its values.yaml sets).
+    Helm checks the schema on ``merged``, the user's ``values`` coalesced over the chart's
+    defaults (``null`` deleting a default): that verdict is the one ``helm install`` gives.
+    The user's own keys are checked too, for what the merge would hide (a scalar where the
+    chart has a table is dropped by Helm with only a log line); a ``null`` there is left to
+    the merged check, which knows whether it deleted something the chart needs.
     """
+    validator = chart_validator(chart)
+    errors = [
+        e
+        for e in validator.iter_errors(values)
+        if e.validator != "required" and e.instance is not None
+    ]
+    if merged is not None:
+        errors += list(validator.iter_errors(merged))
+    return positioned(loaded, values, errors)
+
+
+def positioned(loaded: LoadedValues, values: Any, errors: list[Any]) -> list[Problem]:
+    """Schema errors as problems at the offending key or value of the file."""
     problems: list[Problem] = []
-    errors = sorted(
-        validator.iter_errors(values), key=lambda e: (list(map(str, e.path)), e.validator)
-    )
+    errors = sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     for error in errors:
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -180,7 +177,18 @@ def check_with(
             continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            if _provided(defaults, path, missing):
+            parent = value_at(values, path) if path else values
+            if isinstance(parent, dict) and missing in parent and parent[missing] is None:
+                dotted = ".".join(map(str, (*path, missing)))
+                problems.append(
+                    loaded.problem(
+                        (*path, missing),
+                        f"null removes the chart's default for {dotted}, which the chart "
+                        "needs; delete this line to keep the default, or give a value",
+                        "null-removes-default",
+                        key=False,
+                    )
+                )
                 continue
             problems.append(
                 loaded.problem(path, f"`{missing}` is required here", "schema-required")

@@ -1,9 +1,20 @@
-"""Validation of values files, layer by layer, every problem at its line.
+"""Validation of values files: one ordered pipeline of checks, declared here and nowhere else.
 
-The layers run in order and each one only when the previous ones leave data it can trust:
-YAML (syntax, encoding, duplicate keys) -> the chart's JSON Schema -> further layers
-registered in :data:`LAYERS` (Kubernetes objects, cross-field rules, engine arguments),
-which see the user's values merged with the chart's defaults as Helm merges them.
+1. **File**: the loader reads the values the way Helm does (its own reader) and checks the
+   structure (one mapping, no duplicate keys, bounded aliases); ruamel.yaml gives positions.
+2. **Before the schema**: findings that explain a schema error better than the schema can
+   (a token pasted where a Secret name belongs; a scalar Helm reads otherwise than an editor).
+3. **Schema**: the chart's values.schema.json on the values Helm computes (the chart's
+   defaults merged by Helm's own code, ``null`` deleting a default), and on the user's own
+   keys, every error at its line.
+4. **Values**: checks that judge their own keys alone (engine arguments, Kubernetes objects
+   passed through); they run even when the schema refused something else.
+5. **Rules**: cross-field rules on the merged values (only when the schema accepts them).
+6. **Rendered release**: the chart is rendered once with the real engine; what depends on the
+   templates (names, env, mounts, flags, resources, probes, strategy) is checked on the
+   rendered objects, each finding led back to its values key by the chart's values map.
+
+Nothing here prints; the CLI does.
 """
 
 from __future__ import annotations
@@ -12,59 +23,60 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from . import schema_check
 from .diagnostics import Problem
 from .loader import LoadedValues, load_file
+
+if TYPE_CHECKING:
+    from .engine import Rendered
 
 
 @dataclass
 class Context:
-    """What a validation layer sees of one values file."""
+    """What a check sees of one values file."""
 
     loaded: LoadedValues
+    #: The user's values as Helm reads the file.
     values: dict[str, Any]
+    #: The values Helm renders with: the chart's defaults merged with the user's by Helm.
     merged: dict[str, Any]
     chart: Path
+    release: str = "release"
+    namespace: str = "default"
+    #: The release rendered by the real engine (for the rendered-release checks).
+    rendered: Rendered | None = None
 
     def problem(self, path: tuple[str | int, ...], message: str, rule: str, **kw: Any) -> Problem:
         """A problem at ``path`` of the user's file (or its nearest ancestor there)."""
         return self.loaded.problem(path, message, rule, **kw)
 
 
-Layer = Callable[[Context], list[Problem]]
-
-#: Layers after the schema, in order. Modules add theirs with :func:`register`.
-LAYERS: list[Layer] = []
-#: Layers run before the schema, on the user's values alone (``merged`` is empty): findings
-#: that explain a schema error better than the schema can (a token pasted where a Secret name
-#: belongs, a YAML 1.1 scalar). Schema errors at or below their pointers are dropped.
-EARLY_LAYERS: list[Layer] = []
+Check = Callable[[Context], list[Problem]]
 
 
-def register(layer: Layer) -> Layer:
-    """Add a validation layer (usable as a decorator)."""
-    LAYERS.append(layer)
-    return layer
+def _before_schema() -> list[Check]:
+    from . import rules, yaml_checks
+
+    return [lambda ctx: yaml_checks.reader_differences(ctx.loaded), rules.secret_literals]
 
 
-#: Layers that judge their own keys alone (engine.args, the Kubernetes objects): they also
-#: run when the schema refused something else in the file.
-INDEPENDENT: list[Layer] = []
+def _values_checks() -> list[Check]:
+    from . import engine_args, k8s_check
+
+    return [k8s_check.kubernetes_objects, engine_args.engine_args_check]
 
 
-def register_independent(layer: Layer) -> Layer:
-    """Add a layer that also runs when the schema refused other keys (a decorator)."""
-    LAYERS.append(layer)
-    INDEPENDENT.append(layer)
-    return layer
+def _rules() -> list[Check]:
+    from . import rules
+
+    return list(rules.RULES)
 
 
-def register_early(layer: Layer) -> Layer:
-    """Add a layer that runs before the schema (usable as a decorator)."""
-    EARLY_LAYERS.append(layer)
-    return layer
+def _rendered_checks() -> list[Check]:
+    from . import rendered_checks
+
+    return list(rendered_checks.CHECKS)
 
 
 @dataclass
@@ -74,91 +86,40 @@ class Result:
     loaded: LoadedValues
     problems: list[Problem] = field(default_factory=list)
     merged: dict[str, Any] | None = None
-    #: The schema verdict was left to the render that follows (``schema="deferred"``).
-    schema_deferred: bool = False
+    #: The release the real engine rendered from these values (None when it could not).
+    rendered: Rendered | None = None
 
     @property
     def values(self) -> Any:
         return self.loaded.data
 
 
-def helm_accepts(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
-    """The merged values when Helm's own schema check (Go, the one ``helm install`` runs on
-    the values merged over the chart's defaults) accepts them, else None.
-
-    The common case, a valid file, is then settled without Python's JSON Schema library;
-    only a file Helm refuses goes through it, to position every error in the file.
-    """
-    from .engine import go_log_silenced, load_chart
-
-    merged = _merge_or_none(chart, values)
-    if merged is None:
-        return None
-    try:
-        with go_log_silenced():
-            load_chart(chart).validate_schema(merged)
-    except Exception:  # refused: the positioned path says why
-        return None
-    return merged
-
-
-def _merge_or_none(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
-    """The user's values over the chart's defaults, coalesced by Helm's own code, or None
-    when Helm cannot merge them."""
+def merge(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The user's values over the chart's defaults, coalesced by Helm's own code (``null``
+    deletes a default), or None when Helm cannot merge them."""
     from .engine import merge_values
 
     try:
         return merge_values(chart, values)
-    except Exception:  # values Helm cannot merge: the positioned path says why
+    except Exception:  # values Helm cannot merge: the schema says why
         return None
 
 
-def python_accepts(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
-    """The merged values when the chart's schema, checked in Python as Helm checks it (on the
-    values merged over the defaults), accepts them, else None."""
-    merged = _merge_or_none(chart, values)
-    if merged is None or not schema_check.chart_validator(chart).is_valid(merged):
-        return None
-    return merged
+def _errors(problems: list[Problem]) -> bool:
+    return any(p.severity == "error" for p in problems)
 
 
-_LAYER_MODULES = ("yaml_checks", "k8s_check", "rules", "engine_args")
-_layers_loaded = False
+def validate_loaded(
+    loaded: LoadedValues,
+    chart: Path,
+    *,
+    release: str | None = None,
+    namespace: str = "default",
+) -> Result:
+    """Validate parsed values against ``chart``, rendering them as release ``release``."""
+    from . import schema_check
+    from .engine import release_name_for
 
-
-def _load_layers() -> None:
-    """Import the layer modules once; each registers its layer on import."""
-    global _layers_loaded
-    if _layers_loaded:
-        return
-    _layers_loaded = True
-    import importlib
-
-    for name in _LAYER_MODULES:
-        try:
-            importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise
-
-
-#: Up to this many files per process, the schema verdict comes from Helm's own check (fast to
-#: start, about 7 ms a file); beyond it, from the cached Python validator (slower to import,
-#: about 1 ms a file). Both read the same schema with the same (ECMA/Go) regexps.
-HELM_SCHEMA_MAX_FILES = 4
-
-
-#: How the schema verdict is reached: ``helm`` asks Helm's own check first, ``python`` the
-#: cached Python validator; ``deferred`` leaves it to the Helm render that follows (which
-#: checks the schema anyway) and falls back to ``python`` as soon as anything is wrong.
-SchemaMode = Literal["helm", "python", "deferred"]
-
-
-def validate_loaded(loaded: LoadedValues, chart: Path, *, schema: SchemaMode = "helm") -> Result:
-    """Validate parsed values against ``chart``.
-
-    A file the schema check accepts skips the positioned (slower) Python schema walk.
-    """
     result = Result(loaded=loaded, problems=list(loaded.problems))
     if loaded.problems:
         return result
@@ -179,77 +140,82 @@ def validate_loaded(loaded: LoadedValues, chart: Path, *, schema: SchemaMode = "
             loaded.problem((), f"is {kind}, not a mapping of values", "values-not-mapping")
         )
         return result
-    _load_layers()
-    early = Context(loaded=loaded, values=data, merged={}, chart=chart)
-    for layer in EARLY_LAYERS:
-        result.problems.extend(layer(early))
-    explained = [p.pointer for p in result.problems if p.severity == "error"]
-    if schema == "deferred":
-        merged = _merge_or_none(chart, data)
-        if merged is None:
-            return validate_loaded(loaded, chart, schema="python")
-        result.schema_deferred = True
-    else:
-        merged = (helm_accepts if schema == "helm" else python_accepts)(chart, data)
-    schema_problems = [] if merged is not None else schema_check.check(loaded, data, chart)
+    merged = merge(chart, data)
+    ctx = Context(
+        loaded=loaded,
+        values=data,
+        merged=merged if merged is not None else data,
+        chart=chart,
+        release=release or release_name_for(loaded.file),
+        namespace=namespace,
+    )
+    early: list[Problem] = []
+    for check in _before_schema():
+        early.extend(check(ctx))
+    explained = [p.pointer for p in early if p.severity == "error"]
+    schema_problems = schema_check.check(loaded, data, merged, chart)
+    schema_ok = merged is not None and not _errors(schema_problems)
+    result.problems.extend(early)
     result.problems.extend(
         p
         for p in schema_problems
         if not any(p.pointer == e or p.pointer.startswith(e + "/") for e in explained)
     )
-    if merged is None and not schema_problems:
-        merged = _merge_or_none(chart, data)
-        if merged is None:  # nothing the schema names, yet Helm's coalescing gives up
-            result.problems.append(
-                loaded.problem(
-                    (), "Helm cannot merge these values over the chart's defaults", "helm-render"
-                )
-            )
-            return result
-        # Helm checks the schema on the merged values: a default can break a rule the
-        # user's keys switch on (httpRoute.enabled with the default empty parentRefs).
-        schema_problems = schema_check.check_with(
-            loaded, merged, schema_check.chart_validator(chart)
-        )
-        result.problems.extend(schema_problems)
-    schema_ok = not schema_problems and merged is not None
-    if schema_ok:
-        result.merged = merged
-    # With the schema refused, only the layers that judge their own keys alone still run, on
-    # the values merged as well as Helm can: a reviewer learns every mistake at once.
-    layers = LAYERS if schema_ok else [la for la in LAYERS if la in INDEPENDENT]
-    if not schema_ok and merged is None:
-        merged = _merge_or_none(chart, data) or data
-    context = Context(loaded=loaded, values=data, merged=merged or {}, chart=chart)
     said = {p.pointer for p in result.problems if p.severity == "error"}
-    for layer in layers:
-        try:
-            found = layer(context)
-            # One mistake, one line: a key the schema already refused is not judged again.
-            result.problems.extend(p for p in found if schema_ok or p.pointer not in said)
-        except Exception:
-            if schema_ok and not result.schema_deferred:
-                raise
-            if result.schema_deferred:
-                return validate_loaded(loaded, chart, schema="python")  # the schema says why
-    if result.schema_deferred and any(p.severity == "error" for p in result.problems):
-        return validate_loaded(loaded, chart, schema="python")
-    result.problems.sort(key=lambda p: (p.line, p.column, p.pointer, p.rule))
+    # Checks that judge their own keys alone run even when the schema refused other keys: a
+    # reviewer learns every mistake at once. A key already refused is not judged again.
+    for check in _values_checks():
+        result.problems.extend(p for p in check(ctx) if p.pointer not in said)
+    if not schema_ok:
+        return _sorted(result)
+    result.merged = merged
+    found: list[Problem] = []
+    for check in _rules():
+        found.extend(check(ctx))
+    result.problems.extend(found)
+    if _errors(found):  # the values the templates need are wrong: rendering says no more
+        return _sorted(result)
+    ctx.rendered = _render(ctx, result)
+    if ctx.rendered is not None:
+        said = {p.pointer for p in result.problems if p.severity == "error"}
+        for check in _rendered_checks():
+            result.problems.extend(p for p in check(ctx) if p.pointer not in said)
+        if not _errors(result.problems):
+            result.rendered = ctx.rendered
+    return _sorted(result)
+
+
+def _render(ctx: Context, result: Result) -> Rendered | None:
+    """The release as the embedded engine renders it; a template's refusal is a problem."""
+    from .engine import render
+    from .errors import EngineError
+
+    try:
+        return render(ctx.chart, ctx.values, release=ctx.release, namespace=ctx.namespace)
+    except EngineError as exc:
+        result.problems.append(ctx.problem((), exc.message, "helm-render"))
+        return None
+
+
+def _sorted(result: Result) -> Result:
+    unique = dict.fromkeys(result.problems)
+    result.problems = sorted(unique, key=lambda p: (p.line, p.column, p.pointer, p.rule))
     return result
 
 
 def validate_file(
-    path: str | os.PathLike[str], chart: Path, *, schema: SchemaMode = "helm"
+    path: str | os.PathLike[str],
+    chart: Path,
+    *,
+    release: str | None = None,
+    namespace: str = "default",
 ) -> Result:
     """Load and validate one values file; problems in file order."""
-    result = validate_loaded(load_file(path), chart, schema=schema)
-    result.problems.sort(key=lambda p: (p.line, p.column, p.pointer, p.rule))
-    return result
+    return validate_loaded(load_file(path), chart, release=release, namespace=namespace)
 
 
 def _problems_of_chunk(jobs: Sequence[tuple[str, Path]]) -> list[list[Problem]]:
-    mode: SchemaMode = "helm" if len(jobs) <= HELM_SCHEMA_MAX_FILES else "python"
-    return [validate_file(file, chart, schema=mode).problems for file, chart in jobs]
+    return [validate_file(file, chart).problems for file, chart in jobs]
 
 
 def validate_paths(files: Sequence[str], chart: Path) -> list[list[Problem]]:
