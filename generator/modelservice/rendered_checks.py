@@ -636,7 +636,7 @@ def _server(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], Path_, dict[
 
 def engine_flags(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding]:
     """A flag of engine.args that the chart renders itself from a typed key."""
-    from .engine_args import flag_index
+    from .vllm_flags import flag_index
 
     server = _server(objects)
     index, _ = flag_index(ctx.merged, ctx.chart)
@@ -680,7 +680,7 @@ def _gpu_count(ctx: Context) -> int:
 def parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding]:
     """tensor x pipeline (x data) parallel of the rendered command line against the GPUs of
     the pod; /dev/shm for the workers' NCCL traffic."""
-    from .engine_args import flag_values
+    from .vllm_flags import flag_values
 
     server = _server(objects)
     if server is None:

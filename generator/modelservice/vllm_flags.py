@@ -1,0 +1,116 @@
+"""The flags of a vLLM release and one tokenizer of engine arguments, read as vLLM reads them.
+
+The flags come from ``schemas/vllm/<version>.json``, extracted from that release's own
+argument parser by ``tools/extract_vllm_flags.py``. Tokens are read the way vLLM's
+FlexibleArgumentParser reads them: ``--flag=value`` and ``--flag value``, underscores in flag
+names as dashes, ``--no-``/``--disable-`` negations, short aliases. Checks of ``engine.args``
+(modelservice.engine_args) and of the rendered command line (modelservice.rendered_checks)
+both read arguments through this module.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .paths import schemas_dir
+
+
+@cache
+def _load(path: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return data
+
+
+def flag_data(version: str) -> dict[str, Any] | None:
+    """The flag data of a vLLM version, or None when none was extracted for it."""
+    path = schemas_dir() / "vllm" / f"{version}.json"
+    return _load(str(path)) if path.is_file() else None
+
+
+class FlagIndex:
+    """Every spelling of every flag, mapped to its canonical long flag."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.flags: dict[str, dict[str, Any]] = data["flags"]
+        self.dotted = set(data.get("dotted_subkey_flags", []))
+        self.spelling: dict[str, tuple[str, bool]] = {}
+        for name, spec in self.flags.items():
+            self.spelling[name] = (name, False)
+            for alias in spec.get("aliases") or []:
+                self.spelling[alias] = (name, False)
+            for negation in [spec.get("negation"), *(spec.get("negation_aliases") or [])]:
+                if negation:
+                    self.spelling[negation] = (name, True)
+
+    def lookup(self, flag: str) -> tuple[str, bool] | None:
+        """(canonical flag, is a negation) for a spelling, underscores read as dashes."""
+        if flag.startswith("--"):
+            flag = "--" + flag[2:].replace("_", "-")
+        return self.spelling.get(flag)
+
+    def suggest(self, flag: str) -> str | None:
+        longs = [s for s in self.spelling if s.startswith("--")]
+        near = difflib.get_close_matches(flag.replace("_", "-"), longs, n=1, cutoff=0.75)
+        return near[0] if near else None
+
+
+@cache
+def _index(path: str) -> FlagIndex:
+    return FlagIndex(_load(path))
+
+
+def flag_index(merged: dict[str, Any], chart: Path) -> tuple[FlagIndex | None, str | None]:
+    """The flags of the vLLM release ``image.tag`` pins, and, when no data was extracted for
+    that tag, the chart's pinned version used instead (else None). No index without data."""
+    tag = str((merged.get("image") or {}).get("tag") or "").removeprefix("v")
+    fallback = None
+    data = flag_data(tag)
+    if data is None:
+        fallback = _pinned_version(chart)
+        data = flag_data(fallback)
+    if data is None:
+        return None, fallback
+    return _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json")), fallback
+
+
+def _pinned_version(chart: Path) -> str:
+    """The vLLM version the chart's appVersion pins."""
+    text = (chart / "Chart.yaml").read_text(encoding="utf-8")
+    match = re.search(r"^appVersion:\s*[\"']?v?([^\"'\s]+)", text, flags=re.M)
+    return match.group(1) if match else ""
+
+
+def flag_values(
+    args: list[Any], merged: dict[str, Any], chart: Path
+) -> dict[str, tuple[int, str | None]]:
+    """The value each flag of ``args`` is given, by canonical long flag: (item index, value).
+
+    Read with the flags of the pinned release; the last occurrence wins, as in argparse.
+    Switches map to None; unknown flags are left out (they are reported elsewhere).
+    """
+    index, _ = flag_index(merged, chart)
+    if index is None:
+        return {}
+    found: dict[str, tuple[int, str | None]] = {}
+    for i, token in enumerate(args):
+        if not isinstance(token, str) or not token.startswith("-"):
+            continue
+        flag, has_value, value = token.partition("=")
+        hit = index.lookup(flag)
+        if hit is None:
+            continue
+        name, negation = hit
+        if has_value:
+            found[name] = (i, value)
+        elif index.flags[name].get("takes_value") and not negation:
+            following = args[i + 1] if i + 1 < len(args) else None
+            if isinstance(following, str) and not following.startswith("-"):
+                found[name] = (i, following)
+        else:
+            found[name] = (i, None)
+    return found
