@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kube_harness import ApiServer, start_apiserver
 
 from modelservice import k8s
 from modelservice.engine import Rendered, render
@@ -14,6 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "chart"
 EXAMPLES = ROOT / "values-examples"
 CASES = ROOT / "tests" / "cases"
+
+
+@pytest.fixture(scope="session")
+def apiserver() -> Iterator[ApiServer]:
+    """One real kube-apiserver (with etcd and the CRDs of schemas/crds/) for the whole session;
+    ``apiserver.dry_run(objects, namespace)`` gives per object None or the server's message."""
+    with start_apiserver() as server:
+        yield server
 
 
 def render_values(
