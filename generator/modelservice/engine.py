@@ -257,9 +257,17 @@ def helm_binary() -> str | None:
     return shutil.which("helm")
 
 
-def render_helm(chart: Path, values: dict[str, Any], *, release: str, namespace: str) -> Rendered:
-    """Render with an external ``helm template`` (Helm 3.x or 4.x)."""
-    binary = helm_binary()
+def render_helm(
+    chart: Path,
+    values: dict[str, Any],
+    *,
+    release: str,
+    namespace: str,
+    binary: str | None = None,
+) -> Rendered:
+    """Render with an external ``helm template`` (Helm 3.x or 4.x): ``binary``, else the
+    ``helm`` on PATH."""
+    binary = binary or helm_binary()
     if binary is None:
         raise EngineError(
             "--engine helm needs a helm binary on PATH (the embedded engine needs none)"
