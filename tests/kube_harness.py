@@ -250,12 +250,26 @@ def _wait_ready(server: ApiServer, procs: dict[str, subprocess.Popen[bytes]], lo
     )
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL (Linux)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     """Start a server with its output in ``log``, in its own session (a Ctrl-C of pytest
-    reaches pytest, which then stops it)."""
+    reaches pytest, which then stops it), ended by the kernel if pytest is killed."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 

@@ -68,10 +68,13 @@ if [ ! -x "$APISERVER" ]; then
   } >"$build/go.mod"
   printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$build/tools.go"
   start=$(date +%s)
-  (cd "$build" && go mod tidy >/dev/null 2>&1 || go mod tidy &&
+  (
+    cd "$build"
+    go mod tidy >/dev/null 2>&1 || go mod tidy # quiet unless it fails
     go build -trimpath -o "$APISERVER.tmp" \
       -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" \
-      k8s.io/kubernetes/cmd/kube-apiserver)
+      k8s.io/kubernetes/cmd/kube-apiserver
+  )
   mv "$APISERVER.tmp" "$APISERVER"
   log "built kube-apiserver in $(($(date +%s) - start))s"
 fi
