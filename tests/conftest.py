@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kube_harness import ApiServer, cache_dir, start_apiserver
 
 from modelservice import k8s
 from modelservice.engine import Rendered, render
@@ -14,6 +18,32 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "chart"
 EXAMPLES = ROOT / "values-examples"
 CASES = ROOT / "tests" / "cases"
+
+# `helm` on PATH is the cached Helm 4 of `make tools` (tools/test-binaries.sh), so the tests of
+# `--engine helm` run everywhere: the suite installs its tools and never skips for a missing one.
+os.environ["PATH"] = f"{cache_dir() / 'helm-on-path'}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture(scope="session")
+def apiserver() -> Iterator[ApiServer]:
+    """One real kube-apiserver (with etcd and the CRDs of schemas/crds/) for the whole session;
+    ``apiserver.dry_run(objects, namespace)`` gives per object None or the server's message."""
+    with start_apiserver() as server:
+        yield server
+
+
+#: The API key the chart generates (randAlphaNum 48 | b64enc) when no Secret exists yet.
+_GENERATED_KEY = re.compile(
+    r"(# Source: modelservice/templates/secret-api-key\.yaml\n(?:.*\n)*?data:\n(?:  .*\n)*?"
+    r"  \S+: )[A-Za-z0-9+/]{64}$",
+    re.MULTILINE,
+)
+
+
+def generated_key_masked(text: str) -> str:
+    """``helm template`` text with the chart's random API key replaced by ``<generated>``: two
+    renders are byte-identical but for that key."""
+    return _GENERATED_KEY.sub(r"\1<generated>", text)
 
 
 def render_values(

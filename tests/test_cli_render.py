@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import CHART, EXAMPLES
+from conftest import CHART, EXAMPLES, generated_key_masked
 from modelservice.cli import cli, main
 from modelservice.engine import helm_binary, release_name_for, render
 
@@ -154,13 +154,10 @@ def test_main_maps_user_errors_to_exit_1(capsys, tmp_path):
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
-    helm_binary() is None,
-    reason="no helm binary on PATH (no registry here "
-    "ships one); the embedded engine is Helm's own Go SDK",
-)
 def test_the_helm_binary_renders_the_same_manifests_as_the_embedded_engine():
     from modelservice.validate import validate_file
+
+    assert helm_binary(), "no helm on PATH: `make tools` puts the cached Helm 4 there"
 
     for path in sorted(EXAMPLES.glob("*.yaml")):
         if path.name == "helmfile.yaml":
@@ -168,8 +165,10 @@ def test_the_helm_binary_renders_the_same_manifests_as_the_embedded_engine():
         values = validate_file(path, CHART).values
         embedded = render(CHART, values, release="cmp", namespace="ai", engine="embedded")
         external = render(CHART, values, release="cmp", namespace="ai", engine="helm")
-        assert embedded.objects() == external.objects(), path.name
-        assert embedded.text() == external.text(), path.name
+        # Identical text, but for the API key the chart generates at random.
+        assert generated_key_masked(embedded.text()) == generated_key_masked(external.text()), (
+            path.name
+        )
 
 
 def test_many_files_render_in_parallel_in_file_order_and_one_bad_file_stops_all(tmp_path: Path):

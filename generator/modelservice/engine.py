@@ -265,10 +265,12 @@ def render_helm(
     values_file: Path | None = None,
     release: str,
     namespace: str,
+    binary: str | None = None,
 ) -> Rendered:
-    """Render with an external ``helm template`` (Helm 3.x or 4.x): from the values file
-    itself when one is given (Helm reads its own text), else from ``values``."""
-    binary = helm_binary()
+    """Render with an external ``helm template`` (Helm 3.x or 4.x): ``binary``, else the
+    ``helm`` on PATH; from the values file itself when one is given (Helm reads its own
+    text), else from ``values``."""
+    binary = binary or helm_binary()
     if binary is None:
         raise EngineError(
             "--engine helm needs a helm binary on PATH (the embedded engine needs none)"

