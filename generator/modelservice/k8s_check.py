@@ -82,6 +82,13 @@ def _fields(
             yield from _fields(schema["items"], item, (*path, index), owner)
 
 
+def quantity_fields(definition: str, value: Any, base: Path_) -> Iterator[tuple[Path_, Any]]:
+    """Every quantity inside ``value``, an object of the Kubernetes ``definition``."""
+    for _, name, path, item in _fields({"$ref": "#/$defs/" + definition}, value, base):
+        if name == "<quantity>":
+            yield path, item
+
+
 _SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 #: Enumerations the API server enforces but the OpenAPI schemas do not carry.
 ENUMS: dict[tuple[str, str], tuple[str, ...]] = {

@@ -569,11 +569,28 @@ def tolerations(objects: list[dict[str, Any]]) -> Iterator[Finding]:
                     )
 
 
+def pod_quantities(objects: list[dict[str, Any]]) -> Iterator[Finding]:
+    """Every quantity of a pod spec (an emptyDir sizeLimit, an overhead), parsed as the API
+    server parses it; found by walking the spec along its Kubernetes definition."""
+    from .k8s_check import quantity_fields
+
+    for obj in objects:
+        for base, spec in pod_specs(obj):
+            for path, value in quantity_fields("io.k8s.api.core.v1.PodSpec", spec, base):
+                if "resources" in path:
+                    continue  # container_resources says more about these
+                try:
+                    k8s.parse_quantity(value)
+                except ValueError as exc:
+                    yield Finding(obj, path, str(exc), "k8s-quantity")
+
+
 #: The API rules, in order; each has cases the suite also sends to a real API server.
 API_RULES: tuple[Callable[[list[dict[str, Any]]], Iterator[Finding]], ...] = (
     object_names,
     labels_and_annotations,
     container_resources,
+    pod_quantities,
     container_env,
     probes,
     security_contexts,
