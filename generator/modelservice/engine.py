@@ -308,7 +308,12 @@ def render(
 
 
 def release_name_for(file: str) -> str:
-    """A valid release name from a values file's name (``Qwen2.5_7B.yaml`` -> ``qwen2-5-7b``)."""
+    """A valid release name from a values file's name (``Qwen2.5_7B.yaml`` -> ``qwen2-5-7b``).
+
+    A leading digit is kept (``7b-chat.yaml`` -> ``7b-chat``): Helm accepts it as a release
+    name, and the chart makes every object name a DNS-1035 label on its own (Service
+    ``m-7b-chat-modelservice``), as it must for a release named by hand.
+    """
     stem = Path(file).name
     for suffix in (".yaml", ".yml", ".json"):
         if stem.lower().endswith(suffix):
