@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+import yaml
+
+from conftest import CHART, Objects
+from modelservice.engine import render
 
 HF = {"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}}
 
@@ -423,6 +429,35 @@ def test_selector_labels_hold_only_name_and_instance(objects):
         "app.kubernetes.io/instance": "qwen",
     }
     assert deployment["metadata"]["labels"]["helm.sh/chart"] == "modelservice-0.1.0"
+
+
+def test_the_pod_template_carries_only_the_selector_labels_and_podlabels(objects):
+    values = with_hf(podLabels={"cost-center": "ml"})
+    deployment = objects(values, release="qwen").deployment
+    assert deployment["spec"]["template"]["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "modelservice",
+        "app.kubernetes.io/instance": "qwen",
+        "cost-center": "ml",
+    }
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "v0.33.0"
+
+
+def test_a_chart_upgrade_that_changes_nothing_in_the_pod_leaves_the_pod_template_as_it_was(
+    tmp_path,
+):
+    """A pod-template change is a rollout: every GPU pod restarts and reloads its model. A new
+    chart version (and appVersion: the image tag is pinned in values.yaml) must not be one."""
+    newer = tmp_path / "modelservice"
+    shutil.copytree(CHART, newer)
+    chart_yaml = yaml.safe_load((newer / "Chart.yaml").read_text())
+    chart_yaml.update(version="0.2.0", appVersion="v0.34.0", description="A newer chart.")
+    (newer / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml))
+    values = with_hf(podLabels={"team": "search"}, auth={"apiKey": {"create": True}})
+    old = Objects(render(CHART, values, release="qwen")).deployment
+    new = Objects(render(newer, values, release="qwen")).deployment
+    assert old["metadata"]["labels"] != new["metadata"]["labels"]  # the bump is visible
+    assert old["spec"]["template"] == new["spec"]["template"]
+    assert old["spec"]["selector"] == new["spec"]["selector"]
 
 
 def test_the_pod_runs_without_a_service_account_token_and_with_runtime_default_seccomp(objects):
