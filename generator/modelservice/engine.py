@@ -89,30 +89,22 @@ class Document:
         return bool(_HOOK.search(self.text))
 
     def load(self) -> Any:
-        """The manifest as data."""
-        import yaml
+        """The manifest as data, read the way Kubernetes reads it.
 
-        return yaml.load(self.text, Loader=_manifest_loader())
+        kubectl, Helm's install and the API server's YAML decoding all go through
+        sigs.k8s.io/yaml, and Helm's own values reader is that code. A YAML 1.1 reader
+        (PyYAML) reads Helm's output differently wherever Go's marshaller writes a string
+        plain: ``a: =`` is a value-key tag PyYAML cannot construct, ``12:30`` would be the
+        number 750, ``2001-12-14`` a date, ``<<`` a merge key.
+        """
+        import helm_python
 
-
-@cache
-def _manifest_loader() -> Any:
-    """libyaml's safe loader reading manifests as Kubernetes does: ``<<`` is the text "<<"
-    (an annotation may hold it), not a YAML 1.1 merge key."""
-    import yaml
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    merge = "tag:yaml.org,2002:merge"
-    return type(
-        "ManifestLoader",
-        (base,),
-        {
-            "yaml_implicit_resolvers": {
-                first: [r for r in resolvers if r[0] != merge]
-                for first, resolvers in base.yaml_implicit_resolvers.items()
-            }
-        },
-    )
+        try:
+            return helm_python.values_from_yaml(self.text)
+        except helm_python.HelmError as exc:
+            raise EngineError(
+                f"{self.source}: not a Kubernetes object: {_first_line(exc)}"
+            ) from None
 
 
 @dataclass(frozen=True)
