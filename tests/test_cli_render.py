@@ -127,7 +127,7 @@ def test_output_dir_writes_one_folder_per_release_and_one_file_per_manifest(tmp_
     assert releases == ["embedding-model", "qwen2-5-0-5b-instruct-hf-mirror"]
     files = sorted(p.name for p in (out_dir / "embedding-model").iterdir())
     assert "deployment-embedding-model-modelservice.yaml" in files
-    for file in (out_dir / "embedding-model").iterdir():
+    for file in (out_dir / "embedding-model").rglob("*.yaml"):
         docs = [d for d in yaml.safe_load_all(file.read_text()) if d]
         assert len(docs) == 1
 

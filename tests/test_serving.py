@@ -402,12 +402,13 @@ def test_the_test_pod_is_printed_last_like_helm_template_prints_hooks():
     assert not any(d.is_hook for d in rendered.documents[:-1])
 
 
-def test_render_output_dir_writes_the_test_pod_with_the_other_manifests(tmp_path):
+def test_render_output_dir_writes_the_test_pod_apart_under_hooks(tmp_path):
     source = tmp_path / "chat.yaml"
     source.write_text(f"model:\n  name: {QWEN}\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["render", str(source), "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
-    assert (tmp_path / "out" / "chat" / "pod-chat-modelservice-test-api.yaml").is_file()
+    assert (tmp_path / "out" / "chat" / "hooks" / "pod-chat-modelservice-test-api.yaml").is_file()
+    assert not (tmp_path / "out" / "chat" / "pod-chat-modelservice-test-api.yaml").exists()
 
 
 EMBEDDING_ARGS = [
