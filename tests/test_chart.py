@@ -9,6 +9,7 @@ import yaml
 
 from conftest import CHART, Objects
 from modelservice.engine import render
+from modelservice.errors import EngineError
 
 HF = {"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}}
 
@@ -492,6 +493,35 @@ def test_a_disabled_probe_is_not_rendered(objects):
     server = objects(with_hf(probes={"liveness": {"enabled": False}})).server
     assert "livenessProbe" not in server
     assert "readinessProbe" in server
+
+
+def test_a_readiness_probe_may_ask_for_several_successes(objects):
+    server = objects(with_hf(probes={"readiness": {"successThreshold": 3}})).server
+    assert server["readinessProbe"]["successThreshold"] == 3
+
+
+@pytest.mark.parametrize("probe", ["startup", "liveness"])
+def test_the_schema_refuses_a_success_threshold_other_than_1_on_restarting_probes(probe):
+    """Kubernetes refuses it; Helm's own schema check says so before anything is sent."""
+    with pytest.raises(EngineError, match=f"probes/{probe}/successThreshold"):
+        render(CHART, with_hf(probes={probe: {"successThreshold": 2}}), release="x")
+
+
+@pytest.mark.parametrize("probe", ["startupProbe", "livenessProbe"])
+def test_startup_and_liveness_probes_render_success_threshold_1_even_without_the_schema(
+    tmp_path, probe
+):
+    """With the schema out of the way (`helm install --skip-schema-validation`), the template
+    still never renders another value there."""
+    chart = tmp_path / "modelservice"
+    shutil.copytree(CHART, chart)
+    (chart / "values.schema.json").unlink()
+    given = with_hf(
+        probes={name: {"successThreshold": 5} for name in ("startup", "liveness", "readiness")}
+    )
+    server = Objects(render(chart, given, release="x")).server
+    assert server[probe]["successThreshold"] == 1
+    assert server["readinessProbe"]["successThreshold"] == 5
 
 
 def test_probe_timings_are_configurable(objects):

@@ -193,6 +193,24 @@ Whether the model cache is a ReadWriteOnce claim (created or existing).
 {{- end }}
 
 {{/*
+Whether the user's strategy is a rolling update that starts a new pod before the old one stops
+(maxSurge above 0; Kubernetes' default is 25%, at least one pod) while the cache is a
+ReadWriteOnce claim: the new pod waits forever for the volume the old pod holds. NOTES.txt warns.
+*/}}
+{{- define "modelservice.rollingUpdateWaitsForCache" -}}
+{{- $strategy := .Values.strategy | default dict }}
+{{- if and $strategy (ne ($strategy.type | default "RollingUpdate") "Recreate") (include "modelservice.cacheIsRWO" .) }}
+{{- $surge := "25%" }}
+{{- with $strategy.rollingUpdate }}
+{{- if hasKey . "maxSurge" }}
+{{- $surge = toString .maxSurge }}
+{{- end }}
+{{- end }}
+{{- if not (has $surge (list "0" "0%")) }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
 Name of the cache claim: the existing one, or the one this release creates.
 */}}
 {{- define "modelservice.cacheClaimName" -}}
@@ -293,12 +311,12 @@ Whether the init container downloads the model.
 {{- end }}
 
 {{/*
-Timings of a probe from probes.<name>.
+Timings of a probe from probes.<name>. successThreshold is rendered by the caller: Kubernetes
+accepts a value other than 1 on a readiness probe only.
 */}}
 {{- define "modelservice.probeTimings" -}}
 initialDelaySeconds: {{ int (.initialDelaySeconds | default 0) }}
 periodSeconds: {{ int (.periodSeconds | default 10) }}
 timeoutSeconds: {{ int (.timeoutSeconds | default 1) }}
 failureThreshold: {{ int (.failureThreshold | default 3) }}
-successThreshold: {{ int (.successThreshold | default 1) }}
 {{- end }}
