@@ -343,24 +343,74 @@ def _names(items: list[str]) -> str:
     return ", ".join(f"`{item}`" for item in items)
 
 
+def require(schema: dict[str, Any], key: Key) -> None:
+    """Mark ``key`` and each of its parents required. Helm deletes a key set to ``null`` from
+    the merged values before it checks the schema, so without this a user's ``null`` would
+    remove a baked default and the constraint on it at once."""
+    for depth in range(len(key)):
+        parent = schema if depth == 0 else schema_node(schema, key[:depth])
+        if parent is None:
+            return
+        required = list(parent.get("required", []))
+        if key[depth] not in required:
+            parent["required"] = [*required, key[depth]]
+
+
+@dataclass(frozen=True)
+class Widening:
+    """A constraint that would allow what the base chart's schema forbids."""
+
+    constraint: str
+    message: str
+
+
 def apply_constraints(
-    schema: dict[str, Any], constraints: Mapping[str, Any]
+    schema: dict[str, Any],
+    constraints: Mapping[str, Any],
+    *,
+    name: str = "the baked chart",
+    base: str = "the base chart",
 ) -> tuple[dict[Key, str], list[ConstraintRow]]:
     """Tighten ``schema`` in place; returns which constraint guards which values key, and the
-    README rows."""
+    README rows.
+
+    A bake only narrows: where the base chart's schema already limits a key (an earlier bake,
+    or the chart itself), the new limit must lie within it; every widening is collected and
+    raised at the end (``_Widened``), each message naming both charts' limits. Every
+    constrained key is also marked required (see :func:`require`).
+    """
     origins: dict[Key, str] = {}
     rows: list[ConstraintRow] = []
+    widenings: list[Widening] = []
 
     def node(key: Key, constraint: str) -> dict[str, Any]:
         found = schema_node(schema, key)
         if found is None:
             raise UserError(f"{constraint}: the base chart's schema has no {'.'.join(key)}")
         origins[key] = constraint
-        return found
+        require(schema, key)
+        return schema_node(schema, key) or found
+
+    def within(constraint: str, key: Key, target: dict[str, Any], allowed: list[Any]) -> bool:
+        """Whether ``allowed`` lies within the base's enum of ``target`` (recorded if not)."""
+        before = target.get("enum")
+        if isinstance(before, list) and any(value not in before for value in allowed):
+            widenings.append(
+                Widening(
+                    constraint,
+                    f"{name} would allow {_names(allowed)} for {'.'.join(key)}, but its base "
+                    f"chart {base} allows only {_names(before)} (a bake can only narrow: drop "
+                    f"{_names([v for v in allowed if v not in before])})",
+                )
+            )
+            return False
+        return True
 
     def enum(constraint: str, key: Key) -> None:
         allowed = list(constraints[constraint])
         target = node(key, constraint)
+        if not within(constraint, key, target, allowed):
+            return
         target["enum"] = allowed
         _note(target, f"one of {_names(allowed)}.")
         rows.append(ConstraintRow(constraint, f"`{'.'.join(key)}` is one of {_names(allowed)}"))
@@ -370,23 +420,37 @@ def apply_constraints(
     if "maxGPUs" in constraints:
         limit = int(constraints["maxGPUs"])
         target = node(("gpu", "count"), "maxGPUs")
-        target["maximum"] = min(limit, int(target.get("maximum", limit)))
-        _note(target, f"at most {target['maximum']}.")
-        rows.append(ConstraintRow("maxGPUs", f"`gpu.count` <= {target['maximum']}"))
+        before = target.get("maximum")
+        if isinstance(before, int) and limit > before:
+            widenings.append(
+                Widening(
+                    "maxGPUs",
+                    f"{name} would allow gpu.count up to {limit}, but its base chart {base} "
+                    f"allows at most {before} (a bake can only narrow)",
+                )
+            )
+        else:
+            target["maximum"] = limit
+            _note(target, f"at most {limit}.")
+            rows.append(ConstraintRow("maxGPUs", f"`gpu.count` <= {limit}"))
     if "allowedStorageClasses" in constraints:
         enum("allowedStorageClasses", ("persistence", "storageClassName"))
     if "allowedRuntimeClasses" in constraints:
         enum("allowedRuntimeClasses", ("gpu", "runtimeClassName"))
     if constraints.get("requireMirror"):
         target = node(("huggingface", "endpoint"), "requireMirror")
-        target["minLength"] = 1
+        target["minLength"] = max(1, int(target.get("minLength", 0)))
         _note(target, "required (a mirror).")
         rows.append(ConstraintRow("requireMirror", "`huggingface.endpoint` must not be empty"))
     selector: dict[str, Any] | None = None
     if "requiredNodeSelector" in constraints:
         selector = node(("nodeSelector",), "requiredNodeSelector")
         for label, value in constraints["requiredNodeSelector"].items():
-            selector.setdefault("properties", {})[label] = {"type": "string", "enum": [value]}
+            properties = selector.setdefault("properties", {})
+            current = properties.get(label, {})
+            if not within("requiredNodeSelector", ("nodeSelector", label), current, [value]):
+                continue
+            properties[label] = {**current, "type": "string", "enum": [value]}
             selector["required"] = sorted({*selector.get("required", []), label})
             rows.append(
                 ConstraintRow("requiredNodeSelector", f"`nodeSelector.{label}` is `{value}`")
@@ -400,7 +464,17 @@ def apply_constraints(
             rows.append(ConstraintRow("requireNodeSelector", f"`nodeSelector.{label}` is set"))
     if selector is not None:
         _note(selector, f"must select {_names(selector['required'])}.")
+    if widenings:
+        raise _Widened(widenings)
     return origins, rows
+
+
+class _Widened(Exception):
+    """Raised by :func:`apply_constraints`; :func:`bake` reports each at its constraint."""
+
+    def __init__(self, widenings: list[Widening]) -> None:
+        super().__init__(widenings)
+        self.widenings = widenings
 
 
 def check_baked_defaults(
@@ -598,7 +672,19 @@ def bake(
 
     schema = json.loads((chart / "values.schema.json").read_text(encoding="utf-8"))
     set_defaults(schema, defaults, merged)
-    origins, rows = apply_constraints(schema, constraints)
+    try:
+        origins, rows = apply_constraints(
+            schema, constraints, name=name, base=f"{base['name']} {base['version']}"
+        )
+    except _Widened as exc:
+        if loaded_constraints is None:  # constraints come only from a file; kept for safety
+            raise UserError("; ".join(w.message for w in exc.widenings)) from None
+        raise InvalidValues(
+            [
+                loaded_constraints.problem((w.constraint,), w.message, "bake-widens")
+                for w in exc.widenings
+            ]
+        ) from None
     check_baked_defaults(schema, merged, origins, loaded_constraints)
 
     chart_text = chart_yaml(base, name, version)
