@@ -9,10 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from kube_harness import ApiServer, cache_dir, start_apiserver
 
 from modelservice import k8s
 from modelservice.engine import Rendered, render
+
+#: Every Hypothesis test draws the same examples on every run: `make test` passes or fails on
+#: the code, never on the luck of a draw (derandomize seeds each test from its own name; no
+#: example database carries draws from one run to the next; no deadline, a render is slow on
+#: a busy CI machine). A test's own @settings (max_examples) still applies on top. Search
+#: further locally with `pytest --hypothesis-profile=explore`; a failure it finds belongs in
+#: an @example.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True, max_examples=100
+)
+settings.register_profile("explore", deadline=None, max_examples=2000)
+settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "chart"

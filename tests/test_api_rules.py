@@ -39,6 +39,7 @@ API_RULES = {
     "volume-mount-path-conflict",
     "volume-name-conflict",
     "k8s-toleration",
+    "k8s-claim-size",
 }
 API_CASES = [p for p in INVALID if {e[4] for e in expectations(p)} & API_RULES]
 
@@ -63,7 +64,8 @@ def assert_agree(apiserver: Any, objects: list[dict[str, Any]]) -> None:
 
 def test_every_api_rule_has_a_case_sent_to_the_server():
     covered = {e[4] for p in API_CASES for e in expectations(p)}
-    assert API_RULES - {"k8s-object-name", "k8s-annotations-too-large"} <= covered
+    generated = {"k8s-object-name", "k8s-annotations-too-large", "k8s-probe-success-threshold"}
+    assert API_RULES - generated <= covered
 
 
 @pytest.mark.parametrize("path", API_CASES, ids=lambda p: p.stem)
@@ -105,3 +107,11 @@ def test_release_names_helm_accepts_render_objects_the_server_accepts(apiserver,
     objects = render_values(values, release=release).objects()
     found = verdicts(apiserver, objects)
     assert not any(offline or server for _, offline, server, _ in found), found
+
+
+@pytest.mark.parametrize("probe", ["livenessProbe", "startupProbe"])
+def test_a_success_threshold_above_one_is_refused_offline_and_by_the_server(apiserver, probe):
+    rendered = render_values({"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}}, release="probe")
+    obj = copy.deepcopy(next(o for o in rendered.objects() if o["kind"] == "Deployment"))
+    obj["spec"]["template"]["spec"]["containers"][0][probe]["successThreshold"] = 2
+    assert_agree(apiserver, [obj])

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from conftest import CHART, EXAMPLES, Objects, assert_valid_kubernetes
 from modelservice.cli import cli
 from modelservice.engine import render
+from modelservice.errors import EngineError
 
 PLATFORM = EXAMPLES / "platform"
 DEFAULTS = PLATFORM / "defaults.yaml"
@@ -416,3 +417,141 @@ def test_init_against_the_baked_chart_writes_only_what_differs_from_its_defaults
     code, _, err = run("init", "--chart", str(baked), *["--model", "a/b", "--gpus", "16"])
     assert code == 1
     assert "--gpus: /gpu/count: 16 must be <= 8" in err
+
+
+# -- a bake only narrows ---------------------------------------------------------------------
+
+
+def rebake(baked: Path, tmp_path: Path, rules: str, defaults: str = "") -> tuple[int, str, Path]:
+    """Bake team-a from the platform chart with the given constraints file text."""
+    out = tmp_path / "team-a"
+    code, _, err = run(
+        "bake", "--chart", str(baked), "--defaults", str(write(tmp_path / "team.yaml", defaults)),
+        "--constraints", str(write(tmp_path / "team-rules.yaml", rules)),
+        "--name", "team-a", "--version", "0.3.0", "--output", str(out),
+    )  # fmt: skip
+    return code, err, out
+
+
+def test_a_rebake_narrowing_an_allowed_list_keeps_the_narrower_list(baked, tmp_path):
+    code, err, out = rebake(baked, tmp_path, "allowedStorageClasses: [fast-ssd]\n")
+    assert code == 0, err
+    schema = json.loads((out / "values.schema.json").read_text())
+    storage = schema["properties"]["persistence"]["properties"]["storageClassName"]
+    assert storage["enum"] == ["fast-ssd"]
+    bad = write(tmp_path / "bad.yaml", MODEL + "persistence:\n  storageClassName: shared-nfs\n")
+    assert run("validate", "--chart", str(out), str(bad))[0] == 1
+
+
+def test_a_rebake_re_allowing_what_the_base_chart_forbade_is_one_line_naming_both_lists(
+    baked, tmp_path
+):
+    code, err, out = rebake(baked, tmp_path, "allowedStorageClasses: [fast-ssd, standard]\n")
+    assert code == 1
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"{tmp_path / 'team-rules.yaml'}:1:1: /allowedStorageClasses: ")
+    assert (
+        "team-a would allow `fast-ssd`, `standard` for persistence.storageClassName, "
+        "but its base chart platform 1.0.0 allows only `fast-ssd`, `shared-nfs`" in line
+    )
+    assert "`standard`" in line.split("but", 1)[1]  # named as the widening
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        (
+            "allowedImageRepositories: [docker.io/vllm/vllm-openai]\n",
+            "team-a would allow `docker.io/vllm/vllm-openai` for image.repository, but its base "
+            "chart platform 1.0.0 allows only `registry.example.com/mirror/vllm/vllm-openai`",
+        ),
+        (
+            "maxGPUs: 16\n",
+            "team-a would allow gpu.count up to 16, but its base chart platform 1.0.0 allows "
+            "at most 8",
+        ),
+    ],
+)
+def test_every_kind_of_widening_is_refused(baked, tmp_path, rules, expected):
+    code, err, _ = rebake(baked, tmp_path, rules)
+    assert code == 1
+    assert expected in err, err
+
+
+def test_a_pinned_node_label_cannot_be_pinned_to_another_value_but_any_label_can_be_pinned(
+    baked, tmp_path
+):
+    # the platform requires node-pool with any value: pinning it narrows
+    code, err, team = rebake(
+        baked,
+        tmp_path,
+        "requiredNodeSelector:\n  node-pool: a100\n",
+        "nodeSelector:\n  node-pool: a100\n",
+    )
+    assert code == 0, err
+    out = tmp_path / "team-b"
+    rules = write(tmp_path / "b-rules.yaml", "requiredNodeSelector: {node-pool: h100}\n")
+    code, _, err = run(
+        "bake", "--chart", str(team), "--defaults", str(write(tmp_path / "b.yaml", "")),
+        "--constraints", str(rules),
+        "--name", "team-b", "--version", "0.1.0", "--output", str(out),
+    )  # fmt: skip
+    assert code == 1
+    assert (
+        "team-b would allow `h100` for nodeSelector.node-pool, but its base chart team-a 0.3.0 "
+        "allows only `a100`" in err
+    ), err
+
+
+def test_a_first_bake_may_not_allow_more_gpus_than_the_chart_does(tmp_path):
+    constraints = write(tmp_path / "c.yaml", "maxGPUs: 100\n")
+    code, _, err = run(
+        "bake", "--defaults", str(write(tmp_path / "d.yaml", "")), "--constraints",
+        str(constraints), "--name", "p", "--version", "1.0.0", "--output", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert code == 1
+    assert "p would allow gpu.count up to 100, but its base chart modelservice 0.1.0" in err
+
+
+# -- a baked constraint cannot be bypassed with null -----------------------------------------
+
+NULLS = [
+    pytest.param({"huggingface": {"endpoint": None}}, "/huggingface", id="mirror"),
+    pytest.param({"huggingface": None}, "", id="huggingface"),
+    pytest.param({"image": {"repository": None}}, "/image", id="image"),
+    pytest.param({"gpu": {"count": None}}, "/gpu", id="gpus"),
+    pytest.param({"gpu": {"runtimeClassName": None}}, "/gpu", id="runtime"),
+    pytest.param({"persistence": {"storageClassName": None}}, "/persistence", id="storage"),
+    pytest.param({"nodeSelector": None}, "", id="node-selector"),
+]
+
+
+@pytest.mark.parametrize(("nulled", "parent"), NULLS)
+def test_helm_refuses_null_for_a_constrained_key_of_a_baked_chart(baked, nulled, parent):
+    """Helm deletes a key set to null before it checks the schema: a baked chart marks every
+    constrained key (and its parents) required, so plain `helm install` refuses the null."""
+    values = {**QWEN, **nulled}
+    with pytest.raises(EngineError, match=f"at '{parent}': missing property"):
+        render(baked, values, release="chat")
+
+
+def test_the_base_chart_accepts_a_null_mirror_the_baked_chart_refuses(baked):
+    values = {**QWEN, "huggingface": {"endpoint": None}}
+    assert "HF_ENDPOINT" not in Objects(render(CHART, values, release="chat")).env()
+    with pytest.raises(EngineError, match="endpoint"):
+        render(baked, values, release="chat")
+
+
+def test_the_baked_schema_requires_each_constrained_key_and_its_parents(baked):
+    schema = json.loads((baked / "values.schema.json").read_text())
+    props = schema["properties"]
+    assert {"image", "gpu", "persistence", "huggingface", "nodeSelector"} <= set(schema["required"])
+    assert "repository" in props["image"]["required"]
+    assert {"count", "runtimeClassName"} <= set(props["gpu"]["required"])
+    assert "storageClassName" in props["persistence"]["required"]
+    assert "endpoint" in props["huggingface"]["required"]
+    base = json.loads((CHART / "values.schema.json").read_text())
+    # The base chart already requires what its defaults fill; a bake only adds to that.
+    assert set(base["properties"]["gpu"]["required"]) <= set(props["gpu"]["required"])

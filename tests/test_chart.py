@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+import yaml
+
+from conftest import CHART, Objects
+from modelservice.engine import render
+from modelservice.errors import EngineError
 
 HF = {"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}}
 
@@ -425,6 +432,35 @@ def test_selector_labels_hold_only_name_and_instance(objects):
     assert deployment["metadata"]["labels"]["helm.sh/chart"] == "modelservice-0.1.0"
 
 
+def test_the_pod_template_carries_only_the_selector_labels_and_podlabels(objects):
+    values = with_hf(podLabels={"cost-center": "ml"})
+    deployment = objects(values, release="qwen").deployment
+    assert deployment["spec"]["template"]["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "modelservice",
+        "app.kubernetes.io/instance": "qwen",
+        "cost-center": "ml",
+    }
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "v0.33.0"
+
+
+def test_a_chart_upgrade_that_changes_nothing_in_the_pod_leaves_the_pod_template_as_it_was(
+    tmp_path,
+):
+    """A pod-template change is a rollout: every GPU pod restarts and reloads its model. A new
+    chart version (and appVersion: the image tag is pinned in values.yaml) must not be one."""
+    newer = tmp_path / "modelservice"
+    shutil.copytree(CHART, newer)
+    chart_yaml = yaml.safe_load((newer / "Chart.yaml").read_text())
+    chart_yaml.update(version="0.2.0", appVersion="v0.34.0", description="A newer chart.")
+    (newer / "Chart.yaml").write_text(yaml.safe_dump(chart_yaml))
+    values = with_hf(podLabels={"team": "search"}, auth={"apiKey": {"create": True}})
+    old = Objects(render(CHART, values, release="qwen")).deployment
+    new = Objects(render(newer, values, release="qwen")).deployment
+    assert old["metadata"]["labels"] != new["metadata"]["labels"]  # the bump is visible
+    assert old["spec"]["template"] == new["spec"]["template"]
+    assert old["spec"]["selector"] == new["spec"]["selector"]
+
+
 def test_the_pod_runs_without_a_service_account_token_and_with_runtime_default_seccomp(objects):
     rendered = objects(with_hf())
     assert rendered.pod["automountServiceAccountToken"] is False
@@ -457,6 +493,35 @@ def test_a_disabled_probe_is_not_rendered(objects):
     server = objects(with_hf(probes={"liveness": {"enabled": False}})).server
     assert "livenessProbe" not in server
     assert "readinessProbe" in server
+
+
+def test_a_readiness_probe_may_ask_for_several_successes(objects):
+    server = objects(with_hf(probes={"readiness": {"successThreshold": 3}})).server
+    assert server["readinessProbe"]["successThreshold"] == 3
+
+
+@pytest.mark.parametrize("probe", ["startup", "liveness"])
+def test_the_schema_refuses_a_success_threshold_other_than_1_on_restarting_probes(probe):
+    """Kubernetes refuses it; Helm's own schema check says so before anything is sent."""
+    with pytest.raises(EngineError, match=f"probes/{probe}/successThreshold"):
+        render(CHART, with_hf(probes={probe: {"successThreshold": 2}}), release="x")
+
+
+@pytest.mark.parametrize("probe", ["startupProbe", "livenessProbe"])
+def test_startup_and_liveness_probes_render_success_threshold_1_even_without_the_schema(
+    tmp_path, probe
+):
+    """With the schema out of the way (`helm install --skip-schema-validation`), the template
+    still never renders another value there."""
+    chart = tmp_path / "modelservice"
+    shutil.copytree(CHART, chart)
+    (chart / "values.schema.json").unlink()
+    given = with_hf(
+        probes={name: {"successThreshold": 5} for name in ("startup", "liveness", "readiness")}
+    )
+    server = Objects(render(chart, given, release="x")).server
+    assert server[probe]["successThreshold"] == 1
+    assert server["readinessProbe"]["successThreshold"] == 5
 
 
 def test_probe_timings_are_configurable(objects):

@@ -65,7 +65,7 @@ def findings(tmp_path_factory) -> dict[tuple[str, str, str], str]:
     assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
     kinds = {
         "/" + str(f.relative_to(folder)): yaml.safe_load(f.read_text(encoding="utf-8"))["kind"]
-        for f in folder.glob("*/*.yaml")
+        for f in [*folder.glob("*/*.yaml"), *folder.glob("*/hooks/*.yaml")]
     }
     outcome: dict[tuple[str, str, str], str] = {}
     for report in reports:

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import CHART, EXAMPLES, generated_key_masked
+from modelservice import k8s
 from modelservice.cli import cli, main
-from modelservice.engine import helm_binary, release_name_for, render
+from modelservice.engine import helm_binary, release_name_for, render, validate_release_name
 
 QWEN = EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml"
 
@@ -49,6 +52,28 @@ def test_the_release_defaults_to_the_file_name_made_a_valid_release_name():
 )
 def test_release_names_from_file_names_are_valid_helm_release_names(file, release):
     assert release_name_for(file) == release
+
+
+@given(st.text(max_size=80))
+def test_any_file_name_gives_a_release_name_helm_accepts(stem):
+    validate_release_name(release_name_for(f"{stem}.yaml"))
+
+
+def test_a_file_named_after_a_digit_leading_model_renders_a_service_kubernetes_accepts(
+    tmp_path: Path,
+):
+    """`7b-chat` is a release name Helm accepts, so the CLI keeps it (the instance label is the
+    name a user types in `helm test 7b-chat`); the chart makes the object names DNS-1035."""
+    values = tmp_path / "7b-chat.yaml"
+    values.write_text("model:\n  name: org/model\n")
+    assert release_name_for(str(values)) == "7b-chat"
+    code, out, err = run("render", str(values))
+    assert code == 0, err
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    service = next(d for d in docs if d["kind"] == "Service")
+    assert service["metadata"]["name"] == "m-7b-chat-modelservice"
+    assert k8s.DNS1035_LABEL.match(service["metadata"]["name"])
+    assert {d["metadata"]["labels"]["app.kubernetes.io/instance"] for d in docs} == {"7b-chat"}
 
 
 def test_release_and_namespace_options_name_the_objects():
@@ -102,7 +127,7 @@ def test_output_dir_writes_one_folder_per_release_and_one_file_per_manifest(tmp_
     assert releases == ["embedding-model", "qwen2-5-0-5b-instruct-hf-mirror"]
     files = sorted(p.name for p in (out_dir / "embedding-model").iterdir())
     assert "deployment-embedding-model-modelservice.yaml" in files
-    for file in (out_dir / "embedding-model").iterdir():
+    for file in (out_dir / "embedding-model").rglob("*.yaml"):
         docs = [d for d in yaml.safe_load_all(file.read_text()) if d]
         assert len(docs) == 1
 

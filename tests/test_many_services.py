@@ -84,18 +84,18 @@ def test_there_is_one_folder_per_release_and_one_file_per_manifest(rendered):
     _, out = rendered
     assert sorted(p.name for p in out.iterdir()) == ["chat", "embeddings", "small-slice"]
     for folder in out.iterdir():
-        files = sorted(p.name for p in folder.iterdir())
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.yaml"))
         for file in files:
             docs = [d for d in yaml.safe_load_all((folder / file).read_text()) if d]
             assert len(docs) == 1, file
             kind, name = docs[0]["kind"], docs[0]["metadata"]["name"]
-            assert file == f"{kind}-{name}.yaml".lower()
+            assert Path(file).name == f"{kind}-{name}.yaml".lower()
         assert files == sorted(
             [
                 f"deployment-{folder.name}-platform-modelservice.yaml",
                 f"persistentvolumeclaim-{folder.name}-platform-modelservice-cache.yaml",
                 f"service-{folder.name}-platform-modelservice.yaml",
-                f"pod-{folder.name}-platform-modelservice-test-api.yaml",
+                f"hooks/pod-{folder.name}-platform-modelservice-test-api.yaml",
             ]
         )
 

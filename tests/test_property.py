@@ -14,7 +14,7 @@ import copy
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 
 from conftest import CHART, assert_valid_kubernetes, render_values
 from modelservice import generate
@@ -115,11 +115,57 @@ def generation_schema() -> dict[str, Any]:
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
 @given(values=from_schema(generation_schema()))
+# Found by a random draw: it validated and rendered, then the manifest reader (a YAML 1.1
+# reader) crashed on Helm's plain `a: =`, which Kubernetes reads as the string "=".
+@example(values={"model": {"name": "org/model"}, "service": {"annotations": {"a": "="}}})
+# Found by the real API server: "00%" is zero too, and a rolling update must move a pod.
+@example(
+    values={
+        "model": {"name": "org/model"},
+        "persistence": {"accessModes": ["ReadWriteMany"]},
+        "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "00%"}},
+    }
+)
+# Found by the real API server: a claim of no storage.
+@example(values={"model": {"name": "org/model"}, "persistence": {"size": "0"}})
+# Found by the real API server: no more than all pods can be unavailable.
+@example(
+    values={
+        "model": {"name": "org/model"},
+        "persistence": {"accessModes": ["ReadWriteMany"]},
+        "strategy": {"rollingUpdate": {"maxUnavailable": "110%"}},
+    }
+)
+@example(
+    values={
+        "model": {"name": "org/model"},
+        "podAnnotations": {"at": "12:30", "on": "2001-12-14", "merge": "<<", "yes": "y"},
+    }
+)
 def test_values_that_validate_render_into_manifests_a_strict_api_server_accepts(
-    values: dict[str, Any],
+    apiserver, values: dict[str, Any]
 ):
     loaded = load_text(json.dumps(values), "generated.yaml")
-    result = validate_loaded(loaded, CHART)
+    result = validate_loaded(loaded, CHART, release="prop")
     assume(not any(p.severity == "error" for p in result.problems))
     rendered = render_values(values, release="prop")
+    assert rendered.text() == result.rendered.text() or "api-key" in rendered.text()
     assert_valid_kubernetes(rendered)
+    # The authority: a real kube-apiserver, strict field validation, server-side dry run.
+    objects = rendered.objects()
+    answers = apiserver.dry_run(objects)
+    refused = [(o["kind"], a) for o, a in zip(objects, answers, strict=True) if a is not None]
+    assert refused == [], refused
+
+
+def test_strings_a_yaml_1_1_reader_would_misread_come_back_as_the_strings_kubernetes_reads():
+    """The `=` draw above, asserted on its own: it validates, and the rendered Service carries
+    the annotation as the text Kubernetes reads (not a crash, not a number, not a date)."""
+    annotations = {"a": "=", "at": "12:30", "on": "2001-12-14", "merge": "<<"}
+    values = {"model": {"name": "org/model"}, "service": {"annotations": annotations}}
+    result = validate_loaded(load_text(json.dumps(values), "annotations.yaml"), CHART)
+    assert [p for p in result.problems if p.severity == "error"] == []
+    rendered = render_values(values, release="prop")
+    assert_valid_kubernetes(rendered)
+    service = next(o for o in rendered.objects() if o["kind"] == "Service")
+    assert service["metadata"]["annotations"] == annotations

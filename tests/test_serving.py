@@ -392,6 +392,67 @@ def test_the_helm_test_pod_is_never_a_service_endpoint(objects):
     assert not selects(selector, helm_test_pod(rendered)["metadata"]["labels"])
 
 
+TAINT = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+NODE_AFFINITY = {
+    "requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}
+        ]
+    }
+}
+ANTI_AFFINITY = {
+    "requiredDuringSchedulingIgnoredDuringExecution": [
+        {
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": "test"}},
+            "topologyKey": "kubernetes.io/hostname",
+        }
+    ]
+}
+
+
+def test_the_test_pod_goes_where_the_server_goes_by_default(objects):
+    """Where every node is tainted, a test pod without the server's tolerations never runs."""
+    rendered = objects(
+        values(
+            nodeSelector={"pool": "gpu"},
+            tolerations=TAINT,
+            affinity={"nodeAffinity": NODE_AFFINITY, "podAntiAffinity": ANTI_AFFINITY},
+        )
+    )
+    spec = helm_test_pod(rendered)["spec"]
+    assert spec["nodeSelector"] == {"pool": "gpu"}
+    assert spec["tolerations"] == TAINT
+    # the node affinity only: the anti-affinity spreads the server's replicas
+    assert spec["affinity"] == {"nodeAffinity": NODE_AFFINITY}
+
+
+def test_tests_scheduling_keys_replace_the_servers_for_the_test_pod(objects):
+    own_toleration = [{"key": "test-only", "operator": "Exists"}]
+    own_affinity = {"nodeAffinity": {**NODE_AFFINITY}}
+    rendered = objects(
+        values(
+            nodeSelector={"pool": "gpu"},
+            tolerations=TAINT,
+            affinity={"podAntiAffinity": ANTI_AFFINITY},
+            tests={
+                "nodeSelector": {"pool": "cpu"},
+                "tolerations": own_toleration,
+                "affinity": own_affinity,
+            },
+        )
+    )
+    spec = helm_test_pod(rendered)["spec"]
+    assert spec["nodeSelector"] == {"pool": "cpu"}
+    assert spec["tolerations"] == own_toleration
+    assert spec["affinity"] == own_affinity
+    assert rendered.pod["nodeSelector"] == {"pool": "gpu"}  # the server keeps its own
+
+
+def test_the_test_pod_has_no_scheduling_constraints_when_the_server_has_none(objects):
+    spec = helm_test_pod(objects(values(affinity={"podAntiAffinity": ANTI_AFFINITY})))["spec"]
+    assert {"nodeSelector", "tolerations", "affinity"}.isdisjoint(spec)
+
+
 def test_tests_enabled_false_renders_no_test_pod(objects):
     assert objects(values(tests={"enabled": False})).of_kind("Pod") == []
 
@@ -402,12 +463,13 @@ def test_the_test_pod_is_printed_last_like_helm_template_prints_hooks():
     assert not any(d.is_hook for d in rendered.documents[:-1])
 
 
-def test_render_output_dir_writes_the_test_pod_with_the_other_manifests(tmp_path):
+def test_render_output_dir_writes_the_test_pod_apart_under_hooks(tmp_path):
     source = tmp_path / "chat.yaml"
     source.write_text(f"model:\n  name: {QWEN}\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["render", str(source), "--output-dir", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
-    assert (tmp_path / "out" / "chat" / "pod-chat-modelservice-test-api.yaml").is_file()
+    assert (tmp_path / "out" / "chat" / "hooks" / "pod-chat-modelservice-test-api.yaml").is_file()
+    assert not (tmp_path / "out" / "chat" / "pod-chat-modelservice-test-api.yaml").exists()
 
 
 EMBEDDING_ARGS = [
@@ -611,6 +673,65 @@ def notes(given: dict[str, Any], release: str = "chat", namespace: str = "ai") -
     chart = helm_python.Chart.load(str(CHART))
     files = chart.render(given, name=release, namespace=namespace, is_install=True)
     return files["modelservice/templates/NOTES.txt"]
+
+
+def test_notes_name_the_vllm_release_of_the_image_tag():
+    assert notes(values()).startswith(
+        f'modelservice chat serves "{QWEN}" (chat API) with vLLM v0.33.0.\n'
+    )
+
+
+def test_notes_print_the_image_with_its_digest_when_a_digest_pins_it():
+    digest = "sha256:" + "b" * 64
+    first = notes(values(image={"digest": digest, "tag": "v0.33.0"})).splitlines()[0]
+    assert first.endswith(f"with the image vllm/vllm-openai@{digest}.")
+    assert "v0.33.0" not in first
+
+
+ROLLING_ON_RWO = "WARNING: strategy is a RollingUpdate, and the model cache"
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"type": "RollingUpdate"},
+        {"rollingUpdate": {"maxUnavailable": 1}},  # Kubernetes' default type, maxSurge 25%
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "50%"}},
+    ],
+)
+def test_notes_warn_that_a_rolling_update_on_a_readwriteonce_cache_never_finishes(strategy):
+    text = notes(values(strategy=strategy))
+    assert (
+        f"{ROLLING_ON_RWO} (claim chat-modelservice-cache) is ReadWriteOnce." in text.splitlines()
+    )
+    assert "Leave\nstrategy empty (Recreate), set strategy.rollingUpdate.maxSurge to 0" in text
+
+
+def test_notes_name_a_readwriteoncepod_existing_claim_in_the_warning():
+    given = values(
+        strategy={"type": "RollingUpdate"},
+        persistence={"existingClaim": "models", "accessModes": ["ReadWriteOncePod"]},
+    )
+    assert f"{ROLLING_ON_RWO} (claim models) is ReadWriteOncePod." in notes(given)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {},  # the chart picks Recreate
+        {"strategy": {"type": "Recreate"}},
+        {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0}}},
+        {"strategy": {"rollingUpdate": {"maxSurge": "0%", "maxUnavailable": 1}}},
+        {"strategy": {"type": "RollingUpdate"}, "persistence": {"enabled": False}},
+        {
+            "strategy": {"type": "RollingUpdate"},
+            "persistence": {"existingClaim": "shared", "accessModes": ["ReadWriteMany"]},
+        },
+    ],
+)
+def test_notes_do_not_warn_when_the_old_pod_stops_first_or_the_cache_is_shared(given):
+    assert "WARNING: strategy" not in notes(values(**given))
 
 
 def test_notes_print_the_in_cluster_url_and_a_port_forward():

@@ -34,6 +34,9 @@ NOT_CASE_FILES = {
     # The chart derives valid names from any release name Helm accepts; the rule guards
     # other charts (--chart) and is tested on objects in tests/test_api_rules.py.
     "k8s-object-name",
+    # The schema and the template keep liveness/startup successThreshold at 1; the rule guards
+    # other charts and is tested on objects in tests/test_api_rules.py.
+    "k8s-probe-success-threshold",
 }
 #: Modules of other commands, whose problems are about their own inputs, not values files.
 NOT_VALIDATION = {"bake", "scaffold"}

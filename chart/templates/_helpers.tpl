@@ -7,19 +7,35 @@ Chart name, truncated to 63 characters: Kubernetes names and label values stop t
 
 {{/*
 Fully qualified app name: "<release>-<chart>", or the release name alone when it already
-contains the chart name. Truncated to 63 characters (a DNS-1035 label: the Service name).
+contains the chart name; fullnameOverride replaces it.
+
+It names the Service, so it must be a DNS-1035 label (lowercase letters, digits and '-',
+starting with a letter, at most 63 characters), while Helm accepts any DNS subdomain of up to
+53 characters as a release name ("qwen2.5", "7b-chat"). So:
+- '.' becomes '-' (a label has no dots);
+- a name starting with a digit gets "m-" in front: the API server refuses a Service named
+  "7b-chat-modelservice", and a prefix keeps the release name readable in the object name;
+- it is cut at 63 characters (a label's limit, and the limit of every object name derived
+  from it) and every trailing '-' left by the cut is dropped, not only one.
+The app.kubernetes.io/instance label keeps the release name as is: label values allow dots.
 */}}
 {{- define "modelservice.fullname" -}}
+{{- $name := "" }}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- $name = .Values.fullnameOverride }}
 {{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $chart := default .Chart.Name .Values.nameOverride }}
+{{- if contains $chart .Release.Name }}
+{{- $name = .Release.Name }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $name = printf "%s-%s" .Release.Name $chart }}
 {{- end }}
 {{- end }}
+{{- $name = $name | lower | replace "." "-" }}
+{{- if regexMatch "^[0-9]" $name }}
+{{- $name = printf "m-%s" $name }}
+{{- end }}
+{{- regexReplaceAll "-+$" ($name | trunc 63) "" }}
 {{- end }}
 
 {{/*
@@ -31,7 +47,8 @@ Usage: include "modelservice.componentName" (list . "cache")
 {{- define "modelservice.componentName" -}}
 {{- $root := index . 0 }}
 {{- $suffix := index . 1 }}
-{{- $base := include "modelservice.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- $base := include "modelservice.fullname" $root | trunc (int (sub 62 (len $suffix))) }}
+{{- $base = regexReplaceAll "-+$" $base "" }}
 {{- printf "%s-%s" $base $suffix }}
 {{- end }}
 
@@ -176,6 +193,24 @@ Whether the model cache is a ReadWriteOnce claim (created or existing).
 {{- end }}
 
 {{/*
+Whether the user's strategy is a rolling update that starts a new pod before the old one stops
+(maxSurge above 0; Kubernetes' default is 25%, at least one pod) while the cache is a
+ReadWriteOnce claim: the new pod waits forever for the volume the old pod holds. NOTES.txt warns.
+*/}}
+{{- define "modelservice.rollingUpdateWaitsForCache" -}}
+{{- $strategy := .Values.strategy | default dict }}
+{{- if and $strategy (ne ($strategy.type | default "RollingUpdate") "Recreate") (include "modelservice.cacheIsRWO" .) }}
+{{- $surge := "25%" }}
+{{- with $strategy.rollingUpdate }}
+{{- if hasKey . "maxSurge" }}
+{{- $surge = toString .maxSurge }}
+{{- end }}
+{{- end }}
+{{- if not (has $surge (list "0" "0%")) }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
 Name of the cache claim: the existing one, or the one this release creates.
 */}}
 {{- define "modelservice.cacheClaimName" -}}
@@ -276,12 +311,12 @@ Whether the init container downloads the model.
 {{- end }}
 
 {{/*
-Timings of a probe from probes.<name>.
+Timings of a probe from probes.<name>. successThreshold is rendered by the caller: Kubernetes
+accepts a value other than 1 on a readiness probe only.
 */}}
 {{- define "modelservice.probeTimings" -}}
 initialDelaySeconds: {{ int (.initialDelaySeconds | default 0) }}
 periodSeconds: {{ int (.periodSeconds | default 10) }}
 timeoutSeconds: {{ int (.timeoutSeconds | default 1) }}
 failureThreshold: {{ int (.failureThreshold | default 3) }}
-successThreshold: {{ int (.successThreshold | default 1) }}
 {{- end }}

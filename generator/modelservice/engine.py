@@ -89,31 +89,22 @@ class Document:
         return bool(_HOOK.search(self.text))
 
     def load(self) -> Any:
-        """The manifest as data."""
-        import yaml
+        """The manifest as data, read the way Kubernetes reads it.
 
-        return yaml.load(self.text, Loader=_manifest_loader())
+        kubectl, Helm's install and the API server's YAML decoding all go through
+        sigs.k8s.io/yaml, and Helm's own values reader is that code. A YAML 1.1 reader
+        (PyYAML) reads Helm's output differently wherever Go's marshaller writes a string
+        plain: ``a: =`` is a value-key tag PyYAML cannot construct, ``12:30`` would be the
+        number 750, ``2001-12-14`` a date, ``<<`` a merge key.
+        """
+        import helm_python
 
-
-@cache
-def _manifest_loader() -> Any:
-    """libyaml's safe loader reading manifests as Kubernetes does: ``<<`` and ``=`` are text
-    (an annotation may hold either), not YAML 1.1's merge key and value key, which PyYAML
-    resolves and then cannot construct."""
-    import yaml
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    special = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
-    return type(
-        "ManifestLoader",
-        (base,),
-        {
-            "yaml_implicit_resolvers": {
-                first: [r for r in resolvers if r[0] not in special]
-                for first, resolvers in base.yaml_implicit_resolvers.items()
-            }
-        },
-    )
+        try:
+            return helm_python.values_from_yaml(self.text)
+        except helm_python.HelmError as exc:
+            raise EngineError(
+                f"{self.source}: not a Kubernetes object: {_first_line(exc)}"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -320,7 +311,12 @@ def render(
 
 
 def release_name_for(file: str) -> str:
-    """A valid release name from a values file's name (``Qwen2.5_7B.yaml`` -> ``qwen2-5-7b``)."""
+    """A valid release name from a values file's name (``Qwen2.5_7B.yaml`` -> ``qwen2-5-7b``).
+
+    A leading digit is kept (``7b-chat.yaml`` -> ``7b-chat``): Helm accepts it as a release
+    name, and the chart makes every object name a DNS-1035 label on its own (Service
+    ``m-7b-chat-modelservice``), as it must for a release named by hand.
+    """
     stem = Path(file).name
     for suffix in (".yaml", ".yml", ".json"):
         if stem.lower().endswith(suffix):

@@ -1,60 +1,22 @@
-"""``modelservice render``: validate every file first, then render each release."""
+"""``modelservice render``: validate every file first, then render each release.
+
+Printed like ``helm template`` on stdout, or written into release folders by
+:mod:`modelservice.output_dir`.
+"""
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Problem
-from .engine import Document, EngineName, Rendered, release_name_for, render_helm
+from .engine import EngineName, Rendered, release_name_for, render_helm
 from .errors import EngineError, InvalidValues, UserError
+from .output_dir import WrittenRelease, write_release
 from .parallel import map_chunks
 from .validate import validate_file
-
-
-def manifest_file_name(kind: str, name: str, taken: set[str]) -> str:
-    """A stable file name for one manifest in a release folder."""
-    base = re.sub(r"[^a-z0-9.-]+", "-", f"{kind}-{name}".lower()).strip("-") or "manifest"
-    candidate, n = f"{base}.yaml", 2
-    while candidate in taken:
-        candidate, n = f"{base}-{n}.yaml", n + 1
-    taken.add(candidate)
-    return candidate
-
-
-_METADATA_NAME = re.compile(r"^metadata:\n(?:[ ]{2}.*\n)*?[ ]{2}name: *[\"']?([^\"'\s]+)", re.M)
-
-
-def _object_name(doc: Document) -> str:
-    """metadata.name of a manifest: read off Helm's block-style output, parsed if unusual."""
-    match = _METADATA_NAME.search(doc.text + "\n")
-    if match:
-        return match.group(1)
-    data = doc.load()
-    if isinstance(data, dict) and isinstance(data.get("metadata"), dict):
-        return str(data["metadata"].get("name", ""))
-    return ""
-
-
-def write_release(rendered: Rendered, output_dir: Path) -> Path:
-    """Write one file per manifest under ``output_dir/<release>/``, replacing stale ones."""
-    folder = output_dir / rendered.release
-    folder.mkdir(parents=True, exist_ok=True)
-    existing = {p.name for p in folder.glob("*.yaml")}
-    taken: set[str] = set()
-    for doc in rendered.documents:
-        name = manifest_file_name(doc.kind or "object", _object_name(doc), taken)
-        content = f"# Source: {doc.source}\n{doc.text}\n".encode()
-        file = folder / name
-        # An unchanged manifest is left alone: GitOps diffs and file times stay quiet.
-        if name not in existing or file.read_bytes() != content:
-            file.write_bytes(content)
-    for stale in existing - taken:
-        (folder / stale).unlink()
-    return folder
 
 
 @dataclass(frozen=True)
@@ -133,6 +95,24 @@ def render_files(
         sys.stdout.write("".join(r.text() for r in outputs))
     else:
         for rendered in outputs:
-            folder = write_release(rendered, output_dir)
-            print(f"{folder}: {len(rendered.documents)} manifests", file=sys.stderr)
+            _report(write_release(rendered, output_dir))
     return outputs
+
+
+def _report(written: WrittenRelease) -> None:
+    """One line per release folder, and one per Secret left out of it."""
+    folder = written.folder
+    plain = len(written.files) - written.hooks
+    line = f"{folder}: {plain} manifest{'s' * (plain != 1)}"
+    if written.hooks:
+        from .output_dir import HOOKS
+
+        line += f", {written.hooks} hook{'s' * (written.hooks != 1)} in {folder / HOOKS}"
+    print(line, file=sys.stderr)
+    for secret in written.secrets:
+        print(
+            f"{folder}: left out Secret {secret.name} (git would hold its value in plain text, "
+            f"and a generated value changes on every render); create it once with: "
+            f"{secret.command()}",
+            file=sys.stderr,
+        )

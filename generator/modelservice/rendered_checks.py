@@ -77,6 +77,7 @@ class _Entry:
     items: bool = False
     owned: dict[str, Path_] = field(default_factory=dict)
     chart: Path_ | None = None
+    inherits: Path_ | None = None
 
 
 _STEP = re.compile(r"([^.\[]+)|\[([^\]]+)\]")
@@ -134,6 +135,8 @@ class ValuesMap:
             if name in entry.owned:
                 return entry.owned[name]
             return entry.chart or entry.values
+        if entry.inherits is not None and not value_at(ctx.merged, entry.values):
+            return (*entry.inherits, *rest)
         candidate = (*entry.values, *rest)
         if entry.chart is not None and not _has(ctx.merged, candidate):
             return entry.chart
@@ -156,6 +159,7 @@ def _values_map(path: str, mtime: float) -> ValuesMap:
             items=bool(item.get("items")),
             owned={str(k): _dotted(v) for k, v in (item.get("owned") or {}).items()},
             chart=_dotted(item["chart"]) if item.get("chart") else None,
+            inherits=_dotted(item["inherits"]) if item.get("inherits") else None,
         )
         for item in data.get("fields", [])
     ]
@@ -465,7 +469,11 @@ def security_contexts(objects: list[dict[str, Any]]) -> Iterator[Finding]:
 
 
 def _is_zero(value: Any) -> bool:
-    return value in (0, "0", "0%")
+    """Whether an int-or-percent (``0``, ``"0%"``, ``"00%"``) is zero, as the server reads it."""
+    if isinstance(value, str):
+        digits = value.removesuffix("%")
+        return digits.isdigit() and int(digits) == 0
+    return value == 0 and not isinstance(value, bool)
 
 
 def deployment_strategy(objects: list[dict[str, Any]]) -> Iterator[Finding]:
@@ -486,6 +494,14 @@ def deployment_strategy(objects: list[dict[str, Any]]) -> Iterator[Finding]:
         elif isinstance(rolling, dict):
             surge = rolling.get("maxSurge", "25%")
             unavailable = rolling.get("maxUnavailable", "25%")
+            if isinstance(unavailable, str) and unavailable.removesuffix("%").isdigit():
+                if unavailable.endswith("%") and int(unavailable[:-1]) > 100:
+                    yield Finding(
+                        obj,
+                        ("spec", "strategy", "rollingUpdate", "maxUnavailable"),
+                        f"maxUnavailable {unavailable} must not be greater than 100%",
+                        "k8s-deployment-strategy",
+                    )
             if _is_zero(surge) and _is_zero(unavailable):
                 yield Finding(
                     obj,
@@ -585,6 +601,25 @@ def pod_quantities(objects: list[dict[str, Any]]) -> Iterator[Finding]:
                     yield Finding(obj, path, str(exc), "k8s-quantity")
 
 
+def claim_sizes(objects: list[dict[str, Any]]) -> Iterator[Finding]:
+    """A PersistentVolumeClaim asks for some storage (more than zero)."""
+    for obj in objects:
+        if obj.get("kind") != "PersistentVolumeClaim":
+            continue
+        size = _get(obj, ("spec", "resources", "requests", "storage"))
+        try:
+            empty = size is not None and k8s.parse_quantity(size) <= 0
+        except ValueError:
+            continue  # pod_quantities and the schema say why
+        if empty:
+            yield Finding(
+                obj,
+                ("spec", "resources", "requests", "storage"),
+                f"a claim of {size!r}: Kubernetes needs a storage request greater than zero",
+                "k8s-claim-size",
+            )
+
+
 #: The API rules, in order; each has cases the suite also sends to a real API server.
 API_RULES: tuple[Callable[[list[dict[str, Any]]], Iterator[Finding]], ...] = (
     object_names,
@@ -597,6 +632,7 @@ API_RULES: tuple[Callable[[list[dict[str, Any]]], Iterator[Finding]], ...] = (
     deployment_strategy,
     volumes_and_mounts,
     tolerations,
+    claim_sizes,
 )
 
 
@@ -805,7 +841,11 @@ def shared_claims(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Findi
                 "rwo-claim-shared-by-replicas",
             )
         strategy = _get(obj, ("spec", "strategy", "type"))
-        if strategy in (None, "RollingUpdate") and _has(ctx.values, ("strategy",)):
+        surge = _get(obj, ("spec", "strategy", "rollingUpdate", "maxSurge"))
+        rolls_first = strategy in (None, "RollingUpdate") and not (
+            surge is not None and _is_zero(surge)
+        )  # with maxSurge 0 the old pod stops first
+        if rolls_first and _has(ctx.values, ("strategy",)):
             yield Finding(
                 obj,
                 ("spec", "strategy"),
