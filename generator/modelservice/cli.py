@@ -20,6 +20,11 @@ from .errors import InvalidValues, UserError
 CHART_OPTION_HELP = "Chart directory whose schema and templates apply (default: the bundled chart)."
 
 
+def chart_option(help_text: str = CHART_OPTION_HELP) -> Any:
+    """The ``--chart DIR`` option every command shares (into ``chart_path``)."""
+    return click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=help_text)
+
+
 class _Group(click.Group):
     """The command group; maps user errors to one line each on stderr and exit code 1.
 
@@ -77,7 +82,7 @@ def cli() -> None:
     help="text: one line per problem on stderr; json: a list on stdout.",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
-@click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=CHART_OPTION_HELP)
+@chart_option()
 def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | None) -> None:
     """Check values files the way a careful reviewer would.
 
@@ -114,7 +119,7 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
     type=click.Path(file_okay=False),
     help="Write one folder per release, one file per manifest, instead of stdout.",
 )
-@click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=CHART_OPTION_HELP)
+@chart_option()
 def render(
     files: tuple[str, ...],
     release: str | None,

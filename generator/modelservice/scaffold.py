@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from .cli import chart_option
 from .errors import UserError
 
 Key = tuple[str, ...]
@@ -489,12 +490,7 @@ def _pairs(
     help="Write the values file here (default: stdout).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing --output file.")
-@click.option(
-    "--chart",
-    "chart_path",
-    type=click.Path(file_okay=False),
-    help="Chart whose defaults and schema apply (default: the bundled chart).",
-)
+@chart_option("Chart whose defaults and schema apply (default: the bundled chart).")
 def init_command(
     model: str | None,
     model_path: str | None,

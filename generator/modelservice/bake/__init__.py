@@ -30,6 +30,7 @@ from pathlib import Path
 
 import click
 
+from ..cli import chart_option
 from ..paths import resolve_chart
 from .constraints import CONSTRAINTS_SCHEMA, ConstraintRow, Key, load_constraints
 from .schema_patch import apply_constraints, check_baked_defaults, schema_node, set_defaults
@@ -79,12 +80,7 @@ __all__ = [
     help="YAML file of rules the derived chart's schema enforces.",
 )
 @click.option("--force", is_flag=True, help="Replace a non-empty --output directory.")
-@click.option(
-    "--chart",
-    "chart_path",
-    type=click.Path(file_okay=False),
-    help="Base chart (default: the bundled chart; a baked chart works too).",
-)
+@chart_option("Base chart (default: the bundled chart; a baked chart works too).")
 def bake_command(
     defaults_file: str,
     name: str,
