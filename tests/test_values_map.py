@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import CASES, CHART, EXAMPLES
-from modelservice.loader import load_file, load_text
+from modelservice.loader import has_path, load_file, load_text
 from modelservice.rendered_checks import ValuesMap, containers, pod_specs
 from modelservice.validate import Context, merge, validate_loaded
 
@@ -18,18 +18,6 @@ FILES = [
     for p in [*sorted(EXAMPLES.glob("*.yaml")), *sorted((CASES / "valid").glob("*.yaml"))]
     if p.name != "helmfile.yaml"
 ]
-
-
-def _resolves(values: dict[str, Any], path: tuple[Any, ...]) -> bool:
-    node: Any = values
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return False
-    return True
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -46,7 +34,7 @@ def test_every_list_item_the_chart_renders_into_a_pod_leads_back_to_a_values_key
                     fields += [(*where, group, i) for i in range(len(container.get(group) or []))]
             for field in fields:
                 key = vmap.values_path(ctx, obj, field)
-                assert key and _resolves(result.merged, key), (obj["kind"], field, key)
+                assert key and has_path(result.merged, key), (obj["kind"], field, key)
 
 
 def _default_paths(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import math
 import os
 import re
@@ -139,6 +140,18 @@ def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
         if key_pos is not None and key_pos[0] is not None:
             anchor = (key_pos[0] + 1, key_pos[1] + 1)
     return line, column
+
+
+def has_path(data: Any, path: Sequence[Any]) -> bool:
+    """Whether plain values hold ``path`` (keys of mappings, indexes of lists)."""
+    for part in path:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return False
+    return True
 
 
 def value_at(data: Any, path: Sequence[Any]) -> Any:
@@ -286,6 +299,7 @@ def helm_reading(text: str) -> dict[str, Any]:
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.+-][-\w.+ ]*")
 
 
+@functools.cache
 def helm_key(text: str) -> str:
     """What Helm makes of a plain mapping key written as ``text`` (``n:`` is "false")."""
     if not _PLAIN_KEY.fullmatch(text) or text != text.strip():

@@ -20,6 +20,7 @@ reads it to turn a path in a rendered object into a path in the values file.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import k8s
 from .diagnostics import Problem
-from .loader import value_at
+from .loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -138,7 +139,7 @@ class ValuesMap:
         if entry.inherits is not None and not value_at(ctx.merged, entry.values):
             return (*entry.inherits, *rest)
         candidate = (*entry.values, *rest)
-        if entry.chart is not None and not _has(ctx.merged, candidate):
+        if entry.chart is not None and not has_path(ctx.merged, candidate):
             return entry.chart
         return candidate
 
@@ -193,14 +194,6 @@ def _get(obj: Any, path: Path_) -> Any:
             return None
         obj = obj[part]
     return obj
-
-
-def _has(data: Any, path: Path_) -> bool:
-    for part in path:
-        if not isinstance(data, dict) or part not in data:
-            return False
-        data = data[part]
-    return True
 
 
 def _item_name(item: Any) -> str | None:
@@ -317,8 +310,6 @@ def _resource_name_problem(name: str) -> str | None:
         return None
     if name in STANDARD_RESOURCES or name.startswith("hugepages-"):
         return None
-    import difflib
-
     near = difflib.get_close_matches(name, STANDARD_RESOURCES, n=1, cutoff=0.6)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     return (
@@ -536,8 +527,6 @@ def volumes_and_mounts(objects: list[dict[str, Any]]) -> Iterator[Finding]:
                         continue
                     name = mount.get("name")
                     if isinstance(name, str) and name not in names:
-                        import difflib
-
                         near = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
                         hint = f" (did you mean {near[0]!r}?)" if near else ""
                         yield Finding(
@@ -712,7 +701,7 @@ def engine_flags(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Findin
         if hit and hit[0] in chart_flags:
             key = vmap.values_path(ctx, obj, (*where, "args", chart_flags[hit[0]]))
             where_set = ""
-            if _has(ctx.values, key):
+            if has_path(ctx.values, key):
                 line, column = ctx.loaded.position(key)
                 where_set = (
                     f" (this file sets {'.'.join(map(str, key))} on line {line}, column {column})"
@@ -845,7 +834,7 @@ def shared_claims(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Findi
         rolls_first = strategy in (None, "RollingUpdate") and not (
             surge is not None and _is_zero(surge)
         )  # with maxSurge 0 the old pod stops first
-        if rolls_first and _has(ctx.values, ("strategy",)):
+        if rolls_first and has_path(ctx.values, ("strategy",)):
             yield Finding(
                 obj,
                 ("spec", "strategy"),
@@ -930,7 +919,9 @@ def rendered_release(ctx: Context) -> list[Problem]:
     problems: dict[tuple[Path_, str, str], Problem] = {}
     for finding in findings:
         candidates = [vmap.values_path(ctx, finding.obj, p) for p in (finding.path, *finding.also)]
-        path = finding.values or next((c for c in candidates if _has(ctx.values, c)), candidates[0])
+        path = finding.values or next(
+            (c for c in candidates if has_path(ctx.values, c)), candidates[0]
+        )
         seen = (path, finding.rule, finding.message)
         if seen in problems:  # the same field of the server and the download container
             continue

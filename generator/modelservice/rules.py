@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Problem
-from .loader import value_at
+from .loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -34,19 +34,6 @@ HF_CACHE_REPO = re.compile(r"/models--[^/]+--[^/]+/?$")
 GPU_IMAGES = re.compile(r"(^|/)vllm/vllm-openai$")
 
 Path_ = tuple[str | int, ...]
-
-
-def _set_in_file(ctx: Context, path: Path_) -> bool:
-    """Whether the user's file itself holds ``path``."""
-    node: Any = ctx.values
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
-            return False
-    return True
 
 
 # -- secrets (before the schema: a token pasted where a Secret name belongs) ---------------
@@ -294,7 +281,7 @@ def scrape_timing(ctx: Context) -> list[Problem]:
     interval, timeout = str(monitor.get("interval") or ""), str(monitor.get("scrapeTimeout") or "")
     if not interval or not timeout or duration_ms(timeout) <= duration_ms(interval):
         return []
-    user_timeout = _set_in_file(ctx, ("metrics", "serviceMonitor", "scrapeTimeout"))
+    user_timeout = has_path(ctx.values, ("metrics", "serviceMonitor", "scrapeTimeout"))
     key = "scrapeTimeout" if user_timeout else "interval"
     return [
         ctx.problem(

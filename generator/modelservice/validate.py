@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Problem
+from .diagnostics import Problem, has_errors
 from .loader import LoadedValues, load_file
 
 if TYPE_CHECKING:
@@ -105,10 +105,6 @@ def merge(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-def _errors(problems: list[Problem]) -> bool:
-    return any(p.severity == "error" for p in problems)
-
-
 def validate_loaded(
     loaded: LoadedValues,
     chart: Path,
@@ -154,7 +150,7 @@ def validate_loaded(
         early.extend(check(ctx))
     explained = [p.pointer for p in early if p.severity == "error"]
     schema_problems = schema_check.check(loaded, data, merged, chart)
-    schema_ok = merged is not None and not _errors(schema_problems)
+    schema_ok = merged is not None and not has_errors(schema_problems)
     result.problems.extend(early)
     result.problems.extend(
         p
@@ -173,14 +169,14 @@ def validate_loaded(
     for check in _rules():
         found.extend(check(ctx))
     result.problems.extend(found)
-    if _errors(found):  # the values the templates need are wrong: rendering says no more
+    if has_errors(found):  # the values the templates need are wrong: rendering says no more
         return _sorted(result)
     ctx.rendered = _render(ctx, result)
     if ctx.rendered is not None:
         said = {p.pointer for p in result.problems if p.severity == "error"}
         for check in _rendered_checks():
             result.problems.extend(p for p in check(ctx) if p.pointer not in said)
-        if not _errors(result.problems):
+        if not has_errors(result.problems):
             result.rendered = ctx.rendered
     return _sorted(result)
 
