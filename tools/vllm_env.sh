@@ -5,13 +5,13 @@
 # Usage: tools/vllm_env.sh [VENV_DIR]          (default /tmp/vllm-env)
 # Environment:
 #   VLLM_VERSION   vLLM release to install (default 0.33.0; keep it equal to the chart's image tag)
-#   TORCH_VERSION  torch release to install as the CPU build (default 2.13.0)
+#   TORCH_VERSION  torch release to install (default: the one the vllm wheel pins)
 #   PYTHON         interpreter for the venv (default python3.11)
 #
 # Steps (idempotent: rerunning only installs what is missing):
 #   1. venv outside the repository;
-#   2. torch's CPU build (never a CUDA build: it is several GB and useless here);
-#   3. the vllm wheel with --no-deps;
+#   2. the vllm wheel with --no-deps;
+#   3. torch at the version vllm pins: the CPU build from PyTorch's index, else PyPI's wheel;
 #   4. vLLM's other requirements, read from the installed wheel's METADATA (Requires-Dist,
 #      markers evaluated for this machine, extras left out), except the GPU-only ones listed in
 #      SKIP below, with torch held at the installed CPU build by a constraints file.
@@ -20,7 +20,6 @@ set -euo pipefail
 
 VENV_DIR="${1:-/tmp/vllm-env}"
 VLLM_VERSION="${VLLM_VERSION:-0.33.0}"
-TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 PYTHON="${PYTHON:-python3.11}"
 
 # Requirements of the vllm wheel that are NOT installed. Every entry is a GPU-only package (CUDA
@@ -59,31 +58,47 @@ PIP=("$PY" -m pip install --disable-pip-version-check --quiet)
 
 "${PIP[@]}" --upgrade pip packaging numpy  # numpy: torch warns at import without it
 
-# Step 2: torch, CPU build. The local "+cpu" build sorts above the plain release of the same
-# version, so pip picks it wherever it is offered; refuse to go on with a CUDA build.
-if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" \
-  2>/dev/null; then
-  "${PIP[@]}" "torch==$TORCH_VERSION"
-fi
-"$PY" - <<'EOF'
-import sys
-
-import torch
-
-if torch.version.cuda is not None:
-    sys.exit(f"torch {torch.__version__} is a CUDA build; install the CPU build instead")
-print(f"torch {torch.__version__} (CPU build)")
-EOF
-
-# Step 3: vllm itself, without its dependencies.
+# Step 2: vllm itself, without its dependencies.
 if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('vllm') != '$VLLM_VERSION')" \
   2>/dev/null; then
   "${PIP[@]}" --no-deps "vllm==$VLLM_VERSION"
 fi
 
+# torch at the version the vllm wheel pins (its Requires-Dist), unless TORCH_VERSION says otherwise.
+TORCH_VERSION="${TORCH_VERSION:-$("$PY" -c "
+import importlib.metadata as m
+from packaging.requirements import Requirement
+for line in m.requires('vllm') or []:
+    req = Requirement(line)
+    if req.name == 'torch':
+        print(next(iter(req.specifier)).version)
+")}"
+[ -n "$TORCH_VERSION" ] || { echo "vllm_env: the vllm wheel pins no torch version" >&2; exit 1; }
+
+# Step 3: torch. Its CPU-only build is published on PyTorch's own index (TORCH_CPU_INDEX); where
+# that index is unreachable, PyPI's Linux wheel is the one offered, which bundles CUDA libraries
+# (several GB, never used here: no GPU, VLLM_TARGET_DEVICE=cpu). Both run everything the suite
+# asks of vLLM (its parser, its config and model-resolution code) on the CPU.
+TORCH_CPU_INDEX="${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" \
+  2>/dev/null; then
+  "${PIP[@]}" --timeout 15 --retries 0 --index-url "$TORCH_CPU_INDEX" "torch==$TORCH_VERSION+cpu" \
+    2>/dev/null || {
+    echo "vllm_env: $TORCH_CPU_INDEX unreachable; installing PyPI's torch $TORCH_VERSION" >&2
+    "${PIP[@]}" "torch==$TORCH_VERSION"
+  }
+fi
+"$PY" - <<'EOF'
+import torch
+
+build = "CPU build" if torch.version.cuda is None else f"CUDA {torch.version.cuda} build, run on CPU"
+print(f"torch {torch.__version__} ({build})")
+EOF
+
 # Step 4: vLLM's remaining requirements, minus SKIP.
 CONSTRAINTS="$VENV_DIR/torch-constraints.txt"
-"$PY" -c "import torch; print('torch==' + torch.__version__)" >"$CONSTRAINTS"
+# Without the local label (+cpu, +cu130), so the installed build satisfies it as itself.
+"$PY" -c "import torch; print('torch==' + torch.__version__.split('+')[0])" >"$CONSTRAINTS"
 REQS="$VENV_DIR/vllm-requirements.txt"
 SKIP_LIST="${SKIP[*]}" "$PY" - "$REQS" <<'EOF'
 import importlib.metadata
