@@ -36,7 +36,8 @@ lint: install
 	$(BIN)/ruff check generator tests bench tools
 	$(BIN)/ruff format --check generator tests bench tools
 
-## Regenerate chart/values.schema.json (and the README parameter table) from schemas/.
+## Regenerate chart/values.schema.json, the `# --` comments of chart/values.yaml and
+## chart/README.md (the parameter table) from schemas/values.schema.yaml and chart/Chart.yaml.
 generate: install
 	$(BIN)/modelservice docs --write
 

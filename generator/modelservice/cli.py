@@ -160,10 +160,10 @@ def render(
     "--write",
     "mode",
     flag_value="write",
-    help="Rewrite the generated files (chart/values.schema.json, README table).",
+    help="Rewrite the generated files (chart/values.schema.json, values.yaml comments, README.md).",
 )
 def docs(mode: str | None) -> None:
-    """Print the README parameter table generated from the values schema.
+    """Print the parameter table (of chart/README.md) generated from the values schema.
 
     With --write (what `make generate` runs) rewrite the generated files; with --check fail
     when the committed ones drift.
