@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint generate check-generated bench clean
+.PHONY: install tools demo test lint generate check-generated package wheel bench clean
 
 install: $(STAMP)
 
@@ -41,8 +41,18 @@ lint: install
 generate: install
 	$(BIN)/modelservice docs --write
 
+## The chart archive dist/modelservice-VERSION.tgz, built by Helm's own packager (the SDK);
+## publish it with `helm push dist/modelservice-VERSION.tgz oci://REGISTRY/PATH`.
+DIST ?= dist
+package: install
+	$(BIN)/python -m modelservice.package --destination $(DIST)
+
+## The toolkit's wheel in dist/ (chart and schemas inside); `pip install` it anywhere.
+wheel: install
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+
 bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis dist
