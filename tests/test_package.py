@@ -142,3 +142,67 @@ def test_a_baked_chart_packages_pushes_and_pulls_the_same_way(name, tmp_path, re
     from_registry = template(name, tmp_path, pulled, QWEN)
     assert "registry.example.com/mirror/vllm/vllm-openai" in from_registry
     assert from_registry == template(name, tmp_path, baked, QWEN)
+
+
+def chart_meta(chart: Path = CHART) -> dict:
+    return yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
+
+
+def test_chart_yaml_carries_what_artifact_hub_reads():
+    meta = chart_meta()
+    assert meta["version"] == __version__
+    assert meta["home"].startswith("https://")
+    assert meta["sources"] and all(s.startswith("https://") for s in meta["sources"])
+    assert meta["maintainers"] and all(m["name"] for m in meta["maintainers"])
+    assert {"vllm", "llm", "gpu"} <= set(meta["keywords"])
+    assert meta["annotations"]["artifacthub.io/license"] == "Apache-2.0"
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License")
+
+
+def test_the_artifact_hub_images_are_the_images_the_chart_renders_by_default():
+    from conftest import render_values
+
+    listed = yaml.safe_load(chart_meta()["annotations"]["artifacthub.io/images"])
+    rendered = set()
+    for obj in render_values({"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}}).objects():
+        spec = obj.get("spec", {})
+        pod = spec.get("template", {}).get("spec", spec)
+        for container in pod.get("initContainers", []) + pod.get("containers", []):
+            rendered.add(container["image"])
+    assert {entry["image"] for entry in listed} == rendered
+
+
+def changelog_sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    """CHANGELOG.md as (version, [(kind, entry)]) newest first."""
+    import re
+
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    sections = []
+    for block in re.split(r"^## ", text, flags=re.M)[1:]:
+        version = re.match(r"\[([^\]]+)\]", block).group(1)
+        entries, kind = [], None
+        for line in block.splitlines():
+            if line.startswith("### "):
+                kind = line[4:].strip().lower()
+            elif line.startswith("- "):
+                entries.append((kind, line[2:].strip()))
+        sections.append((version, entries))
+    return sections
+
+
+def test_the_artifact_hub_changes_are_the_changelog_entries_of_this_version():
+    version, entries = changelog_sections()[0]
+    assert version == __version__
+    changes = yaml.safe_load(chart_meta()["annotations"]["artifacthub.io/changes"])
+    assert [(c["kind"], c["description"]) for c in changes] == entries
+    kinds = {"added", "changed", "deprecated", "removed", "fixed", "security"}
+    assert {kind for kind, _ in entries} <= kinds
+
+
+def test_a_baked_chart_does_not_claim_the_base_charts_release_notes_or_images(tmp_path):
+    from modelservice.bake.writer import chart_yaml
+
+    baked = yaml.safe_load(chart_yaml(chart_meta(), "platform-modelservice", "1.0.0"))
+    assert "artifacthub.io/changes" not in baked["annotations"]
+    assert "artifacthub.io/images" not in baked["annotations"]
+    assert baked["annotations"]["artifacthub.io/license"] == "Apache-2.0"
