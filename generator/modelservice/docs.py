@@ -1,4 +1,5 @@
-"""The README parameter table, generated from the values schema (key, type, default, text).
+"""The parameter table of chart/README.md (and of a baked chart's README), generated from the
+values schema (key, type, default, text).
 
 Nested keys are flattened (`model.download.enabled`); defaults come from the schema's
 `default` or else from the chart's values.yaml; local `$ref`s are followed. Rendered with a

@@ -1,4 +1,6 @@
-"""Generated files: ``chart/values.schema.json`` from ``schemas/values.schema.yaml``.
+"""Generated files, from ``schemas/values.schema.yaml`` and ``chart/Chart.yaml``:
+``chart/values.schema.json``, the ``# --`` comments of ``chart/values.yaml`` and
+``chart/README.md`` (the parameter table, which ``helm show readme`` prints).
 
 ``make generate`` writes them; the test suite compares the committed files with what this
 module produces and fails on drift.
@@ -75,21 +77,48 @@ def render_chart_schema(schema: dict[str, Any], defaults: Any = None) -> str:
 
 
 def generated_files(chart: Path | None = None) -> dict[Path, str]:
-    """Every generated file of the repository and the text it must hold: the chart's
-    values.schema.json and, in a source checkout, the README parameter table."""
-    from . import docs
-    from .paths import repo_root
+    """Every generated file of the chart and the text it must hold: values.schema.json, the
+    ``# --`` comments of values.yaml and README.md. Each is written whole from its sources,
+    so running the generator twice, or after a merge, gives the same files."""
+    from . import values_docs
 
     chart = chart or chart_dir()
     schema = load_schema_source()
     defaults = _values_yaml(chart)
-    files = {chart / "values.schema.json": render_chart_schema(schema, defaults)}
-    root = repo_root()
-    if root is not None and (root / "README.md").is_file():
-        readme = root / "README.md"
-        table = docs.parameters_table(schema, docs.chart_defaults(chart))
-        files[readme] = docs.replace_block(readme.read_text(encoding="utf-8"), table)
-    return files
+    values_text = (chart / "values.yaml").read_text(encoding="utf-8")
+    return {
+        chart / "values.schema.json": render_chart_schema(schema, defaults),
+        chart / "values.yaml": values_docs.render_values_yaml(values_text, schema),
+        chart / "README.md": chart_readme(chart, schema),
+    }
+
+
+def chart_readme(chart: Path, schema: dict[str, Any]) -> str:
+    """The chart's README.md (what ``helm show readme`` and Artifact Hub show): install,
+    prerequisites and the parameter table, from Chart.yaml and the schema."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from ruamel.yaml import YAML
+
+    from . import docs
+
+    meta = YAML(typ="safe", pure=True).load((chart / "Chart.yaml").read_text(encoding="utf-8"))
+    defaults = docs.chart_defaults(chart)
+    image = defaults.get("image", {})
+    env = Environment(
+        loader=PackageLoader("modelservice", "templates"),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return env.get_template("chart-README.md.j2").render(
+        name=meta["name"],
+        description=meta["description"],
+        version=meta["version"],
+        app_version=meta["appVersion"],
+        kube_version=meta["kubeVersion"],
+        image=f"{image['repository']}:{image['tag']}",
+        table=docs.parameters_table(schema, defaults).rstrip("\n"),
+    )
 
 
 def _values_yaml(chart: Path) -> Any:

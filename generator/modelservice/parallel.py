@@ -31,13 +31,20 @@ def _chunks(items: Sequence[T], n: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def map_chunks(func: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
+def map_chunks(
+    func: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    progress: Callable[[int], None] | None = None,
+) -> list[R]:
     """``func`` over contiguous chunks of ``items``, results in the order of ``items``.
 
     ``func`` must be a module-level function (it is pickled to the workers) that maps a chunk
-    to one result per item.
+    to one result per item. With ``progress``, it is called with the number of items of each
+    chunk done; the work is then cut into smaller chunks, so that progress moves steadily.
     """
     workers = workers_for(len(items))
+    if progress is not None:
+        return _map_with_progress(func, items, workers, progress)
     if workers == 1:
         return func(items)
     import multiprocessing
@@ -53,3 +60,36 @@ def map_chunks(func: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> li
         for part in pool.map(func, _chunks(items, workers)):
             results.extend(part)
         return results
+
+
+#: Most items in one chunk when progress is reported.
+PROGRESS_CHUNK = 16
+
+
+def _map_with_progress(
+    func: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    workers: int,
+    progress: Callable[[int], None],
+) -> list[R]:
+    """:func:`map_chunks` in chunks of at most :data:`PROGRESS_CHUNK` items (a few per
+    worker), reporting each chunk as it completes."""
+    size = max(1, min(PROGRESS_CHUNK, -(-len(items) // (workers * 4))))
+    parts = [items[i : i + size] for i in range(0, len(items), size)]
+    if workers == 1:
+        results: list[R] = []
+        for part in parts:
+            results.extend(func(part))
+            progress(len(part))
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    os.environ.setdefault("GOGC", "400")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(func, part): len(part) for part in parts}
+        for future in as_completed(futures):
+            future.result()  # a worker's exception surfaces here, as with map_chunks
+            progress(futures[future])
+        return [result for future in futures for result in future.result()]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .diagnostics import Problem
 from .engine import EngineName, Rendered, release_name_for, render_helm
@@ -17,6 +18,9 @@ from .errors import EngineError, InvalidValues, UserError
 from .output_dir import WrittenRelease, write_release
 from .parallel import map_chunks
 from .validate import validate_file
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,14 @@ def render_files(
     namespace: str,
     engine: EngineName,
     output_dir: Path | None,
+    progress: Progress | None = None,
 ) -> list[Rendered]:
     """Validate and render every file; print manifests or write release folders.
 
     Nothing is printed or written unless every file is valid and renders: invalid input
     raises :class:`InvalidValues` with every problem of every file. Many files are spread
-    over the machine's cores.
+    over the machine's cores. ``progress`` counts the files as they are done and is
+    finished (its bar erased) before anything is printed.
     """
     names: dict[str, str] = {}
     for file in files:
@@ -84,8 +90,10 @@ def render_files(
             )
         names[name] = file
     jobs = [_Job(f, release, chart, namespace, engine) for f in files]
-    outcomes = map_chunks(_validate_and_render, jobs)
+    outcomes = map_chunks(_validate_and_render, jobs, progress.advance if progress else None)
     problems = [p for o in outcomes for p in o.problems]
+    if progress is not None:
+        progress.finish(problems)
     if any(p.severity == "error" for p in problems):
         raise InvalidValues(problems)
     for warning in problems:

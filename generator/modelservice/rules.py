@@ -1,9 +1,10 @@
 """Cross-field rules: mistakes no single key's schema can see.
 
 Each rule has an id (printed in brackets after the message), a case in
-``tests/cases/invalid/`` and a line in the README's rules table. Rules read the user's values
-merged with the chart's defaults (``ctx.merged``), as Helm will render them, and report at the
-key the user wrote, or at the nearest key of the file when the culprit is a chart default.
+``tests/cases/invalid/`` and a line in the rules table of ``docs/rules.md``. Rules read the
+user's values merged with the chart's defaults (``ctx.merged``), as Helm will render them, and
+report at the key the user wrote, or at the nearest key of the file when the culprit is a chart
+default.
 """
 
 from __future__ import annotations

@@ -124,6 +124,10 @@ def _message(error: Any) -> str:
         description = error.schema.get("description")
         what = f" ({description})" if description else ""
         return f"needs at least {error.validator_value} item(s){what}"
+    if validator == "maxItems":
+        description = error.schema.get("description")
+        what = f" ({description})" if description else ""
+        return f"holds {len(value)} items, at most {error.validator_value} allowed here{what}"
     if validator == "uniqueItems":
         return "holds the same item twice"
     if validator == "minLength":

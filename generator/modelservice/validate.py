@@ -214,8 +214,11 @@ def _problems_of_chunk(jobs: Sequence[tuple[str, Path]]) -> list[list[Problem]]:
     return [validate_file(file, chart).problems for file, chart in jobs]
 
 
-def validate_paths(files: Sequence[str], chart: Path) -> list[list[Problem]]:
-    """The problems of each file, in order; many files are spread over the cores."""
+def validate_paths(
+    files: Sequence[str], chart: Path, progress: Callable[[int], None] | None = None
+) -> list[list[Problem]]:
+    """The problems of each file, in order; many files are spread over the cores.
+    ``progress`` is told how many files are done as they complete."""
     from .parallel import map_chunks
 
-    return map_chunks(_problems_of_chunk, [(f, chart) for f in files])
+    return map_chunks(_problems_of_chunk, [(f, chart) for f in files], progress)

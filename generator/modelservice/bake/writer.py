@@ -60,6 +60,10 @@ def _jinja() -> Any:
     return env
 
 
+#: Chart.yaml annotations that describe one release of the base chart only.
+BASE_ONLY_ANNOTATIONS = ("artifacthub.io/changes", "artifacthub.io/images")
+
+
 def chart_yaml(base: Mapping[str, Any], name: str, version: str) -> str:
     """The derived chart's Chart.yaml text."""
     base_name, base_version = str(base["name"]), str(base["version"])
@@ -67,7 +71,13 @@ def chart_yaml(base: Mapping[str, Any], name: str, version: str) -> str:
     description = (
         f"{description} Baked from {base_name} {base_version} with platform defaults."
     ).strip()
-    annotations = {str(k): str(v) for k, v in (base.get("annotations") or {}).items()}
+    # The base chart's Artifact Hub release notes and image list describe the base release;
+    # the derived chart's defaults may pull other images, and it has its own history.
+    annotations = {
+        str(k): str(v)
+        for k, v in (base.get("annotations") or {}).items()
+        if str(k) not in BASE_ONLY_ANNOTATIONS
+    }
     annotations[BASE_CHART_ANNOTATION] = base_name
     annotations[BASE_VERSION_ANNOTATION] = base_version
     return (
