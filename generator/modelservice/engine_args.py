@@ -228,9 +228,9 @@ def _active(item: _Given | None) -> bool:
     """Whether a flag is in effect: a switch given (not negated), a value that is not unset."""
     if item is None or item.negation:
         return False
-    if item.value is None:
+    if item.value is None or item.refused:  # a refused value is given, and said already
         return True
-    return not item.refused and item.converted not in (None, "", False)
+    return item.converted not in (None, "", False)
 
 
 def _startup_rules(given: list[_Given], index: FlagIndex) -> list[tuple[int, str, str]]:
