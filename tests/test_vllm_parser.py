@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_validate_cases import expectations
 from vllm_env import run_vllm
 
 from conftest import CASES, EXAMPLES, ROOT, render_values
 from modelservice.engine_args import check_args
 from modelservice.loader import load_file
 from modelservice.vllm_flags import _index, flag_data
-from test_validate_cases import expectations
 
 DATA = flag_data("0.33.0")
 
