@@ -47,5 +47,5 @@ def test_nvidia_gpus_and_their_slices_keep_the_nvidia_runtime_class(extra):
 
 
 def test_plain_helm_refuses_the_cuda_image_on_amd_gpus():
-    with pytest.raises(Exception, match="set image.repository to vLLM's ROCm build"):
+    with pytest.raises(Exception, match=r"set image\.repository to vLLM's ROCm build"):
         render_values(values(gpu={"resourceName": "amd.com/gpu"}))
