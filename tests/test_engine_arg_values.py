@@ -130,6 +130,9 @@ def test_every_flag_the_chart_wiring_names_is_a_flag_of_the_pinned_release():
         (["--ssl-certfile", "/c"], ["engine-arg-chart-wiring"]),
         (["--headless"], ["engine-arg-chart-wiring"]),
         (["--root-path", "/api"], []),
+        (["--kv-cache-dtype", "fp8"], []),
+        (["--tokenizer-mode", "mistral"], []),
+        (["--tokenizer-mode", "mistrall"], ["engine-arg-unlisted-value"]),
     ],
 )
 def test_engine_args_get_the_verdict_vllm_gives_them(args, rules):

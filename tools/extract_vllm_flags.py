@@ -34,6 +34,12 @@ Wrappers are looked through: a closure with a free variable ``return_type`` (vLL
 ``parse_type`` and ``optional_type``) is named after the callable it wraps, and ``optional_type``
 also sets ``nullable`` (the text ``""`` or ``None`` gives no value).
 
+Beyond the parser (``main`` only, with vLLM imported), the file records what vLLM does with a
+value once argparse has it: ``converters`` (vLLM's verdict on ``CONVERTER_SAMPLES`` for every
+converter kind), ``config_classes`` (fields of the config classes JSON flags are validated
+against), ``registries`` (names the registry-backed flags accept), ``startup_rules`` (what
+``validate_parsed_serve_args`` enforces, found by running it) and ``secret_flags``.
+
 Defaults are recorded in a JSON form (enums as their value, sets sorted, tuples as lists) or as
 null when they are not plain data (objects such as vLLM config dataclasses), are
 ``argparse.SUPPRESS``, or depend on the machine (see ``machine_dependent_flags``).
@@ -269,6 +275,11 @@ def action_to_entry(
     }
     if described["config_class"]:
         entry["config_class"] = described["config_class"]
+    if isinstance(action.metavar, list | tuple) and action.choices is None:
+        # vLLM's `Literal[...] | str` flags: the values it lists, while it takes other text
+        # (a plugin's name, a class path) without argparse refusing it.
+        ok, known = to_json_value(list(action.metavar))
+        entry["known_values"] = known if ok else sorted(str(v) for v in action.metavar)
     return canonical, entry
 
 

@@ -72,6 +72,8 @@ SECRET_KEYS: dict[str, str] = {
     ),
 }
 _SECRET_DEFAULT = "put it in a Secret and pass it with env[].valueFrom.secretKeyRef"
+#: Rules whose findings are warnings: vLLM may still accept the value.
+WARNINGS = ("engine-arg-unlisted-value",)
 #: Rules about the chart, not about a vLLM release: errors whatever the image tag.
 _CHART_OWN = ("engine-arg-secret", "engine-arg-chart-wiring")
 
@@ -121,6 +123,15 @@ def _value_problem(
             f"it stops at startup (known: {', '.join(names)})",
             "engine-arg-unknown-name",
             None,
+        )
+    known = spec.get("known_values")
+    if known and isinstance(converted, str) and converted not in known:
+        return (
+            f"{value!r} is none of the values vLLM {index.version} lists for this flag "
+            f"({', '.join(map(str, known))}){_close(value, [str(k) for k in known])}; it takes "
+            "another only from a plugin that registers it",
+            "engine-arg-unlisted-value",
+            converted,
         )
     return None, "", converted
 
@@ -208,7 +219,7 @@ def _tokens(args: list[Any], index: FlagIndex) -> tuple[list[_Given], list[tuple
             message, rule, converted = _value_problem(spec, value, index)
             if message:
                 found.append((i, f"{name}: {message}", rule))
-                item.refused = True
+                item.refused = rule not in WARNINGS
             item.converted = converted
         given.append(item)
         i += 1
@@ -352,5 +363,8 @@ def engine_args_check(ctx: Context) -> list[Problem]:
                 )
             )
         else:
-            problems.append(ctx.problem(("engine", "args", item), message, rule, key=False))
+            severity = "warning" if rule in WARNINGS else "error"
+            problems.append(
+                ctx.problem(("engine", "args", item), message, rule, key=False, severity=severity)
+            )
     return problems
