@@ -131,6 +131,11 @@ def test_every_flag_the_chart_wiring_names_is_a_flag_of_the_pinned_release():
         (["--headless"], ["engine-arg-chart-wiring"]),
         (["--root-path", "/api"], []),
         (["--kv-cache-dtype", "fp8"], []),
+        (
+            ["--reasoning-parser=mine", "--reasoning-parser-plugin", "/p.py"],
+            ["engine-arg-plugin-name"],
+        ),
+        (["--reasoning-parser=mine", "--tool-parser-plugin", "/p.py"], ["engine-arg-unknown-name"]),
         (["--tokenizer-mode", "mistral"], []),
         (["--tokenizer-mode", "mistrall"], ["engine-arg-unlisted-value"]),
     ],

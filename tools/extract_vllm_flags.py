@@ -640,6 +640,8 @@ def vllm_registries() -> dict[str, Any]:
 
     Argparse takes any text for these flags; vLLM looks the name up at startup and stops on an
     unknown one (``validate_api_server_args``, ``ModelConfig._verify_quantization``).
+    ``plugin_flags``: a flag that loads a file registering more names first
+    (``init_parser_plugin``), so a name the registry lacks may be the plugin's.
     """
     from vllm.model_executor.layers import quantization
     from vllm.reasoning import ReasoningParserManager
@@ -655,11 +657,13 @@ def vllm_registries() -> dict[str, Any]:
         "reasoning_parsers": {
             "flags": ["--reasoning-parser"],
             "names": sorted(ReasoningParserManager.list_registered()),
+            "plugin_flags": ["--reasoning-parser-plugin"],
             "source": "vllm.reasoning.ReasoningParserManager.list_registered()",
         },
         "tool_call_parsers": {
             "flags": ["--tool-call-parser"],
             "names": sorted(ToolParserManager.list_registered()),
+            "plugin_flags": ["--tool-parser-plugin"],
             "source": "vllm.tool_parsers.ToolParserManager.list_registered()",
         },
     }
@@ -796,6 +800,9 @@ def main(argv: list[str] | None = None) -> int:
     data["config_classes"] = config_classes(parser)
     data["registries"] = vllm_registries()
     for registry, described in data["registries"].items():
+        for flag in described["flags"] + described.get("plugin_flags", []):
+            if flag not in data["flags"]:
+                raise ValueError(f"vLLM has no flag {flag} any more: update vllm_registries")
         for flag in described["flags"]:
             data["flags"][flag]["registry"] = registry
     data["startup_rules"] = startup_rules(parser, data["registries"])

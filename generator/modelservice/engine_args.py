@@ -73,7 +73,7 @@ SECRET_KEYS: dict[str, str] = {
 }
 _SECRET_DEFAULT = "put it in a Secret and pass it with env[].valueFrom.secretKeyRef"
 #: Rules whose findings are warnings: vLLM may still accept the value.
-WARNINGS = ("engine-arg-unlisted-value",)
+WARNINGS = ("engine-arg-unlisted-value", "engine-arg-plugin-name")
 #: Rules about the chart, not about a vLLM release: errors whatever the image tag.
 _CHART_OWN = ("engine-arg-secret", "engine-arg-chart-wiring")
 
@@ -97,7 +97,7 @@ def _close(value: str, names: list[str]) -> str:
 
 
 def _value_problem(
-    spec: dict[str, Any], value: str, index: FlagIndex
+    spec: dict[str, Any], value: str, index: FlagIndex, plugins: frozenset[str] = frozenset()
 ) -> tuple[str | None, str, Any]:
     """(why vLLM refuses ``value`` for a flag, the rule, None), or (None, "", its value)."""
     kind = str(spec.get("type") or "str")
@@ -118,6 +118,14 @@ def _value_problem(
     if registry and converted not in (None, "") and converted not in registry["names"]:
         what = str(spec.get("registry")).replace("_", " ").removesuffix("s")
         names = list(registry["names"])
+        plugin = next((f for f in registry.get("plugin_flags") or [] if f in plugins), None)
+        if plugin:
+            return (
+                f"{value!r} is not a {what} vLLM {index.version} has{_close(value, names)}; "
+                f"it starts only if the file of {plugin} registers it",
+                "engine-arg-plugin-name",
+                converted,
+            )
         return (
             f"{value!r} is not a {what} vLLM {index.version} knows{_close(value, names)}; "
             f"it stops at startup (known: {', '.join(names)})",
@@ -140,6 +148,7 @@ def _tokens(args: list[Any], index: FlagIndex) -> tuple[list[_Given], list[tuple
     """The flags of ``args`` as vLLM's parser reads them, and the problems of reading them."""
     found: list[tuple[int, str, str]] = []
     given: list[_Given] = []
+    plugins = _plugin_flags_given(args, index)
     i = 0
     while i < len(args):
         token = args[i]
@@ -216,7 +225,7 @@ def _tokens(args: list[Any], index: FlagIndex) -> tuple[list[_Given], list[tuple
                     i += 1
         item = _Given(start, start if has_value else start + 1, name, negation, value)
         if not dotted:
-            message, rule, converted = _value_problem(spec, value, index)
+            message, rule, converted = _value_problem(spec, value, index, plugins)
             if message:
                 found.append((i, f"{name}: {message}", rule))
                 item.refused = rule not in WARNINGS
@@ -224,6 +233,22 @@ def _tokens(args: list[Any], index: FlagIndex) -> tuple[list[_Given], list[tuple
         given.append(item)
         i += 1
     return given, found
+
+
+def _plugin_flags_given(args: list[Any], index: FlagIndex) -> frozenset[str]:
+    """The plugin flags of the registries (``--tool-parser-plugin``, ...) that ``args`` give."""
+    wanted = {
+        f
+        for r in (index.data.get("registries") or {}).values()
+        for f in r.get("plugin_flags") or []
+    }
+    given = set()
+    for token in args:
+        if isinstance(token, str) and token.startswith("--"):
+            hit = index.lookup(token.partition("=")[0])
+            if hit and hit[0] in wanted:
+                given.add(hit[0])
+    return frozenset(given)
 
 
 def _subkey_problem(flag: str, name: str, spec: dict[str, Any], index: FlagIndex) -> str | None:
