@@ -124,6 +124,7 @@ def test_every_flag_the_chart_wiring_names_is_a_flag_of_the_pinned_release():
         (["--sse-keep-alive-interval=-5"], ["engine-arg-range"]),
         (["--api-key", "k1", "k2"], ["engine-arg-secret"]),
         (["--hf-token"], []),
+        (["--hf-token="], []),
         (["--hf-token", "hf_abc"], ["engine-arg-secret"]),
         (["--host=0.0.0.0"], ["engine-arg-chart-wiring"]),
         (["--uds", "/tmp/s"], ["engine-arg-chart-wiring"]),

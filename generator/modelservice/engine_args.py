@@ -322,7 +322,7 @@ def _chart_rules(given: list[_Given], index: FlagIndex) -> list[tuple[int, str, 
     found: list[tuple[int, str, str]] = []
     secret = set(index.data.get("secret_flags") or [])
     for item in given:
-        if item.name in secret and item.value is not None:
+        if item.name in secret and item.value:
             found.append(
                 (
                     item.value_at,
