@@ -83,6 +83,11 @@ def test_the_registries_and_startup_rules_were_extracted_from_vllm():
     assert {"--api-key", "--hf-token"} <= set(DATA["secret_flags"])
 
 
+def test_the_normalizations_of_anonymous_converters_were_learnt_from_vllm():
+    assert DATA["flags"]["--moe-backend"]["normalizes"] == ["lower", "dash_to_underscore"]
+    assert DATA["flags"]["--device-ids"]["normalizes"] is None
+
+
 def test_every_flag_the_chart_wiring_names_is_a_flag_of_the_pinned_release():
     assert set(CHART_WIRING) <= set(DATA["flags"])
 
@@ -132,6 +137,9 @@ def test_every_flag_the_chart_wiring_names_is_a_flag_of_the_pinned_release():
         (["--headless"], ["engine-arg-chart-wiring"]),
         (["--root-path", "/api"], []),
         (["--kv-cache-dtype", "fp8"], []),
+        (["--moe-backend", "Deep-GEMM"], []),
+        (["--moe-backend", "deepgemm"], ["engine-arg-choice"]),
+        (["--device-ids", "0,1"], []),
         (
             ["--reasoning-parser=mine", "--reasoning-parser-plugin", "/p.py"],
             ["engine-arg-plugin-name"],

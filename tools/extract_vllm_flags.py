@@ -601,6 +601,34 @@ def converter_verdicts(parser: argparse.ArgumentParser) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
+# What an anonymous converter may do to a text, each with a probe: (name, text, expected result).
+NORMALIZATIONS: tuple[tuple[str, str, str], ...] = (
+    ("lower", "AbC", "abc"),
+    ("dash_to_underscore", "a-b", "a_b"),
+    ("strip", " a ", "a"),
+)
+
+
+def custom_normalizations(parser: argparse.ArgumentParser) -> dict[str, list[str] | None]:
+    """For each flag with an anonymous converter (``custom``): the normalizations it applies,
+    found by probing it (``NORMALIZATIONS``), or None when it is more than a text-to-text
+    normalization (it changes a plain lowercase word, or returns something else)."""
+    data = parser_to_data(parser, "")
+    actions = {s: a for a in parser._actions for s in a.option_strings}
+    out: dict[str, list[str] | None] = {}
+    for name, entry in data["flags"].items():
+        if entry["type"] != "custom":
+            continue
+        convert = actions[name].type
+        try:
+            plain = convert("abc") == "abc"
+            found = [n for n, text, expected in NORMALIZATIONS if convert(text) == expected]
+        except Exception:  # any failure: not a plain normalization
+            plain, found = False, []
+        out[name] = found if plain else None
+    return out
+
+
 def config_classes(parser: argparse.ArgumentParser) -> dict[str, Any]:
     """The fields of every config class a JSON flag is validated against, and vLLM's verdict
     on a few malformed texts (``CONFIG_SAMPLES``) and on an unknown field."""
@@ -797,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     data["conventions"] = vllm_conventions(parser, data["dotted_subkey_flags"])
     data["target_device"] = os.environ.get("VLLM_TARGET_DEVICE", "")
     data["converters"] = converter_verdicts(parser)
+    for flag, normalizes in custom_normalizations(parser).items():
+        data["flags"][flag]["normalizes"] = normalizes
     data["config_classes"] = config_classes(parser)
     data["registries"] = vllm_registries()
     for registry, described in data["registries"].items():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Problem
-from .vllm_converters import Refused, convert, convert_config
+from .vllm_converters import Refused, convert, convert_config, normalize
 from .vllm_flags import FlagIndex, flag_index
 
 if TYPE_CHECKING:
@@ -105,6 +105,9 @@ def _value_problem(
     try:
         if config is not None:
             converted = convert_config(value, config, nullable=bool(spec.get("nullable")))
+        elif kind == "custom":  # a converter of its own: what the extraction learnt of it
+            steps = spec.get("normalizes")
+            converted = normalize(value, steps) if steps is not None else None
         else:
             converted = convert(kind, value, nullable=bool(spec.get("nullable")))
     except Refused as refused:

@@ -85,6 +85,21 @@ def expand_human_numbers(text: str) -> str:
     return "".join(parts)
 
 
+#: Text-to-text normalizations an anonymous converter may apply (``normalizes`` of a flag).
+NORMALIZE = {
+    "lower": str.lower,
+    "dash_to_underscore": lambda t: t.replace("-", "_"),
+    "strip": str.strip,
+}
+
+
+def normalize(text: str, steps: list[str]) -> str:
+    """``text`` after the normalizations the extraction found a flag's converter applies."""
+    for step in steps:
+        text = NORMALIZE[step](text)
+    return text
+
+
 def convert(kind: str, text: str, *, nullable: bool = False) -> Any:
     """The value vLLM's converter of ``kind`` makes of ``text``; ``Refused`` when it refuses.
 
