@@ -22,8 +22,8 @@ DATA = flag_data("0.33.0")
 INDEX = _index(str(ROOT / "schemas" / "vllm" / "0.33.0.json"))
 
 SAMPLES = [
-    (kind, described["nullable"], sample)
-    for kind, described in DATA["converters"].items()
+    (described["kind"], described["nullable"], sample)
+    for described in DATA["converters"].values()
     for sample in described["samples"]
 ]
 CONFIG_SAMPLES = [
@@ -43,7 +43,7 @@ def _toolkit_verdict(read, *args, **kwargs):
 @pytest.mark.parametrize(
     ("kind", "nullable", "sample"),
     SAMPLES,
-    ids=[f"{k}:{s['text']!r}" for k, _, s in SAMPLES],
+    ids=[f"{k}{':nullable' if n else ''}:{s['text']!r}" for k, n, s in SAMPLES],
 )
 def test_the_toolkit_reads_every_sample_as_vllms_converter_does(kind, nullable, sample):
     ok, value = _toolkit_verdict(convert, kind, sample["text"], nullable=nullable)
@@ -63,8 +63,12 @@ def test_the_toolkit_reads_every_config_class_sample_as_vllm_does(name, sample):
 
 
 def test_the_samples_cover_every_converter_kind_a_flag_uses():
-    kinds = {f["type"] for f in DATA["flags"].values() if not f.get("config_class")}
-    assert kinds - {"bool", "custom"} <= set(DATA["converters"])
+    kinds = {
+        f"{f['type']}:nullable" if f["nullable"] else f["type"]
+        for f in DATA["flags"].values()
+        if not f.get("config_class") and f["type"] not in ("bool", "custom")
+    }
+    assert kinds == set(DATA["converters"])
     assert {f["config_class"] for f in DATA["flags"].values() if f.get("config_class")} == set(
         DATA["config_classes"]
     )

@@ -577,15 +577,17 @@ def _plain(value: Any) -> dict[str, Any]:
 def converter_verdicts(parser: argparse.ArgumentParser) -> dict[str, Any]:
     """vLLM's verdict on every sample text, for each converter kind (``type`` of a flag).
 
-    The converter of a kind is the ``type`` callable of the first flag (by name) of that kind;
-    JSON flags validated against a config class are left out (see ``config_classes``).
+    The converter of a kind is the ``type`` callable of the first flag (by name) of that kind,
+    and of the first nullable one (``optional_type``) under ``<kind>:nullable``; JSON flags
+    validated against a config class are left out (see ``config_classes``).
     """
     data = parser_to_data(parser, "")
     actions = {s: a for a in parser._actions for s in a.option_strings}
     out: dict[str, Any] = {}
     for name, entry in data["flags"].items():
         kind = entry["type"]
-        if kind in out or kind in ("bool", "custom") or entry.get("config_class"):
+        key = f"{kind}:nullable" if entry["nullable"] else kind
+        if key in out or kind in ("bool", "custom") or entry.get("config_class"):
             continue
         action = actions[name]
         if action.type is None or entry["choices"]:
@@ -597,7 +599,7 @@ def converter_verdicts(parser: argparse.ArgumentParser) -> dict[str, Any]:
             except (ValueError, TypeError, argparse.ArgumentTypeError):
                 verdict = {"text": text, "ok": False}
             samples.append(verdict)
-        out[kind] = {"flag": name, "nullable": entry["nullable"], "samples": samples}
+        out[key] = {"flag": name, "kind": kind, "nullable": entry["nullable"], "samples": samples}
     return dict(sorted(out.items()))
 
 
