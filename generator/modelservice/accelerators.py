@@ -7,11 +7,11 @@ AMD GPUs, whose build is ``vllm/vllm-openai-rocm``. The chart refuses the pair t
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from .diagnostics import Problem
 from .loader import value_at
+from .rules import GPU_IMAGES
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 FAMILY_IMAGES: dict[str, tuple[str, str]] = {
     "amd.com/": ("AMD", "vllm/vllm-openai-rocm"),
 }
-CUDA_IMAGE = re.compile(r"(^|/)vllm/vllm-openai$")
 
 
 def accelerator_image(ctx: Context) -> list[Problem]:
@@ -28,7 +27,7 @@ def accelerator_image(ctx: Context) -> list[Problem]:
     gpus = int(value_at(ctx.merged, ("gpu", "count")) or 0)
     resource = str(value_at(ctx.merged, ("gpu", "resourceName")) or "")
     repository = str(value_at(ctx.merged, ("image", "repository")) or "")
-    if gpus == 0 or value_at(ctx.merged, ("vgpu", "enabled")) or not CUDA_IMAGE.search(repository):
+    if gpus == 0 or value_at(ctx.merged, ("vgpu", "enabled")) or not GPU_IMAGES.search(repository):
         return []
     for prefix, (family, image) in FAMILY_IMAGES.items():
         if resource.startswith(prefix):
