@@ -212,7 +212,10 @@ def _tokens(args: list[Any], index: FlagIndex) -> tuple[list[_Given], list[tuple
                 given.append(_Given(i, i, name, negation, None))
                 i += 1
                 continue
-            if following is None or starts_flag or not isinstance(following, str):
+            if following is not None and not isinstance(following, str):
+                i += 2  # a number or a boolean: the schema asks to quote it
+                continue
+            if following is None or starts_flag:
                 found.append(
                     (
                         i,
