@@ -140,6 +140,7 @@ def test_every_flag_the_chart_wiring_names_is_a_flag_of_the_pinned_release():
         (["--ssl-certfile", "/c"], ["engine-arg-chart-wiring"]),
         (["--headless"], ["engine-arg-chart-wiring"]),
         (["--root-path", "/api"], []),
+        (["--model", "org/other"], ["engine-arg-duplicates-key"]),
         (["--max-model-len", 4096], []),  # the schema says to quote it
         (["--kv-cache-dtype", "fp8"], []),
         (["--moe-backend", "Deep-GEMM"], []),

@@ -60,6 +60,13 @@ CHART_WIRING: dict[str, str] = {
     "--grpc": ("serves gRPC instead of HTTP on the port the /health probes and the helm test call"),
 }
 
+#: Flags the chart renders in another form than the flag itself (the model is the positional
+#: argument of `vllm serve`, which wins over --model): the typed key to set instead.
+CHART_KEYS: dict[str, str] = {
+    "--model": "model.name (model.path for a local model), which the chart renders as the "
+    "model argument of vllm serve; that argument wins, and --model would be ignored",
+}
+
 #: The typed key that carries the secret of a credential flag.
 SECRET_KEYS: dict[str, str] = {
     "--api-key": (
@@ -75,7 +82,7 @@ _SECRET_DEFAULT = "put it in a Secret and pass it with env[].valueFrom.secretKey
 #: Rules whose findings are warnings: vLLM may still accept the value.
 WARNINGS = ("engine-arg-unlisted-value", "engine-arg-plugin-name")
 #: Rules about the chart, not about a vLLM release: errors whatever the image tag.
-_CHART_OWN = ("engine-arg-secret", "engine-arg-chart-wiring")
+_CHART_OWN = ("engine-arg-secret", "engine-arg-chart-wiring", "engine-arg-duplicates-key")
 
 
 @dataclass
@@ -335,6 +342,14 @@ def _chart_rules(given: list[_Given], index: FlagIndex) -> list[tuple[int, str, 
                     f"{item.name} puts a credential in the values file (and in the pod spec, "
                     f"for anyone who can read it); {SECRET_KEYS.get(item.name, _SECRET_DEFAULT)}",
                     "engine-arg-secret",
+                )
+            )
+        elif item.name in CHART_KEYS:
+            found.append(
+                (
+                    item.flag_at,
+                    f"{item.name} is the chart's: set {CHART_KEYS[item.name]}",
+                    "engine-arg-duplicates-key",
                 )
             )
         elif item.name in CHART_WIRING and not item.negation:
