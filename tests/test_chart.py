@@ -204,7 +204,10 @@ def test_one_whole_gpu_by_default_in_limits_only(objects):
 
 
 def test_gpu_count_and_resource_name_set_the_extended_resource(objects):
-    values = with_hf(gpu={"count": 2, "resourceName": "amd.com/gpu"})
+    values = with_hf(
+        gpu={"count": 2, "resourceName": "amd.com/gpu"},
+        image={"repository": "vllm/vllm-openai-rocm"},
+    )
     assert objects(values).server["resources"]["limits"] == {"amd.com/gpu": "2"}
 
 

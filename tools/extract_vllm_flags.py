@@ -16,8 +16,8 @@ Type names (``type`` of a flag), derived from the argparse ``type`` callable:
 name                 meaning
 ==================== ==========================================================================
 ``bool``             takes no value (store_true/false/const, count, BooleanOptionalAction)
-``str``              no type callable, or ``str``; also a callable that only maps ``none`` to
-                     the unset value (vLLM's ``parse_reasoning_parser``)
+``str``              no type callable, or ``str``
+``str_or_none``      vLLM's ``parse_reasoning_parser``: any text, ``none`` (any case) is unset
 ``int``, ``float``   ``int`` / ``float``
 ``human_int``        vLLM's ``human_readable_int``: ``4096``, ``1k`` (10**3), ``1K`` (2**10),
                      ``25.6k``; suffixes k/m/g/t decimal, K/M/G/T binary
@@ -33,6 +33,12 @@ other                any other named callable is recorded under its ``__name__``
 Wrappers are looked through: a closure with a free variable ``return_type`` (vLLM's
 ``parse_type`` and ``optional_type``) is named after the callable it wraps, and ``optional_type``
 also sets ``nullable`` (the text ``""`` or ``None`` gives no value).
+
+Beyond the parser (``main`` only, with vLLM imported), the file records what vLLM does with a
+value once argparse has it: ``converters`` (vLLM's verdict on ``CONVERTER_SAMPLES`` for every
+converter kind), ``config_classes`` (fields of the config classes JSON flags are validated
+against), ``registries`` (names the registry-backed flags accept), ``startup_rules`` (what
+``validate_parsed_serve_args`` enforces, found by running it) and ``secret_flags``.
 
 Defaults are recorded in a JSON form (enums as their value, sets sorted, tuples as lists) or as
 null when they are not plain data (objects such as vLLM config dataclasses), are
@@ -69,7 +75,7 @@ KNOWN_TYPES: dict[str, str] = {
     "union_dict_and_str": "json_or_str",
     "human_readable_int": "human_int",
     "human_readable_int_or_auto": "human_int_or_auto",
-    "parse_reasoning_parser": "str",
+    "parse_reasoning_parser": "str_or_none",
     "<lambda>": "custom",
 }
 # Type names whose values are JSON objects; FlexibleArgumentParser lets such a flag be given
@@ -269,6 +275,11 @@ def action_to_entry(
     }
     if described["config_class"]:
         entry["config_class"] = described["config_class"]
+    if isinstance(action.metavar, list | tuple) and action.choices is None:
+        # vLLM's `Literal[...] | str` flags: the values it lists, while it takes other text
+        # (a plugin's name, a class path) without argparse refusing it.
+        ok, known = to_json_value(list(action.metavar))
+        entry["known_values"] = known if ok else sorted(str(v) for v in action.metavar)
     return canonical, entry
 
 
@@ -497,6 +508,299 @@ def vllm_conventions(parser: argparse.ArgumentParser, dotted: list[str]) -> dict
     return conventions
 
 
+# --- What vLLM does with a value once argparse has it: converters, registries, config classes
+# --- and the rules vLLM's argument validation enforces before it loads anything.
+
+# Texts fed to each converter; the data file records vLLM's verdict on every one, so the toolkit's
+# own reading of a value is tested against vLLM's (tests/test_engine_args.py).
+CONVERTER_SAMPLES: tuple[str, ...] = (
+    "4096",
+    " 4096 ",
+    "+5",
+    "-1",
+    "0",
+    "4096.5",
+    "1e3",
+    "1_000",
+    "0x10",
+    "4k",
+    "4K",
+    "25.6k",
+    "1.5K",
+    "2m",
+    "2M",
+    "1g",
+    "1G",
+    "1t",
+    "1T",
+    "4kb",
+    "auto",
+    "AUTO",
+    "none",
+    "None",
+    "NONE",
+    "",
+    "abc",
+    "nan",
+    "inf",
+    "true",
+    "null",
+    "5",
+    "[1, 2]",
+    "{}",
+    '{"a": 1}',
+    ' {"a": 1} ',
+    "{'a': 1}",
+    '{"a": 1,}',
+    "a=1",
+    "image=4",
+    '{"image": 4}',
+    '{"a": 2k}',
+    '"text"',
+)
+# Texts fed to the converter of each vLLM config class (a JSON object validated by pydantic).
+CONFIG_SAMPLES: tuple[str, ...] = ("{}", "[]", "5", "mode=3", "{'a': 1}", '{"a": 1,}')
+# A flag whose value is a credential: its canonical name ends so (not ``-keyfile``).
+SECRET_FLAG = re.compile(r"-(api-key|key|token|secret|password|passwd)$")
+# Values tried on numeric flags to find a lower bound vLLM's validation enforces.
+BOUND_PROBES: tuple[str, ...] = ("-1", "0", "1")
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A converter's result as a sample verdict: ``{"value": ...}`` or ``{"object": type}``."""
+    ok, plain = to_json_value(value)
+    if ok:
+        return {"value": plain}
+    return {"object": type(value).__name__}
+
+
+def converter_verdicts(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """vLLM's verdict on every sample text, for each converter kind (``type`` of a flag).
+
+    The converter of a kind is the ``type`` callable of the first flag (by name) of that kind,
+    and of the first nullable one (``optional_type``) under ``<kind>:nullable``; JSON flags
+    validated against a config class are left out (see ``config_classes``).
+    """
+    data = parser_to_data(parser, "")
+    actions = {s: a for a in parser._actions for s in a.option_strings}
+    out: dict[str, Any] = {}
+    for name, entry in data["flags"].items():
+        kind = entry["type"]
+        key = f"{kind}:nullable" if entry["nullable"] else kind
+        if key in out or kind in ("bool", "custom") or entry.get("config_class"):
+            continue
+        action = actions[name]
+        if action.type is None or entry["choices"]:
+            continue
+        samples = []
+        for text in CONVERTER_SAMPLES:
+            try:
+                verdict: dict[str, Any] = {"text": text, "ok": True, **_plain(action.type(text))}
+            except (ValueError, TypeError, argparse.ArgumentTypeError):
+                verdict = {"text": text, "ok": False}
+            samples.append(verdict)
+        out[key] = {"flag": name, "kind": kind, "nullable": entry["nullable"], "samples": samples}
+    return dict(sorted(out.items()))
+
+
+# What an anonymous converter may do to a text, each with a probe: (name, text, expected result).
+NORMALIZATIONS: tuple[tuple[str, str, str], ...] = (
+    ("lower", "AbC", "abc"),
+    ("dash_to_underscore", "a-b", "a_b"),
+    ("strip", " a ", "a"),
+)
+
+
+def custom_normalizations(parser: argparse.ArgumentParser) -> dict[str, list[str] | None]:
+    """For each flag with an anonymous converter (``custom``): the normalizations it applies,
+    found by probing it (``NORMALIZATIONS``), or None when it is more than a text-to-text
+    normalization (it changes a plain lowercase word, or returns something else)."""
+    data = parser_to_data(parser, "")
+    actions = {s: a for a in parser._actions for s in a.option_strings}
+    out: dict[str, list[str] | None] = {}
+    for name, entry in data["flags"].items():
+        if entry["type"] != "custom":
+            continue
+        convert = actions[name].type
+        try:
+            plain = convert("abc") == "abc"
+            found = [n for n, text, expected in NORMALIZATIONS if convert(text) == expected]
+        except Exception:  # any failure: not a plain normalization
+            plain, found = False, []
+        out[name] = found if plain else None
+    return out
+
+
+def config_classes(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The fields of every config class a JSON flag is validated against, and vLLM's verdict
+    on a few malformed texts (``CONFIG_SAMPLES``) and on an unknown field."""
+    import dataclasses
+
+    out: dict[str, Any] = {}
+    for action in parser._actions:
+        described = describe_type(action.type) if action.option_strings else None
+        if not described or not described["config_class"] or not action.option_strings:
+            continue
+        func = action.type
+        while callable(_closure_vars(func).get("return_type")):
+            func = _closure_vars(func)["return_type"]
+        cls = next(d for d in func.__defaults__ if isinstance(d, type))
+        if cls.__name__ in out:
+            continue
+        fields = sorted(f.name for f in dataclasses.fields(cls))
+        config = getattr(cls, "__pydantic_config__", {}) or {}
+        samples = []
+        for text in (*CONFIG_SAMPLES, '{"no_such_field_x": 1}'):
+            try:
+                action.type(text)
+                samples.append({"text": text, "ok": True})
+            except (ValueError, TypeError, argparse.ArgumentTypeError):
+                samples.append({"text": text, "ok": False})
+        out[cls.__name__] = {
+            "fields": fields,
+            "extra": config.get("extra"),
+            "flag": action.option_strings[0],
+            "samples": samples,
+        }
+    return dict(sorted(out.items()))
+
+
+def vllm_registries() -> dict[str, Any]:
+    """The names vLLM's registries accept for flags whose value names a registered plugin.
+
+    Argparse takes any text for these flags; vLLM looks the name up at startup and stops on an
+    unknown one (``validate_api_server_args``, ``ModelConfig._verify_quantization``).
+    ``plugin_flags``: a flag that loads a file registering more names first
+    (``init_parser_plugin``), so a name the registry lacks may be the plugin's.
+    """
+    from vllm.model_executor.layers import quantization
+    from vllm.reasoning import ReasoningParserManager
+    from vllm.tool_parsers import ToolParserManager
+
+    return {
+        "quantization_methods": {
+            "flags": ["--quantization"],
+            "names": sorted(quantization.QUANTIZATION_METHODS),
+            "deprecated": sorted(quantization.DEPRECATED_QUANTIZATION_METHODS),
+            "source": "vllm.model_executor.layers.quantization.QUANTIZATION_METHODS",
+        },
+        "reasoning_parsers": {
+            "flags": ["--reasoning-parser"],
+            "names": sorted(ReasoningParserManager.list_registered()),
+            "plugin_flags": ["--reasoning-parser-plugin"],
+            "source": "vllm.reasoning.ReasoningParserManager.list_registered()",
+        },
+        "tool_call_parsers": {
+            "flags": ["--tool-call-parser"],
+            "names": sorted(ToolParserManager.list_registered()),
+            "plugin_flags": ["--tool-parser-plugin"],
+            "source": "vllm.tool_parsers.ToolParserManager.list_registered()",
+        },
+    }
+
+
+def _validation_error(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """vLLM's verdict on a command line: None when it parses and passes
+    ``validate_parsed_serve_args``, else the error's text ("" when argparse refused it)."""
+    import contextlib
+    import io
+
+    from vllm.entrypoints.common.cli_args import validate_parsed_serve_args
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            namespace = parser.parse_args(argv)
+    except SystemExit:
+        return ""
+    return _validate_namespace(validate_parsed_serve_args, namespace)
+
+
+def _validate_namespace(validate: Callable[..., Any], namespace: argparse.Namespace) -> str | None:
+    try:
+        validate(namespace)
+    except Exception as error:  # vLLM raises TypeError, ValueError, KeyError
+        return str(error).strip("'\"") or type(error).__name__
+    return None
+
+
+def _probe_value(name: str, entry: dict[str, Any], registries: dict[str, Any]) -> list[str]:
+    """A command-line fragment that gives ``name`` an ordinary value."""
+    if not entry["takes_value"]:
+        return [name]
+    for registry in registries.values():
+        if name in registry["flags"]:
+            return [name, registry["names"][0]]
+    if entry["choices"]:
+        return [name, str(entry["choices"][0])]
+    return [name, "1"]
+
+
+def startup_rules(parser: argparse.ArgumentParser, registries: dict[str, Any]) -> list[Any]:
+    """Rules between flags that ``validate_parsed_serve_args`` enforces, found by running it.
+
+    - ``requires``: a switch refused alone and accepted once a flag its error names is given;
+    - ``conflicts``: two switches each accepted alone and refused together;
+    - ``minimum``: the least of -1, 0, 1 a numeric flag accepts when -1 is refused.
+    Each rule carries vLLM's own error text.
+    """
+    import copy
+
+    from vllm.entrypoints.common.cli_args import validate_parsed_serve_args
+
+    data = parser_to_data(parser, "")
+    flags = data["flags"]
+    rules: list[dict[str, Any]] = []
+    base = parser.parse_args([])
+    switches: dict[str, dict[str, Any]] = {}
+    for name, entry in flags.items():
+        if entry["takes_value"] or name in ("--help", "--version"):
+            continue
+        error = _validation_error(parser, [name])
+        if error is None:
+            namespace = parser.parse_args([name])
+            switches[name] = {
+                k: v for k, v in vars(namespace).items() if getattr(base, k, None) != v
+            }
+            continue
+        for named in dict.fromkeys(re.findall(r"--[a-z0-9][a-z0-9-]*", error)):
+            if named == name or named not in flags:
+                continue
+            if _validation_error(parser, [name, *_probe_value(named, flags[named], registries)]):
+                continue
+            rules.append({"kind": "requires", "flag": name, "requires": named, "message": error})
+    names = sorted(switches)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            namespace = copy.copy(base)
+            for key, value in {**switches[first], **switches[second]}.items():
+                setattr(namespace, key, value)
+            error = _validate_namespace(validate_parsed_serve_args, namespace)
+            if error is not None:
+                rules.append({"kind": "conflicts", "flags": [first, second], "message": error})
+    numeric = ("int", "float", "human_int", "human_int_or_auto")
+    for name, entry in flags.items():
+        if entry["type"] not in numeric or not entry["takes_value"] or entry["choices"]:
+            continue
+        verdicts = {text: _validation_error(parser, [name, text]) for text in BOUND_PROBES}
+        if verdicts["-1"] and verdicts["-1"] != "":
+            accepted = [t for t in BOUND_PROBES if verdicts[t] is None]
+            if accepted:
+                rules.append(
+                    {
+                        "kind": "minimum",
+                        "flag": name,
+                        "minimum": int(accepted[0]),
+                        "message": verdicts["-1"],
+                    }
+                )
+    return rules
+
+
+def secret_flags(flags: dict[str, Any]) -> list[str]:
+    """Flags whose value is a credential (``SECRET_FLAG`` on the canonical name)."""
+    return sorted(n for n, e in flags.items() if e["takes_value"] and SECRET_FLAG.search(n))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point: write the flags data file of the installed vLLM."""
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -522,6 +826,19 @@ def main(argv: list[str] | None = None) -> int:
     data["machine_dependent_flags"] = machine_dependent
     data["conventions"] = vllm_conventions(parser, data["dotted_subkey_flags"])
     data["target_device"] = os.environ.get("VLLM_TARGET_DEVICE", "")
+    data["converters"] = converter_verdicts(parser)
+    for flag, normalizes in custom_normalizations(parser).items():
+        data["flags"][flag]["normalizes"] = normalizes
+    data["config_classes"] = config_classes(parser)
+    data["registries"] = vllm_registries()
+    for registry, described in data["registries"].items():
+        for flag in described["flags"] + described.get("plugin_flags", []):
+            if flag not in data["flags"]:
+                raise ValueError(f"vLLM has no flag {flag} any more: update vllm_registries")
+        for flag in described["flags"]:
+            data["flags"][flag]["registry"] = registry
+    data["startup_rules"] = startup_rules(parser, data["registries"])
+    data["secret_flags"] = secret_flags(data["flags"])
 
     output = args.output or REPO_ROOT / "schemas" / "vllm" / f"{version}.json"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,8 @@ class FlagIndex:
     """Every spelling of every flag, mapped to its canonical long flag."""
 
     def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.version: str = str(data.get("vllm_version") or "")
         self.flags: dict[str, dict[str, Any]] = data["flags"]
         self.dotted = set(data.get("dotted_subkey_flags", []))
         self.spelling: dict[str, tuple[str, bool]] = {}
