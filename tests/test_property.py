@@ -105,7 +105,7 @@ def generation_schema() -> dict[str, Any]:
     for labels in (properties["podLabels"], properties["service"]["properties"]["labels"]):
         labels.clear()
         labels.update(label_map)
-    properties["nodeSelector"] = label_map
+    properties["nodeSelector"] = properties["tests"]["properties"]["nodeSelector"] = label_map
     return schema
 
 
@@ -133,6 +133,8 @@ def generation_schema() -> dict[str, Any]:
         "persistence": {"accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod"]},
     }
 )
+# Found by the real API server: a node selector's values are label values.
+@example(values={"model": {"name": "org/model"}, "tests": {"nodeSelector": {"a": ":"}}})
 # Found by the real API server: a claim of no storage.
 @example(values={"model": {"name": "org/model"}, "persistence": {"size": "0"}})
 # Found by the real API server: no more than all pods can be unavailable.

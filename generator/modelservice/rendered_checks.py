@@ -265,8 +265,18 @@ def _metadata(obj: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
 
 
 def labels_and_annotations(objects: list[dict[str, Any]]) -> Iterator[Finding]:
-    """Label keys and values, annotation keys and the annotations' total size."""
+    """Label keys and values (of objects, pod templates and the node selectors pods match),
+    annotation keys and the annotations' total size."""
     for obj in objects:
+        for base, spec in pod_specs(obj):
+            for key, value in (spec.get("nodeSelector") or {}).items():
+                path = (*base, "nodeSelector", key)
+                why = k8s.label_key_problem(key)
+                if why:
+                    yield Finding(obj, path, why, "k8s-label", key=True)
+                why = k8s.label_value_problem(value)
+                if why:
+                    yield Finding(obj, path, why, "k8s-label")
         for base, meta in _metadata(obj):
             for key, value in (meta.get("labels") or {}).items():
                 why = k8s.label_key_problem(key)
