@@ -5,7 +5,7 @@ rendered command line (tensor and pipeline parallel sizes, ``--max-model-len``,
 ``--gpu-memory-utilization``, ``--dtype``, ``--quantization``, ``--kv-cache-dtype``), never
 recomputed from the values. The model's config.json comes from :mod:`.sources`, the GPU's
 memory from ``--gpu``/``--gpu-memory``, the vGPU slice (``vgpu.memoryMiB``) or a node selector
-pinning a GPU product; :mod:`.estimate` does the arithmetic.
+pinning a GPU product; :mod:`.sizing` does the arithmetic.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidValues, UserError
 from ..loader import value_at
 from . import sources, tables
-from .estimate import (
+from .sizing import (
     GIB,
     OVERHEAD_GIB,
     Architecture,
