@@ -135,7 +135,9 @@ def gpu_from_values(merged: dict[str, Any], facts: ServerFacts) -> GpuMemory | N
     product of the table. None when the values do not say."""
     if value_at(merged, ("vgpu", "enabled")) and value_at(merged, ("vgpu", "memoryMiB")):
         mib = int(value_at(merged, ("vgpu", "memoryMiB")))
-        return GpuMemory(mib * 1024**2, f"{mib} MiB vGPU slice", "vgpu.memoryMiB", ("vgpu", "memoryMiB"))
+        return GpuMemory(
+            mib * 1024**2, f"{mib} MiB vGPU slice", "vgpu.memoryMiB", ("vgpu", "memoryMiB")
+        )
     for label in PRODUCT_LABELS:
         product = facts.node_selector.get(label)
         gpu = tables.gpu_of_product(str(product)) if product else None
@@ -156,7 +158,9 @@ def gpu_from_options(gpu: str | None, gpu_memory: str | None) -> GpuMemory | Non
         found = tables.gpu_named(gpu)
         if found is None:
             names = ", ".join(g.name for g in tables.gpus())
-            raise UserError(f"--gpu {gpu!r}: not a GPU of the table ({names}); or give --gpu-memory")
+            raise UserError(
+                f"--gpu {gpu!r}: not a GPU of the table ({names}); or give --gpu-memory"
+            )
         return GpuMemory(found.memory, found.name, "--gpu")
     return None
 
@@ -336,7 +340,8 @@ def format_text(plan: Plan) -> str:
         f"  config           {plan.config_origin}",
         f"  architecture     {a.parameters / 1e9:.2f} B parameters, {a.layers} layers, {attention}",
         f"  dtype            {dtype}; KV cache {s.kv_cache_dtype}",
-        f"  GPUs             {gpus} x {plan.gpu.name} ({_gib(plan.gpu.bytes)}, from {plan.gpu.how}); "
+        f"  GPUs             {gpus} x {plan.gpu.name} ({_gib(plan.gpu.bytes)}, "
+        f"from {plan.gpu.how}); "
         f"tensor parallel {s.tensor_parallel}, pipeline parallel {s.pipeline_parallel}",
         f"  usable per GPU   {_gib(r.budget_per_gpu)} (--gpu-memory-utilization "
         f"{s.gpu_memory_utilization:g})",

@@ -65,7 +65,9 @@ def hub_url(source: str, endpoint: str | None, repo: str, revision: str | None) 
     quoted = urllib.parse.quote(repo, safe="/")
     if source == "modelscope":
         base = (endpoint or MODELSCOPE_DEFAULT).rstrip("/")
-        query = urllib.parse.urlencode({"Revision": revision or "master", "FilePath": "config.json"})
+        query = urllib.parse.urlencode(
+            {"Revision": revision or "master", "FilePath": "config.json"}
+        )
         return f"{base}/api/v1/models/{quoted}/repo?{query}"
     base = (endpoint or HF_DEFAULT).rstrip("/")
     rev = urllib.parse.quote(revision or "main", safe="")
