@@ -475,7 +475,6 @@ def test_a_cordoned_node_takes_no_pod(case):
 def _install(case, values: str, release: str):
     """Create what `helm install` would of a release (its Deployment and claim)."""
     from conftest import CHART
-
     from modelservice.engine import render
     from modelservice.loader import load_file
 
