@@ -13,9 +13,11 @@ import json
 from pathlib import Path
 
 import pytest
+from kube_harness import cache_dir
 from vllm_env import run_vllm
 
 from modelservice.plan import sizing, tables
+from modelservice.vllm_flags import pinned_version
 
 TENSOR_PARALLEL = (1, 2, 4, 8)
 KV_CACHE_DTYPES = ("auto", "fp8")
@@ -73,7 +75,15 @@ def vllm_answers(tmp_path_factory) -> dict:
             "tensor_parallel": list(TENSOR_PARALLEL),
             "kv_cache_dtypes": list(KV_CACHE_DTYPES),
         },
-        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HOME": str(root)},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HOME": str(root),
+            # vLLM inspects each architecture's class in a subprocess (about 10 s each) and
+            # caches the answer by the hash of the model's module: kept across runs, it only
+            # saves time, the answers are the same.
+            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
+        },
         timeout=900,
     )
 

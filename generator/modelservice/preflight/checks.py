@@ -563,8 +563,10 @@ def upgrade(release: Release) -> Iterator[Problem]:
         if want < have:
             yield release.problem(
                 release.at(("persistence", "size"), ("persistence",)),
-                f"the claim {name} exists with {have.normalize():f} bytes and the release asks "
-                f"for {want.normalize():f}: a claim cannot shrink, the upgrade fails",
+                f"the claim {name} exists with "
+                f"{_get(live, 'spec', 'resources', 'requests', 'storage')} and the release asks "
+                f"for {_get(obj, 'spec', 'resources', 'requests', 'storage')}: a claim cannot "
+                "shrink, the upgrade fails",
                 "check-immutable",
             )
         for field_name, key in (
