@@ -384,6 +384,18 @@ def test_the_volcano_scheduler_must_be_installed(case):
     assert result.exit_code == 0 and problems == [], result.output
 
 
+def test_hami_slices_need_free_slice_counts_and_leave_memory_shares_to_hami(case):
+    node = case.node(gpus=2)
+    values = case.values("vgpu:\n  enabled: true\n  memoryMiB: 8000\n")
+    result = case.text(values)
+    assert result.exit_code == 0, result.output
+    assert "nvidia.com/gpumem" in result.stdout and "not checked" in result.stdout
+    add_pod_on(case.server, node["metadata"]["name"], case.namespace, 2)
+    result, problems = case.check(values)
+    assert result.exit_code == 1
+    assert rules(problems) == [(9, "/vgpu/memoryMiB", "check-nodes")]
+
+
 def test_every_custom_kind_rendered_needs_a_crd_serving_its_version(case):
     from modelservice.preflight.checks import Release, custom_kinds
     from modelservice.preflight.cluster import Cluster

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 def check(ctx: Context) -> list[Problem]:
     """``model-does-not-fit`` / ``max-model-len-does-not-fit`` warnings."""
+    from .errors import UserError
     from .plan import (
         gpu_from_values,
         server_facts,
@@ -36,7 +37,7 @@ def check(ctx: Context) -> list[Problem]:
     try:
         facts = server_facts(ctx.rendered.objects(), ctx.merged, ctx.chart)
         arch = architecture(known.config)
-    except (NotModelled, Exception):  # nothing to say where the release has no server
+    except (NotModelled, UserError):  # nothing to say where the release has no server
         return []
     gpu = gpu_from_values(ctx.merged, facts)
     if gpu is None:

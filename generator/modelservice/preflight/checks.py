@@ -440,8 +440,23 @@ def _gpu_resources(asked: dict[str, Decimal]) -> list[str]:
 
 def nodes(release: Release) -> Iterator[Problem]:
     all_nodes = release.cluster.nodes()
+    advertised = {r for n in all_nodes for r in (_get(n, "status", "allocatable") or {})}
+    hami = value_at(release.merged, ("vgpu", "enabled")) and (
+        value_at(release.merged, ("vgpu", "provider")) == "hami"
+    )
     for _, spec, size in pod_templates(release.objects):
         asked = _requests(spec)
+        if hami:
+            # HAMi's device plugin advertises the slice count only; its scheduler extender
+            # places the memory and cores shares, which no node lists as allocatable.
+            placed_by_hami = sorted(r for r in asked if "/" in r and r not in advertised)
+            for name in placed_by_hami:
+                del asked[name]
+            if placed_by_hami:
+                release.notes.append(
+                    f"{', '.join(placed_by_hami)}: placed by HAMi's scheduler, not listed "
+                    "by nodes: not checked"
+                )
         fits = [_fit(release.cluster, n, spec, asked) for n in all_nodes]
         able = [f for f in fits if f.reason is None]
         gpus = _gpu_resources(asked)
