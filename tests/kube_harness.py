@@ -439,3 +439,44 @@ def _wait_for_file(path: Path, procs: dict[str, subprocess.Popen[bytes]], logs: 
         time.sleep(0.05)
     time.sleep(0.1)  # written in one go, but let the writer finish
     return path
+
+
+@contextlib.contextmanager
+def start_scheduler(server: ApiServer) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the real kube-scheduler (``make tools`` builds it) against ``server`` until the block
+    ends: it binds pods to the Nodes a test creates, or marks them Unschedulable, as on a
+    cluster (no kubelet runs: a bound pod stays Pending, which is all a test needs)."""
+    binary = cached_binary("kube-scheduler")
+    work = Path(tempfile.mkdtemp(prefix="modelservice-scheduler-"))
+    kubeconfig = server.kubeconfig(work / "kubeconfig")
+    proc = _spawn(
+        [
+            str(binary),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={_free_port()}",
+            f"--cert-dir={work}",
+            "--v=1",
+        ],
+        work / "kube-scheduler.log",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "Starting Kubernetes Scheduler" not in _tail(work / "kube-scheduler.log", 200):
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"kube-scheduler exited with {proc.returncode}:\n"
+                    f"{_tail(work / 'kube-scheduler.log')}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"kube-scheduler not started in 60s:\n{_tail(work / 'kube-scheduler.log')}"
+                )
+            time.sleep(0.2)
+        yield proc
+    finally:
+        _stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
