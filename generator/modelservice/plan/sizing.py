@@ -142,7 +142,9 @@ class Architecture:
 
 def _dtype_of(config: dict[str, Any]) -> str:
     raw = str(config.get("torch_dtype") or config.get("dtype") or "float32").removeprefix("torch.")
-    return DTYPE_NAMES.get(raw, raw) if raw in DTYPE_NAMES or raw in DTYPE_BYTES else "bfloat16"
+    if raw in DTYPE_NAMES:
+        return DTYPE_NAMES[raw]
+    return raw if raw in DTYPE_BYTES else "bfloat16"
 
 
 def _sliding(config: dict[str, Any]) -> tuple[int | None, bool]:
@@ -261,8 +263,6 @@ def architecture(config: dict[str, Any]) -> Architecture:
     method = None
     if isinstance(quant, dict):
         method = str(quant.get("quant_method") or "") or None
-        if method == "compressed-tensors":
-            method = "compressed-tensors"
     parameters, embedding = count_parameters(cfg)
     return Architecture(
         layers=_int(cfg, "num_hidden_layers", "n_layer", "num_layers"),
