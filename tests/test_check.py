@@ -267,6 +267,17 @@ def test_a_claim_shared_by_replicas_must_be_read_write_many(case):
     assert "ReadWriteMany" in problems[0]["message"]
 
 
+def test_a_claim_the_values_declare_read_write_many_must_be(case):
+    case.node()
+    add_claim(case.server, case.namespace, "models", modes=["ReadWriteOnce"])
+    result, problems = case.check(
+        case.values("  existingClaim: models\n  accessModes: [ReadWriteMany]\n")
+    )
+    assert result.exit_code == 1
+    assert rules(problems) == [(7, "/persistence/existingClaim", "check-claim")]
+    assert "declares it ReadWriteMany" in problems[0]["message"]
+
+
 def test_a_bound_read_write_many_claim_shared_by_replicas_passes(case):
     case.node()
     add_claim(case.server, case.namespace, "models", modes=["ReadWriteMany"])

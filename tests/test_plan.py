@@ -121,6 +121,33 @@ def test_a_pre_quantized_checkpoint_is_sized_in_its_own_width():
     assert weights < a.parameters * 1.01
 
 
+@pytest.mark.parametrize(
+    ("quantization_config", "per_weight"),
+    [
+        ({"quant_method": "gptq", "bits": 8, "group_size": 128}, 1.0),
+        ({"quant_method": "gptq", "bits": 4, "group_size": 128}, 0.5 + 2.5 / 128),
+        ({"quant_method": "awq", "bits": 4, "group_size": 128}, 0.5 + 2.5 / 128),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "int"}}},
+            },
+            1.0,
+        ),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True}, 0.5 + 2.5 / 128),
+    ],
+)
+def test_a_quantized_checkpoint_is_sized_by_the_bits_its_config_states(
+    quantization_config, per_weight
+):
+    config = {**tables.known_model("Qwen/Qwen2.5-7B-Instruct").config}
+    config["quantization_config"] = quantization_config
+    a = sizing.architecture(config)
+    weights = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1))
+    linear = a.parameters - a.embedding_parameters
+    assert weights == int(a.embedding_parameters * 2 + linear * per_weight)
+
+
 def test_latent_attention_caches_one_vector_per_layer_on_every_rank():
     a = arch("deepseek-ai/DeepSeek-V2-Lite-Chat")
     for tp in (1, 2, 8):

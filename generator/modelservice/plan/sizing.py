@@ -6,8 +6,8 @@ cache cannot hold one sequence of ``max_model_len`` tokens. This module estimate
 
 - **weights**: parameters counted from the config (dense, mixture-of-experts and multi-head
   latent attention layers), in the dtype vLLM resolves (``--dtype auto`` is the config's dtype,
-  float32 served as bfloat16) or the quantization's width, split evenly over the tensor x
-  pipeline parallel ranks;
+  float32 served as bfloat16) or the quantization's width (the checkpoint's stated bits, else
+  the method's usual width), split evenly over the tensor x pipeline parallel ranks;
 - **KV cache per token**: 2 (key and value) x layers of the rank's pipeline stage x KV heads of
   the rank (``max(1, kv_heads // tensor_parallel)``, vLLM replicates a head when there are
   fewer heads than ranks) x head size x the width of ``--kv-cache-dtype``; multi-head latent
@@ -124,6 +124,8 @@ class Architecture:
     interleaved: bool = False
     max_len: int | None = None
     quantization: str | None = None
+    #: bytes per linear-layer weight the checkpoint's quantization_config states (its bits)
+    quant_bytes: float | None = None
     parameters: int = 0
     embedding_parameters: int = 0
 
@@ -250,6 +252,25 @@ def count_parameters(config: dict[str, Any]) -> tuple[int, int]:
     return total, embedding
 
 
+def checkpoint_weight_bytes(quant: dict[str, Any]) -> float | None:
+    """Bytes per weight a checkpoint's quantization_config states: its ``bits`` (GPTQ, AWQ),
+    the ``num_bits`` of its weights (compressed-tensors), bitsandbytes' 8/4-bit switches; a
+    16-bit scale and a 4-bit zero point per group of 128 for the sub-byte widths."""
+    bits = quant.get("bits") or quant.get("w_bit")
+    if not bits:
+        for group in (quant.get("config_groups") or {}).values():
+            bits = ((group or {}).get("weights") or {}).get("num_bits")
+            if bits:
+                break
+    if quant.get("load_in_8bit"):
+        bits = 8
+    if quant.get("load_in_4bit"):
+        bits = 4
+    if not isinstance(bits, (int, float)) or isinstance(bits, bool) or bits <= 0:
+        return None
+    return bits / 8 + (2.5 / 128 if bits < 8 else 0)
+
+
 def architecture(config: dict[str, Any]) -> Architecture:
     """The sizing facts of a config.json (raises :class:`NotModelled` when it lacks them)."""
     cfg = text_config(config)
@@ -261,8 +282,10 @@ def architecture(config: dict[str, Any]) -> Architecture:
         mla = (_int(cfg, "kv_lora_rank"), _int(cfg, "qk_rope_head_dim"))
     quant = cfg.get("quantization_config")
     method = None
+    quant_bytes = None
     if isinstance(quant, dict):
         method = str(quant.get("quant_method") or "") or None
+        quant_bytes = checkpoint_weight_bytes(quant)
     parameters, embedding = count_parameters(cfg)
     return Architecture(
         layers=_int(cfg, "num_hidden_layers", "n_layer", "num_layers"),
@@ -277,6 +300,7 @@ def architecture(config: dict[str, Any]) -> Architecture:
         interleaved=interleaved,
         max_len=max_len(cfg),
         quantization=method,
+        quant_bytes=quant_bytes,
         parameters=parameters,
         embedding_parameters=embedding,
     )
@@ -337,7 +361,10 @@ def weight_bytes(arch: Architecture, settings: Settings) -> int:
     width = DTYPE_BYTES[served_dtype(arch, settings.dtype)]
     method = settings.quantization or arch.quantization
     linear = arch.parameters - arch.embedding_parameters
-    per_weight = QUANT_BYTES.get(method, width) if method else width
+    if arch.quant_bytes and not settings.quantization:
+        per_weight = arch.quant_bytes
+    else:
+        per_weight = QUANT_BYTES.get(method, width) if method else width
     total = arch.embedding_parameters * width + linear * per_weight
     return int(total / (settings.tensor_parallel * settings.pipeline_parallel))
 

@@ -185,12 +185,18 @@ def claim(release: Release) -> Iterator[Problem]:
             "check-claim",
         )
     modes = set(_get(found, "status", "accessModes") or _get(found, "spec", "accessModes") or [])
-    if _shared(release) and "ReadWriteMany" not in modes:
+    declared = value_at(release.merged, ("persistence", "accessModes")) or []
+    if (_shared(release) or "ReadWriteMany" in declared) and "ReadWriteMany" not in modes:
+        why = (
+            "several pods mount the cache (replicas, autoscaling or a pod group)"
+            if _shared(release)
+            else "persistence.accessModes declares it ReadWriteMany (the chart then rolls "
+            "updates with the old pod still holding it)"
+        )
         yield release.problem(
             path,
             f"the claim {name!r} is {', '.join(sorted(modes)) or 'of no access mode'}, but "
-            "several pods mount the cache (replicas, autoscaling or a pod group): it must be "
-            "ReadWriteMany, or the other pods never start",
+            f"{why}: it must be ReadWriteMany, or the other pods never start",
             "check-claim",
         )
 
