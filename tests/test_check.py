@@ -585,3 +585,13 @@ def test_check_uses_the_context_it_is_given(case, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     result = case.text(case.values(""), "--context", "other")
     assert result.exit_code == 1 and "context 'other'" in result.stderr
+
+
+def test_credentials_the_server_refuses_are_one_line_naming_the_call(case, tmp_path, monkeypatch):
+    path = case.server.kubeconfig(tmp_path / "kc")
+    path.write_text(path.read_text().replace(case.server.token, "not-a-valid-token"))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    result = case.text(case.values(""))
+    assert result.exit_code == 1
+    assert "may not get namespace" in result.stderr and "HTTP 401" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
