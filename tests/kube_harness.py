@@ -459,6 +459,10 @@ def start_scheduler(server: ApiServer) -> Iterator[subprocess.Popen[bytes]]:
             "--bind-address=127.0.0.1",
             f"--secure-port={_free_port()}",
             f"--cert-dir={work}",
+            # The release the API server emulates: the scheduler then watches only the kinds
+            # that release serves (1.37's device taint rules are not served by a 1.34 server).
+            f"--emulated-version=kube={EMULATED_KUBE_VERSION}",
+            f"--min-compatibility-version=kube={EMULATED_KUBE_VERSION}",
             "--v=1",
         ],
         work / "kube-scheduler.log",
