@@ -218,6 +218,65 @@ class ApiServer:
         conditions = (crd.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
+    # --- a cluster to check against (modelservice check) ----------------------------------------
+    def kubeconfig(self, path: Path, *, context: str = "harness") -> Path:
+        """Write a kubeconfig that reaches this server as the admin user; returns ``path``."""
+        import yaml
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "harness",
+                    "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)},
+                }
+            ],
+            "users": [{"name": ADMIN_USER, "user": {"token": self.token}}],
+            "contexts": [{"name": context, "context": {"cluster": "harness", "user": ADMIN_USER}}],
+            "current-context": context,
+        }
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return path
+
+    def _object_path(self, obj: dict[str, Any], namespace: str | None) -> str:
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        plural, namespaced = self.resource_for(api_version, kind)
+        path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        if namespaced:
+            ns = (obj.get("metadata") or {}).get("namespace") or namespace or "default"
+            self.ensure_namespace(ns)
+            path += f"/namespaces/{urllib.parse.quote(ns, safe='')}"
+        return f"{path}/{plural}"
+
+    def create(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        """Create one object for real (seeding a cluster); returns the stored object. The
+        ``status`` of a kind with a status subresource is set with :meth:`set_status`."""
+        created: dict[str, Any] = self.request("POST", self._object_path(obj, namespace), obj)
+        return created
+
+    def set_status(
+        self, obj: dict[str, Any], status: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Replace an object's status through its status subresource (a Node's capacity, a
+        claim's phase): what a kubelet or a volume controller would write."""
+        name = obj["metadata"]["name"]
+        path = f"{self._object_path(obj, namespace)}/{urllib.parse.quote(name, safe='')}"
+        current = self.request("GET", path)
+        current["status"] = status
+        updated: dict[str, Any] = self.request("PUT", f"{path}/status", current)
+        return updated
+
+    def delete(self, obj: dict[str, Any], namespace: str | None = None) -> None:
+        """Delete one object (absent is fine)."""
+        name = obj["metadata"]["name"]
+        path = f"{self._object_path(obj, namespace)}/{urllib.parse.quote(name, safe='')}"
+        try:
+            self.request("DELETE", path)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
 
 class _AlreadyExists(Exception):
     pass
@@ -380,3 +439,48 @@ def _wait_for_file(path: Path, procs: dict[str, subprocess.Popen[bytes]], logs: 
         time.sleep(0.05)
     time.sleep(0.1)  # written in one go, but let the writer finish
     return path
+
+
+@contextlib.contextmanager
+def start_scheduler(server: ApiServer) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the real kube-scheduler (``make tools`` builds it) against ``server`` until the block
+    ends: it binds pods to the Nodes a test creates, or marks them Unschedulable, as on a
+    cluster (no kubelet runs: a bound pod stays Pending, which is all a test needs)."""
+    binary = cached_binary("kube-scheduler")
+    work = Path(tempfile.mkdtemp(prefix="modelservice-scheduler-"))
+    kubeconfig = server.kubeconfig(work / "kubeconfig")
+    proc = _spawn(
+        [
+            str(binary),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={_free_port()}",
+            f"--cert-dir={work}",
+            # The release the API server emulates: the scheduler then watches only the kinds
+            # that release serves (1.37's device taint rules are not served by a 1.34 server).
+            f"--emulated-version=kube={EMULATED_KUBE_VERSION}",
+            f"--min-compatibility-version=kube={EMULATED_KUBE_VERSION}",
+            "--v=1",
+        ],
+        work / "kube-scheduler.log",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "Starting Kubernetes Scheduler" not in _tail(work / "kube-scheduler.log", 200):
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"kube-scheduler exited with {proc.returncode}:\n"
+                    f"{_tail(work / 'kube-scheduler.log')}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"kube-scheduler not started in 60s:\n{_tail(work / 'kube-scheduler.log')}"
+                )
+            time.sleep(0.2)
+        yield proc
+    finally:
+        _stop(proc)
+        shutil.rmtree(work, ignore_errors=True)

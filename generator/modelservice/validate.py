@@ -74,9 +74,9 @@ def _rules() -> list[Check]:
 
 
 def _rendered_checks() -> list[Check]:
-    from . import rendered_checks
+    from . import model_fit, rendered_checks
 
-    return list(rendered_checks.CHECKS)
+    return [*rendered_checks.CHECKS, model_fit.check]
 
 
 @dataclass

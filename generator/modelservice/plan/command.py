@@ -1,0 +1,66 @@
+"""The ``modelservice plan`` command (registered lazily by the CLI group)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..cli import chart_option
+
+
+@click.command("plan")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--gpu", help="GPU model of the table (H100, A100-40GB, L40S, L4, MI300X, ...).")
+@click.option("--gpu-memory", help="Memory of one GPU, e.g. 80GiB or 24GB (instead of --gpu).")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True),
+    help="The model's config.json (or its folder), e.g. for a local model.",
+)
+@click.option("--offline", is_flag=True, help="Do not ask the hub: use the table of known models.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@chart_option()
+def plan_command(
+    file: str,
+    gpu: str | None,
+    gpu_memory: str | None,
+    config: str | None,
+    offline: bool,
+    fmt: str,
+    chart_path: str | None,
+) -> None:
+    """Estimate whether the model fits the GPUs with this context length, the way vLLM sizes
+    its KV cache: weights per GPU, KV budget, tokens and sequences that fit, and a verdict.
+
+    The GPU comes from --gpu/--gpu-memory, else from the values (vgpu.memoryMiB, or a
+    nodeSelector on nvidia.com/gpu.product). Exit 0 when it fits, 1 when it does not.
+    """
+    import sys
+
+    from ..paths import resolve_chart
+    from . import format_text, plan_file
+
+    if gpu and gpu_memory:
+        raise click.UsageError("give --gpu or --gpu-memory, not both")
+    found = plan_file(
+        file,
+        resolve_chart(chart_path),
+        gpu=gpu,
+        gpu_memory=gpu_memory,
+        config=config,
+        offline=offline,
+    )
+    if fmt == "json":
+        click.echo(json.dumps(found.as_dict(), indent=2))
+    else:
+        click.echo(format_text(found))
+    if not found.result.fits:
+        sys.exit(1)

@@ -1,0 +1,474 @@
+"""Memory arithmetic of one vLLM server, from a model's config.json, the way vLLM sizes it.
+
+vLLM loads the weights, profiles one batch, and gives what is left of
+``gpu_memory_utilization`` x the GPU's memory to the KV cache; it refuses to start when the
+cache cannot hold one sequence of ``max_model_len`` tokens. This module estimates each term:
+
+- **weights**: parameters counted from the config (dense, mixture-of-experts and multi-head
+  latent attention layers), in the dtype vLLM resolves (``--dtype auto`` is the config's dtype,
+  float32 served as bfloat16) or the quantization's width (the checkpoint's stated bits, else
+  the method's usual width), split evenly over the tensor x pipeline parallel ranks;
+- **KV cache per token**: 2 (key and value) x layers of the rank's pipeline stage x KV heads of
+  the rank (``max(1, kv_heads // tensor_parallel)``, vLLM replicates a head when there are
+  fewer heads than ranks) x head size x the width of ``--kv-cache-dtype``; multi-head latent
+  attention caches one latent vector (``kv_lora_rank + qk_rope_head_dim``) per layer, the same
+  on every rank; a model whose every layer has a sliding window keeps at most the window (plus
+  one scheduled chunk) of a sequence; models mixing sliding-window and full layers (Gemma 2/3,
+  ...) are **not modelled** per layer: every layer is counted as full attention (an upper
+  bound on what a sequence needs);
+- **overhead**: CUDA context, CUDA graphs and the activations of vLLM's profiling batch are not
+  computed: a stated margin per GPU (:data:`OVERHEAD_GIB`).
+
+Nothing here reads files or the network; :mod:`modelservice.plan.sources` finds the config.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GIB = 1024**3
+#: CUDA context, CUDA graphs and the profiling batch's activations, per GPU: a stated margin,
+#: not a computation (vLLM measures them at startup).
+OVERHEAD_GIB = 2.0
+#: vLLM's KV cache block (tokens); capacities are whole blocks.
+BLOCK_TOKENS = 16
+#: Tokens vLLM schedules in one step when a chunked prefill runs (V1 default for serving).
+CHUNK_TOKENS = 2048
+
+#: Bytes per element of the dtypes ``--dtype`` and config.json name.
+DTYPE_BYTES = {
+    "bfloat16": 2,
+    "float16": 2,
+    "half": 2,
+    "float32": 4,
+    "float": 4,
+}
+#: The dtype a ``--dtype`` choice means.
+DTYPE_NAMES = {"half": "float16", "float": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+#: Bytes per weight of the linear layers for each quantization method (group-wise int4 methods
+#: store a 16-bit scale and a 4-bit zero point per group of 128 weights: +2.5/128 byte).
+QUANT_BYTES = {
+    "fp8": 1.0,
+    "fbgemm_fp8": 1.0,
+    "modelopt": 1.0,
+    "ptpc_fp8": 1.0,
+    "experts_int8": 1.0,
+    "bitsandbytes": 0.5 + 2.5 / 64,
+    "awq": 0.5 + 2.5 / 128,
+    "awq_marlin": 0.5 + 2.5 / 128,
+    "gptq": 0.5 + 2.5 / 128,
+    "gptq_marlin": 0.5 + 2.5 / 128,
+    "compressed-tensors": 0.5 + 2.5 / 128,
+    "gguf": 0.5 + 2.5 / 128,
+    "mxfp4": 0.5 + 1 / 32,
+}
+
+#: Keys of config.json that bound the context, as vLLM reads them (the smallest wins).
+MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+
+
+class NotModelled(Exception):
+    """The config lacks what the estimate needs (an architecture this module cannot count)."""
+
+
+def _int(config: dict[str, Any], *keys: str, default: int | None = None) -> int:
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value)
+    if default is not None:
+        return default
+    raise NotModelled(f"config.json has no {' or '.join(keys)}")
+
+
+def text_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The language model's part of a config (multimodal configs nest it)."""
+    inner = config.get("text_config")
+    if isinstance(inner, dict) and "num_hidden_layers" in inner:
+        merged = dict(inner)
+        merged.setdefault("torch_dtype", config.get("torch_dtype") or config.get("dtype"))
+        if "quantization_config" in config:
+            merged.setdefault("quantization_config", config["quantization_config"])
+        return merged
+    return config
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What sizing needs of a config.json."""
+
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    dtype: str
+    #: multi-head latent attention: (kv_lora_rank, qk_rope_head_dim)
+    mla: tuple[int, int] | None = None
+    #: a sliding window on every layer (tokens), or None
+    sliding_window: int | None = None
+    #: layers mix sliding-window and full attention (not modelled per layer)
+    interleaved: bool = False
+    max_len: int | None = None
+    quantization: str | None = None
+    #: bytes per linear-layer weight the checkpoint's quantization_config states (its bits)
+    quant_bytes: float | None = None
+    parameters: int = 0
+    embedding_parameters: int = 0
+
+    @property
+    def kind(self) -> str:
+        if self.mla:
+            return "multi-head latent attention"
+        if self.interleaved:
+            return "sliding-window and full layers (not modelled per layer: all counted as full)"
+        if self.sliding_window:
+            return f"sliding window of {self.sliding_window} tokens on every layer"
+        if self.kv_heads < self.heads:
+            return "grouped-query attention"
+        return "multi-head attention"
+
+
+def _dtype_of(config: dict[str, Any]) -> str:
+    raw = str(config.get("torch_dtype") or config.get("dtype") or "float32").removeprefix("torch.")
+    if raw in DTYPE_NAMES:
+        return DTYPE_NAMES[raw]
+    return raw if raw in DTYPE_BYTES else "bfloat16"
+
+
+def _sliding(config: dict[str, Any]) -> tuple[int | None, bool]:
+    """(window on every layer, mixes window and full layers)."""
+    if config.get("use_sliding_window") is False:
+        return None, False
+    layer_types = config.get("layer_types")
+    window = config.get("sliding_window")
+    if isinstance(layer_types, list) and layer_types:
+        kinds = set(layer_types)
+        if len(kinds) > 1:
+            return None, True
+        return (int(window) if window and "sliding_attention" in kinds else None), False
+    if config.get("model_type") in ("gemma2", "gemma3", "gemma3_text", "cohere2"):
+        return None, bool(window)
+    if isinstance(config.get("sliding_window_pattern"), int) and window:
+        return None, True
+    if isinstance(window, int) and window > 0:
+        return window, False
+    return None, False
+
+
+def max_len(config: dict[str, Any]) -> int | None:
+    """The longest context the config allows (the smallest of vLLM's keys, scaled by the
+    rope scaling factor where the rope type stretches the positions)."""
+    found = [
+        int(config[k])
+        for k in MAX_LEN_KEYS
+        if isinstance(config.get(k), (int, float)) and not isinstance(config.get(k), bool)
+    ]
+    if not found:
+        return None
+    length = min(found)
+    scaling = config.get("rope_scaling")
+    if isinstance(scaling, dict):
+        rope_type = scaling.get("rope_type") or scaling.get("type")
+        factor = scaling.get("factor")
+        if rope_type not in ("su", "longrope", "llama3", "mrope", "default") and factor:
+            if rope_type == "yarn":
+                length = int(scaling.get("original_max_position_embeddings") or length)
+            length = int(length * float(factor))
+    return length
+
+
+def count_parameters(config: dict[str, Any]) -> tuple[int, int]:
+    """(all parameters, those of the embedding and output layers) of a decoder-only model:
+    embeddings, attention (grouped-query or latent), dense or mixture-of-experts MLPs, norms.
+    The speculative (MTP) layers some checkpoints carry are not loaded to serve: not counted."""
+    hidden = _int(config, "hidden_size", "d_model", "n_embd")
+    layers = _int(config, "num_hidden_layers", "n_layer", "num_layers")
+    heads = _int(config, "num_attention_heads", "n_head")
+    kv_heads = _int(config, "num_key_value_heads", default=heads)
+    head_dim = _int(config, "head_dim", default=hidden // heads)
+    vocab = _int(config, "vocab_size")
+    embedding = vocab * hidden * (1 if config.get("tie_word_embeddings") else 2)
+
+    if config.get("kv_lora_rank"):
+        rank = _int(config, "kv_lora_rank")
+        rope = _int(config, "qk_rope_head_dim")
+        nope = _int(config, "qk_nope_head_dim")
+        v_dim = _int(config, "v_head_dim")
+        q_rank = config.get("q_lora_rank")
+        if q_rank:
+            q = hidden * q_rank + q_rank + q_rank * heads * (nope + rope)
+        else:
+            q = hidden * heads * (nope + rope)
+        attention = q + hidden * (rank + rope) + rank + rank * heads * (nope + v_dim)
+        attention += heads * v_dim * hidden
+    else:
+        q_out, kv_out = heads * head_dim, kv_heads * head_dim
+        attention = hidden * (q_out + 2 * kv_out) + q_out * hidden
+        if config.get("model_type") in ("qwen2", "qwen2_moe") or config.get("attention_bias"):
+            attention += q_out + 2 * kv_out
+        if config.get("model_type") in ("qwen3", "qwen3_moe"):
+            attention += 2 * head_dim  # q_norm and k_norm
+
+    dense = 3 * hidden * _int(config, "intermediate_size", "ffn_dim", default=4 * hidden)
+    experts = config.get("n_routed_experts") or config.get("num_local_experts")
+    experts = experts or config.get("num_experts")
+    moe_layers = 0
+    moe = 0
+    if experts:
+        expert_inter = _int(config, "moe_intermediate_size", "intermediate_size")
+        moe = experts * 3 * hidden * expert_inter + hidden * experts
+        shared = config.get("n_shared_experts")
+        if shared:
+            moe += shared * 3 * hidden * expert_inter
+        shared_inter = config.get("shared_expert_intermediate_size")
+        if shared_inter:
+            moe += 3 * hidden * int(shared_inter) + hidden
+        first_dense = int(config.get("first_k_dense_replace") or 0)
+        step = int(config.get("decoder_sparse_step") or config.get("moe_layer_freq") or 1)
+        only_dense = set(config.get("mlp_only_layers") or [])
+        moe_layers = sum(
+            1
+            for i in range(layers)
+            if i >= first_dense and i not in only_dense and (i + 1) % step == 0
+        )
+    per_layer_norms = 2 * hidden
+    total = embedding + hidden  # the final norm
+    total += layers * (attention + per_layer_norms)
+    total += moe_layers * moe + (layers - moe_layers) * dense
+    return total, embedding
+
+
+def checkpoint_weight_bytes(quant: dict[str, Any]) -> float | None:
+    """Bytes per weight a checkpoint's quantization_config states: its ``bits`` (GPTQ, AWQ),
+    the ``num_bits`` of its weights (compressed-tensors), bitsandbytes' 8/4-bit switches; a
+    16-bit scale and a 4-bit zero point per group of 128 for the sub-byte widths."""
+    bits = quant.get("bits") or quant.get("w_bit")
+    if not bits:
+        for group in (quant.get("config_groups") or {}).values():
+            bits = ((group or {}).get("weights") or {}).get("num_bits")
+            if bits:
+                break
+    if quant.get("load_in_8bit"):
+        bits = 8
+    if quant.get("load_in_4bit"):
+        bits = 4
+    if not isinstance(bits, (int, float)) or isinstance(bits, bool) or bits <= 0:
+        return None
+    return bits / 8 + (2.5 / 128 if bits < 8 else 0)
+
+
+def architecture(config: dict[str, Any]) -> Architecture:
+    """The sizing facts of a config.json (raises :class:`NotModelled` when it lacks them)."""
+    cfg = text_config(config)
+    hidden = _int(cfg, "hidden_size", "d_model", "n_embd")
+    heads = _int(cfg, "num_attention_heads", "n_head")
+    window, interleaved = _sliding(cfg)
+    mla = None
+    if cfg.get("kv_lora_rank"):
+        mla = (_int(cfg, "kv_lora_rank"), _int(cfg, "qk_rope_head_dim"))
+    quant = cfg.get("quantization_config")
+    method = None
+    quant_bytes = None
+    if isinstance(quant, dict):
+        method = str(quant.get("quant_method") or "") or None
+        quant_bytes = checkpoint_weight_bytes(quant)
+    parameters, embedding = count_parameters(cfg)
+    return Architecture(
+        layers=_int(cfg, "num_hidden_layers", "n_layer", "num_layers"),
+        hidden=hidden,
+        heads=heads,
+        kv_heads=_int(cfg, "num_key_value_heads", default=heads),
+        head_dim=_int(cfg, "head_dim", default=hidden // heads),
+        vocab=_int(cfg, "vocab_size"),
+        dtype=_dtype_of(cfg),
+        mla=mla,
+        sliding_window=window,
+        interleaved=interleaved,
+        max_len=max_len(cfg),
+        quantization=method,
+        quant_bytes=quant_bytes,
+        parameters=parameters,
+        embedding_parameters=embedding,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the rendered command line and the GPUs give the server."""
+
+    gpu_memory: int  # bytes per GPU
+    tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+    dtype: str = "auto"
+    quantization: str | None = None
+    kv_cache_dtype: str = "auto"
+
+
+def served_dtype(arch: Architecture, dtype: str) -> str:
+    """The dtype vLLM computes in: ``auto`` is the config's, float32 served as bfloat16."""
+    if dtype in ("auto", "", None):
+        return "bfloat16" if arch.dtype == "float32" else arch.dtype
+    return DTYPE_NAMES.get(dtype, dtype)
+
+
+def kv_heads_per_rank(arch: Architecture, tensor_parallel: int) -> int:
+    """KV heads each tensor-parallel rank holds (latent attention: one latent vector)."""
+    if arch.mla:
+        return 1
+    return max(1, arch.kv_heads // tensor_parallel)
+
+
+def kv_head_size(arch: Architecture) -> int:
+    return sum(arch.mla) if arch.mla else arch.head_dim
+
+
+def layers_per_stage(arch: Architecture, pipeline_parallel: int) -> int:
+    """Layers of the largest pipeline stage."""
+    return math.ceil(arch.layers / pipeline_parallel)
+
+
+def kv_bytes_per_token(arch: Architecture, settings: Settings) -> int:
+    """KV cache bytes of one token on one GPU (its heads, its pipeline stage's layers)."""
+    kv_dtype = settings.kv_cache_dtype
+    if kv_dtype.startswith("fp8"):
+        width = 1
+    else:
+        width = DTYPE_BYTES[served_dtype(arch, settings.dtype)]
+    per_layer = kv_heads_per_rank(arch, settings.tensor_parallel) * kv_head_size(arch) * width
+    per_layer *= 1 if arch.mla else 2
+    return per_layer * layers_per_stage(arch, settings.pipeline_parallel)
+
+
+def weight_bytes(arch: Architecture, settings: Settings) -> int:
+    """Bytes of the weights on one GPU: embeddings in the served dtype, the rest in the
+    quantization's width, split evenly over tensor x pipeline ranks."""
+    width = DTYPE_BYTES[served_dtype(arch, settings.dtype)]
+    method = settings.quantization or arch.quantization
+    linear = arch.parameters - arch.embedding_parameters
+    if arch.quant_bytes and not settings.quantization:
+        per_weight = arch.quant_bytes
+    else:
+        per_weight = QUANT_BYTES.get(method, width) if method else width
+    total = arch.embedding_parameters * width + linear * per_weight
+    return int(total / (settings.tensor_parallel * settings.pipeline_parallel))
+
+
+@dataclass
+class Estimate:
+    """The answer of ``plan`` for one configuration."""
+
+    weights_per_gpu: int
+    overhead_per_gpu: int
+    budget_per_gpu: int
+    kv_budget_per_gpu: int
+    kv_bytes_per_token: int
+    tokens: int
+    max_model_len: int
+    tokens_per_sequence: int
+    max_sequences: int
+    fits: bool
+    reason: str
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate(arch: Architecture, settings: Settings) -> Estimate:
+    """Weights, KV budget and tokens per GPU, and whether vLLM would start."""
+    weights = weight_bytes(arch, settings)
+    overhead = int(OVERHEAD_GIB * GIB)
+    budget = int(settings.gpu_memory * settings.gpu_memory_utilization)
+    kv_budget = budget - weights - overhead
+    per_token = kv_bytes_per_token(arch, settings)
+    tokens = max(0, kv_budget) // per_token // BLOCK_TOKENS * BLOCK_TOKENS
+    context = settings.max_model_len or arch.max_len or 0
+    per_sequence = context
+    notes: list[str] = []
+    if arch.sliding_window and not arch.mla:
+        per_sequence = min(context, arch.sliding_window + CHUNK_TOKENS)
+        notes.append(
+            f"a sequence keeps at most its last {arch.sliding_window} tokens (the sliding "
+            f"window) plus one {CHUNK_TOKENS}-token chunk in the cache"
+        )
+    if arch.interleaved:
+        notes.append(
+            "sliding-window layers are counted as full attention (not modelled per layer): "
+            "the real cache holds more tokens than shown"
+        )
+    sequences = tokens // per_sequence if per_sequence else 0
+    if kv_budget <= 0:
+        fits, reason = False, "the weights and overhead exceed the memory vLLM may use"
+    elif tokens < per_sequence:
+        fits, reason = (
+            False,
+            f"the KV cache holds {tokens} tokens, fewer than one sequence of "
+            f"{context} tokens (--max-model-len): vLLM refuses to start",
+        )
+    else:
+        fits, reason = True, "fits"
+    return Estimate(
+        weights_per_gpu=weights,
+        overhead_per_gpu=overhead,
+        budget_per_gpu=budget,
+        kv_budget_per_gpu=max(0, kv_budget),
+        kv_bytes_per_token=per_token,
+        tokens=tokens,
+        max_model_len=context,
+        tokens_per_sequence=per_sequence,
+        max_sequences=sequences,
+        fits=fits,
+        reason=reason,
+        notes=notes,
+    )
+
+
+def smallest_fit(
+    arch: Architecture, settings: Settings, *, gpus_per_node: int = 8, max_nodes: int = 16
+) -> tuple[int, int] | None:
+    """The smallest (tensor parallel, pipeline parallel) that fits with these GPUs: tensor
+    parallel within a node (a divisor of the attention heads), then whole nodes of pipeline
+    stages. None when even ``max_nodes`` nodes do not fit."""
+    candidates: list[tuple[int, int]] = []
+    tp = 1
+    while tp <= gpus_per_node:
+        if arch.heads % tp == 0:
+            candidates.append((tp, 1))
+        tp *= 2
+    widest = max(t for t, _ in candidates)
+    candidates += [(widest, pp) for pp in range(2, max_nodes + 1)]
+    for tp, pp in candidates:
+        if tp * pp < settings.tensor_parallel * settings.pipeline_parallel:
+            continue
+        trial = Settings(**{**asdict(settings), "tensor_parallel": tp, "pipeline_parallel": pp})
+        if estimate(arch, trial).fits:
+            return tp, pp
+    return None
+
+
+def largest_context(arch: Architecture, settings: Settings) -> int:
+    """The longest --max-model-len the KV cache holds as configured (0 when the weights alone
+    do not fit)."""
+    found = estimate(arch, settings)
+    if found.kv_budget_per_gpu <= 0:
+        return 0
+    if arch.sliding_window and not arch.mla and found.tokens >= arch.sliding_window + CHUNK_TOKENS:
+        return arch.max_len or found.tokens
+    limit = arch.max_len or found.tokens
+    return min(found.tokens, limit)

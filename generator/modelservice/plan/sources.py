@@ -1,0 +1,113 @@
+"""Where ``plan`` reads a model's config.json: a local folder, the hub through the values
+file's own mirror and token, or, offline, the committed table of popular models.
+
+Hub requests go to ``huggingface.endpoint`` (default https://huggingface.co) or
+``modelscope.endpoint`` (default https://www.modelscope.cn), at the values' ``model.revision``,
+with the token of the environment (``HF_TOKEN``, or ``MODELSCOPE_API_TOKEN``, the variables the
+chart gives the server): the values file names only the Secret, and ``plan`` never reads a
+cluster. Only config.json is fetched (a few KiB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from . import tables
+
+HF_DEFAULT = "https://huggingface.co"
+MODELSCOPE_DEFAULT = "https://www.modelscope.cn"
+TIMEOUT_SECONDS = 20
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """A model's config.json and where it came from."""
+
+    data: dict[str, Any]
+    origin: str
+
+
+class HubUnreachable(Exception):
+    """The hub could not be asked (no route, DNS, timeout): offline, the table may answer."""
+
+
+def from_folder(path: Path) -> Config:
+    """config.json of a local model folder (or the file itself)."""
+    file = path / "config.json" if path.is_dir() else path
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read the model's config: {exc.strerror or exc}") from None
+    return Config(_parse(text, str(file)), str(file))
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{where}: config.json is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: config.json is not a JSON object")
+    return data
+
+
+def hub_url(source: str, endpoint: str | None, repo: str, revision: str | None) -> str:
+    """The URL of a repository's config.json on a Hugging Face or ModelScope site."""
+    quoted = urllib.parse.quote(repo, safe="/")
+    if source == "modelscope":
+        base = (endpoint or MODELSCOPE_DEFAULT).rstrip("/")
+        query = urllib.parse.urlencode(
+            {"Revision": revision or "master", "FilePath": "config.json"}
+        )
+        return f"{base}/api/v1/models/{quoted}/repo?{query}"
+    base = (endpoint or HF_DEFAULT).rstrip("/")
+    rev = urllib.parse.quote(revision or "main", safe="")
+    return f"{base}/{quoted}/resolve/{rev}/config.json"
+
+
+def from_hub(
+    source: str, endpoint: str | None, repo: str, revision: str | None, token: str | None
+) -> Config:
+    """config.json from the hub; :class:`HubUnreachable` when no answer came at all."""
+    url = hub_url(source, endpoint, repo, revision)
+    request = urllib.request.Request(url, headers={"User-Agent": "modelservice-plan"})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+            raw = answer.read(MAX_CONFIG_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        hint = {
+            401: "the repository needs a token: export HF_TOKEN (MODELSCOPE_API_TOKEN)",
+            403: "the token may not read this repository (a gated model: accept its licence)",
+            404: "no such repository, revision or file",
+        }.get(exc.code, exc.reason)
+        raise UserError(f"{url}: HTTP {exc.code}: {hint}") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise HubUnreachable(f"{url}: {reason}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UserError(f"{url}: config.json is larger than {MAX_CONFIG_BYTES} bytes")
+    return Config(_parse(raw.decode("utf-8", errors="replace"), url), url)
+
+
+def from_table(repo: str) -> Config | None:
+    known = tables.known_model(repo)
+    if known is None:
+        return None
+    return Config(dict(known.config), f"the table of known models ({known.source})")
+
+
+def token_for(source: str) -> str | None:
+    """The hub token of the environment, as the chart names it for the server."""
+    names = ("MODELSCOPE_API_TOKEN",) if source == "modelscope" else ("HF_TOKEN",)
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)

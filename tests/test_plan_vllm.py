@@ -1,0 +1,133 @@
+"""plan's arithmetic agrees with vLLM's own config code on every model of its table.
+
+Each table entry's config.json is written to a folder and resolved by vLLM's ModelConfig (its
+CPU build, tests/vllm_env.py), all in one subprocess: the KV heads each tensor-parallel rank
+holds, the head size, the layers, the sliding window, multi-head latent attention, the longest
+context, the dtype it serves in and, through vLLM's own KV cache spec classes, the bytes one
+token takes in the cache. plan must give the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kube_harness import cache_dir
+from vllm_env import run_vllm
+
+from modelservice.plan import sizing, tables
+from modelservice.vllm_flags import pinned_version
+
+TENSOR_PARALLEL = (1, 2, 4, 8)
+KV_CACHE_DTYPES = ("auto", "fp8")
+
+PROGRAM = r"""
+import json, sys
+from vllm.config import ModelConfig, ParallelConfig
+from vllm.utils.torch_utils import get_kv_cache_torch_dtype
+from vllm.v1.kv_cache_interface import FullAttentionSpec, MLAAttentionSpec
+
+request = json.load(sys.stdin)
+answers = {}
+for name, folder in request["models"].items():
+    mc = ModelConfig(model=folder, tokenizer=folder, skip_tokenizer_init=True)
+    entry = {
+        "use_mla": bool(mc.use_mla),
+        "head_size": mc.get_head_size(),
+        "total_kv_heads": mc.get_total_num_kv_heads(),
+        "sliding_window": mc.get_sliding_window(),
+        "layer_types": sorted(set(getattr(mc.hf_text_config, "layer_types", None) or [])),
+        "max_model_len": mc.max_model_len,
+        "dtype": str(mc.dtype).removeprefix("torch."),
+        "per_rank": {},
+    }
+    for tp in request["tensor_parallel"]:
+        pc = ParallelConfig(tensor_parallel_size=tp)
+        heads = mc.get_num_kv_heads(pc)
+        layers = mc.get_num_layers(pc)
+        per_token = {}
+        for kv_dtype in request["kv_cache_dtypes"]:
+            dtype = get_kv_cache_torch_dtype(kv_dtype if kv_dtype == "auto" else "fp8", mc.dtype)
+            cls = MLAAttentionSpec if mc.use_mla else FullAttentionSpec
+            spec = cls(block_size=16, num_kv_heads=heads, head_size=mc.get_head_size(), dtype=dtype)
+            per_token[kv_dtype] = spec.page_size_bytes // 16 * layers
+        entry["per_rank"][str(tp)] = {"kv_heads": heads, "layers": layers, "kv_bytes": per_token}
+    answers[name] = entry
+print(json.dumps(answers))
+"""
+
+
+@pytest.fixture(scope="module")
+def vllm_answers(tmp_path_factory) -> dict:
+    """vLLM's resolution of every table entry, in one subprocess."""
+    root = tmp_path_factory.mktemp("configs")
+    folders = {}
+    for index, model in enumerate(tables.models()):
+        folder = root / f"m{index}"
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(model.config), encoding="utf-8")
+        folders[model.name] = str(folder)
+    return run_vllm(
+        PROGRAM,
+        {
+            "models": folders,
+            "tensor_parallel": list(TENSOR_PARALLEL),
+            "kv_cache_dtypes": list(KV_CACHE_DTYPES),
+        },
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HOME": str(root),
+            # vLLM inspects each architecture's class in a subprocess (about 10 s each) and
+            # caches the answer by the hash of the model's module: kept across runs, it only
+            # saves time, the answers are the same.
+            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
+        },
+        timeout=900,
+    )
+
+
+MODELS = [m.name for m in tables.models()]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_plan_reads_the_architecture_as_vllm_does(vllm_answers, name):
+    arch = sizing.architecture(tables.known_model(name).config)
+    vllm = vllm_answers[name]
+    assert (arch.mla is not None) == vllm["use_mla"]
+    assert sizing.kv_head_size(arch) == vllm["head_size"]
+    assert arch.max_len == vllm["max_model_len"]
+    assert sizing.served_dtype(arch, "auto") == vllm["dtype"]
+    # layers of more than one kind (sliding window and full) in the config vLLM reads
+    assert arch.interleaved == (len(vllm["layer_types"]) > 1)
+    # plan models a window only where every layer has one; vLLM reports the config's window
+    if not arch.interleaved:
+        assert arch.sliding_window == vllm["sliding_window"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("tp", TENSOR_PARALLEL)
+def test_kv_heads_per_rank_and_bytes_per_token_agree_with_vllm(vllm_answers, name, tp):
+    arch = sizing.architecture(tables.known_model(name).config)
+    vllm = vllm_answers[name]["per_rank"][str(tp)]
+    assert sizing.kv_heads_per_rank(arch, tp) == vllm["kv_heads"]
+    assert sizing.layers_per_stage(arch, 1) == vllm["layers"]
+    for kv_dtype in KV_CACHE_DTYPES:
+        settings = sizing.Settings(
+            gpu_memory=80 * sizing.GIB, tensor_parallel=tp, kv_cache_dtype=kv_dtype
+        )
+        assert sizing.kv_bytes_per_token(arch, settings) == vllm["kv_bytes"][kv_dtype], kv_dtype
+
+
+def test_the_table_holds_a_latent_attention_a_sliding_window_and_a_hybrid_model():
+    kinds = [sizing.architecture(m.config) for m in tables.models()]
+    assert any(a.mla for a in kinds)
+    assert any(a.sliding_window and not a.interleaved for a in kinds)
+    assert any(a.interleaved for a in kinds)
+
+
+def test_configs_are_written_as_the_table_holds_them(tmp_path: Path):
+    model = tables.models()[0]
+    (tmp_path / "config.json").write_text(json.dumps(model.config), encoding="utf-8")
+    assert json.loads((tmp_path / "config.json").read_text()) == model.config
