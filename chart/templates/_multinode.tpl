@@ -1,0 +1,106 @@
+{{/*
+Helpers of multi-node serving (multiNode.*, a LeaderWorkerSet group per model replica) and of
+the per-pod cache claims. LeaderWorkerSet gives every pod of a group LWS_LEADER_ADDRESS (the
+leader's DNS name in the group's headless Service), LWS_GROUP_SIZE and LWS_WORKER_INDEX (0 on
+the leader); Kubernetes expands $(VAR) in args from the container's environment.
+*/}}
+
+{{/*
+Whether the release serves one model replica over a group of pods.
+*/}}
+{{- define "modelservice.multiNode" -}}
+{{- if .Values.multiNode.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+Whether each pod gets its own cache claim from a claim template (persistence.perPod), rather
+than mounting one claim.
+*/}}
+{{- define "modelservice.cachePerPod" -}}
+{{- if and .Values.persistence.enabled .Values.persistence.perPod (not .Values.persistence.existingClaim) }}true{{ end }}
+{{- end }}
+
+{{/*
+Flags of `vllm serve` on the leader and the workers of a group, after the chart's own flags
+and before engine.args. The multiprocessing backend (vLLM's own) spans the nodes with
+--nnodes/--node-rank, every rank connecting to the leader (--master-addr); a worker runs
+--headless, with no API server. The Ray backend needs only --distributed-executor-backend ray
+on the leader: vLLM places its workers on the Ray cluster the group forms.
+*/}}
+{{- define "modelservice.multiNodeArgs" -}}
+{{- if eq .Values.multiNode.backend "ray" }}
+- --distributed-executor-backend
+- ray
+{{- else }}
+- --nnodes
+- {{ int .Values.multiNode.nodes | quote }}
+- --node-rank
+- $(LWS_WORKER_INDEX)
+- --master-addr
+- $(LWS_LEADER_ADDRESS)
+- --master-port
+- {{ int .Values.multiNode.masterPort | quote }}
+{{- if eq .role "worker" }}
+- --headless
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment of the server container on the pods of a group: the network interface NCCL and
+Gloo use between nodes, when one is named (their guess can pick an interface the other node
+cannot reach), and NCCL's log level.
+*/}}
+{{- define "modelservice.multiNodeEnv" -}}
+{{- with .Values.multiNode.network.socketInterface }}
+- name: NCCL_SOCKET_IFNAME
+  value: {{ . | quote }}
+- name: GLOO_SOCKET_IFNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.multiNode.network.ncclDebug }}
+- name: NCCL_DEBUG
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Ray leader: start the Ray head, then replace the shell with `vllm serve` and its
+arguments ("$@": the command's remaining items and the container's args, never re-parsed by
+the shell). vLLM waits for the workers' GPUs to join the cluster (up to 30 minutes) before it
+loads the model.
+*/}}
+{{- define "modelservice.rayHeadScript" -}}
+{{- printf "ray start --head --port=%d --disable-usage-stats && exec \"$@\"" (int .Values.multiNode.ray.port) }}
+{{- end }}
+
+{{/*
+A Ray worker: wait until the leader's Ray head answers, then join it and stay in the
+foreground. If the head goes away the process exits, the container restarts, and
+LeaderWorkerSet recreates the whole group.
+*/}}
+{{- define "modelservice.rayWorkerScript" -}}
+{{- $head := printf "$LWS_LEADER_ADDRESS:%d" (int .Values.multiNode.ray.port) }}
+{{- printf "until ray health-check --address=\"%s\" >/dev/null 2>&1; do echo waiting for the Ray head at %s; sleep 5; done; exec ray start --address=\"%s\" --block --disable-usage-stats" $head $head $head }}
+{{- end }}
+
+{{/*
+Affinity of a pod: the user's `affinity`, and for the pods of a group with
+multiNode.topologyKey a required pod affinity that keeps the group in one topology domain
+(a rack, a zone): every pod must land where the pods of its own group are (matchLabelKeys on
+the group key LeaderWorkerSet puts on every pod of a group). The leader is placed first; its
+workers follow it.
+*/}}
+{{- define "modelservice.affinity" -}}
+{{- $affinity := deepCopy (.Values.affinity | default dict) }}
+{{- if and (ne (.role | default "server") "server") .Values.multiNode.topologyKey }}
+{{- $pod := get $affinity "podAffinity" | default dict }}
+{{- $terms := get $pod "requiredDuringSchedulingIgnoredDuringExecution" | default list }}
+{{- $term := dict "topologyKey" .Values.multiNode.topologyKey "labelSelector" (dict "matchLabels" (include "modelservice.selectorLabels" . | fromYaml)) "matchLabelKeys" (list "leaderworkerset.sigs.k8s.io/group-key") }}
+{{- $_ := set $pod "requiredDuringSchedulingIgnoredDuringExecution" (append $terms $term) }}
+{{- $_ = set $affinity "podAffinity" $pod }}
+{{- end }}
+{{- with $affinity }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
