@@ -104,3 +104,26 @@ workers follow it.
 {{- toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+NOTES.txt: how to watch a group come up.
+*/}}
+{{- define "modelservice.notes.multiNode" -}}
+{{- $svc := include "modelservice.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- $groups := .Values.autoscaling.enabled | ternary "as many groups as the autoscaler sets" (printf "%d group(s)" (int .Values.replicaCount)) }}
+
+The model runs over groups of {{ int .Values.multiNode.nodes }} pods (LeaderWorkerSet {{ $svc }}, {{ $groups }}),
+each pod with {{ int .Values.gpu.count }} GPU(s), vLLM's {{ eq .Values.multiNode.backend "ray" | ternary "Ray" "multiprocessing (mp)" }} backend. The leader of each group
+serves the API; if any pod of a group restarts, the whole group is recreated.
+Watch the groups come up (pod <name>-<group> is a leader, <name>-<group>-<n> its workers):
+  kubectl get leaderworkerset {{ $svc }} -n {{ $ns }}
+  kubectl get pods -n {{ $ns }} -l leaderworkerset.sigs.k8s.io/name={{ $svc }} -L leaderworkerset.sigs.k8s.io/worker-index -w
+{{- if include "modelservice.downloads" . }}
+Every pod downloads the model into its cache first (init container "download"):
+  kubectl logs -f {{ $svc }}-0 -c download -n {{ $ns }}
+{{- end }}
+Follow the leader of group 0{{ with .Values.probes.startup }}{{ if .enabled }} (its startup probe allows {{ mul (int .periodSeconds) (int .failureThreshold) }} s to load the model){{ end }}{{ end }} and a worker:
+  kubectl logs -f {{ $svc }}-0 -c vllm -n {{ $ns }}
+  kubectl logs -f {{ $svc }}-0-1 -c vllm -n {{ $ns }}
+{{- end }}

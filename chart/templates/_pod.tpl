@@ -135,7 +135,9 @@ spec:
               key: {{ include "modelservice.apiKeySecretKey" $ | quote }}
         {{- end }}
         {{- if ne $role "server" }}
-        {{- include "modelservice.multiNodeEnv" . | nindent 8 }}
+        {{- with include "modelservice.multiNodeEnv" . }}
+        {{- . | trim | nindent 8 }}
+        {{- end }}
         {{- end }}
         {{- include "modelservice.env" . | trim | nindent 8 }}
       {{- with .Values.envFrom }}
