@@ -68,9 +68,9 @@ def _values_checks() -> list[Check]:
 
 
 def _rules() -> list[Check]:
-    from . import rules
+    from . import rules, scale_rules
 
-    return list(rules.RULES)
+    return [*rules.RULES, *scale_rules.RULES]
 
 
 def _rendered_checks() -> list[Check]:

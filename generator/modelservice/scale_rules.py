@@ -1,0 +1,147 @@
+"""Cross-field rules of multi-node serving and autoscaling, on the merged values.
+
+Each rule has an id, a case in ``tests/cases/invalid/`` and a row in the README's rules
+table. What depends on the rendered objects (a group's parallelism, the cache claims the pods
+mount) is judged in :mod:`modelservice.scale_checks` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from .diagnostics import Problem
+from .loader import has_path, value_at
+from .paths import schemas_dir
+
+if TYPE_CHECKING:
+    from .validate import Context
+
+#: A vLLM metric name in PromQL (vLLM prefixes every metric it exports with `vllm:`).
+VLLM_METRIC = re.compile(r"(?<![\w:])vllm:[a-zA-Z0-9_:]+")
+
+
+@cache
+def vllm_series(version: str) -> frozenset[str] | None:
+    """Every series name the vLLM release exports (``_total``, ``_bucket`` ... included), from
+    ``schemas/vllm/<version>-metrics.json``, extracted from vLLM's own code."""
+    path = schemas_dir() / "vllm" / f"{version}-metrics.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return frozenset(s for metric in data["metrics"].values() for s in metric["series"])
+
+
+def _where(ctx: Context, *paths: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The first of ``paths`` the user's file sets, else the first."""
+    return next((p for p in paths if has_path(ctx.values, p)), paths[0])
+
+
+def autoscaling(ctx: Context) -> list[Problem]:
+    """Replica bounds, scale to zero, and the metric names of the triggers."""
+    from .vllm_flags import pinned_version
+
+    if not value_at(ctx.merged, ("autoscaling", "enabled")):
+        return []
+    problems: list[Problem] = []
+    low = int(value_at(ctx.merged, ("autoscaling", "minReplicas")) or 0)
+    high = int(value_at(ctx.merged, ("autoscaling", "maxReplicas")) or 0)
+    engine = value_at(ctx.merged, ("autoscaling", "engine"))
+    if low > high:
+        problems.append(
+            ctx.problem(
+                _where(ctx, ("autoscaling", "minReplicas"), ("autoscaling", "maxReplicas")),
+                f"minReplicas {low} is above maxReplicas {high}: the autoscaler refuses it; "
+                f"set maxReplicas to at least {low}",
+                "autoscaling-min-above-max",
+            )
+        )
+    if low == 0 and engine == "hpa":
+        problems.append(
+            ctx.problem(
+                _where(ctx, ("autoscaling", "minReplicas"), ("autoscaling", "engine")),
+                "a HorizontalPodAutoscaler cannot scale to zero (minReplicas 0 needs the "
+                "HPAScaleToZero feature gate, alpha): set minReplicas to 1, or use engine: "
+                "keda for scale to zero",
+                "autoscaling-hpa-min-zero",
+            )
+        )
+    triggers = value_at(ctx.merged, ("autoscaling", "keda", "extraTriggers")) or []
+    if low == 0 and engine == "keda" and not triggers:
+        problems.append(
+            ctx.problem(
+                _where(ctx, ("autoscaling", "minReplicas")),
+                "minReplicas 0 scales the service to zero, and then no vLLM pod reports the "
+                "metric that would bring it back: the service would stay at zero for good. "
+                "Add a trigger that sees requests before they reach vLLM (your ingress's or "
+                "gateway's request rate, or a cron schedule) to autoscaling.keda.extraTriggers, "
+                "or set minReplicas to 1",
+                "autoscaling-zero-without-wake-trigger",
+            )
+        )
+    problems += _metric_names(ctx, engine, triggers, pinned_version(ctx.chart))
+    return problems
+
+
+def _metric_names(
+    ctx: Context, engine: Any, triggers: list[Any], version: str
+) -> list[Problem]:
+    series = vllm_series(version)
+    if series is None:
+        return []
+    queries: list[tuple[tuple[str | int, ...], str]] = []
+    if engine == "keda":
+        query = value_at(ctx.merged, ("autoscaling", "keda", "query"))
+        if isinstance(query, str):
+            queries.append((("autoscaling", "keda", "query"), query))
+        for index, trigger in enumerate(triggers):
+            query = value_at(trigger, ("metadata", "query")) if isinstance(trigger, dict) else None
+            if isinstance(query, str):
+                path = ("autoscaling", "keda", "extraTriggers", index, "metadata", "query")
+                queries.append((path, query))
+    elif engine == "hpa":
+        name = value_at(ctx.merged, ("autoscaling", "hpa", "metricName"))
+        if isinstance(name, str) and name.startswith("vllm:"):
+            queries.append((("autoscaling", "hpa", "metricName"), name))
+    problems = []
+    for path, text in queries:
+        for name in VLLM_METRIC.findall(text):
+            if name not in series:
+                import difflib
+
+                near = difflib.get_close_matches(name, sorted(series), n=1, cutoff=0.6)
+                hint = f" (did you mean {near[0]}?)" if near else ""
+                problems.append(
+                    ctx.problem(
+                        path,
+                        f"{name} is not a metric vLLM {version} exports{hint}: the query would "
+                        "find no series and the autoscaler would never move",
+                        "autoscaling-unknown-metric",
+                        key=False,
+                    )
+                )
+    return problems
+
+
+def multi_node(ctx: Context) -> list[Problem]:
+    """A claim per pod needs the LeaderWorkerSet's claim templates."""
+    if value_at(ctx.merged, ("persistence", "perPod")) and not value_at(
+        ctx.merged, ("multiNode", "enabled")
+    ):
+        return [
+            ctx.problem(
+                ("persistence", "perPod"),
+                "a claim per pod is made from the LeaderWorkerSet's volumeClaimTemplates "
+                "(multiNode.enabled); a Deployment has none. For several one-node replicas use "
+                "a ReadWriteMany cache (persistence.accessModes: [ReadWriteMany], or an "
+                "existingClaim that is), or set perPod: false",
+                "per-pod-cache-needs-multi-node",
+            )
+        ]
+    return []
+
+
+#: The rules of this module, in order (run by validate after rules.RULES).
+RULES = (multi_node, autoscaling)
