@@ -104,9 +104,7 @@ class ValuesMap:
         #: (one pod template helper renders them all).
         self.pod_templates = pod_templates or {}
 
-    def _as_deployment(
-        self, obj: dict[str, Any], path: Path_
-    ) -> tuple[dict[str, Any], Path_]:
+    def _as_deployment(self, obj: dict[str, Any], path: Path_) -> tuple[dict[str, Any], Path_]:
         """A field of another kind's pod template, seen as the Deployment's same field."""
         for base in self.pod_templates.get(str(obj.get("kind")), []):
             if path[: len(base)] == base and isinstance(_get(obj, base), dict):

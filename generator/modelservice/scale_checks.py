@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .loader import value_at
+from .loader import has_path, value_at
 from .rendered_checks import Finding, _cache_claim_modes, _get, containers, pod_specs
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def group_parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[F
                 factors[word] = int(hit[1] or "")
             except ValueError:
                 continue
-            if word != "tensor" and factors[word] != 1 or culprit is None:
+            if (word != "tensor" and factors[word] != 1) or culprit is None:
                 culprit = (*where, "args", hit[0])
         world = 1
         for value in factors.values():
@@ -96,6 +96,14 @@ def group_parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[F
         )
 
 
+def _cache_key(ctx: Context, fallback: Path_) -> Path_:
+    """Where to report a cache claim problem: the claim keys the file sets, else ``fallback``."""
+    for key in (("persistence", "accessModes"), ("persistence", "existingClaim")):
+        if has_path(ctx.values, key):
+            return key
+    return fallback
+
+
 def _rwo_modes(ctx: Context, objects: list[dict[str, Any]], obj: dict[str, Any]) -> list[str]:
     modes: list[str] = []
     for _, spec in pod_specs(obj):
@@ -117,7 +125,7 @@ def group_claims(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Findin
                 "persistence.perPod: true (a claim per pod) or a ReadWriteMany cache "
                 "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is)",
                 "rwo-claim-shared-by-group",
-                values=("persistence", "accessModes"),
+                values=_cache_key(ctx, ("multiNode", "enabled")),
             )
 
 
@@ -142,7 +150,7 @@ def autoscaled_claims(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[F
                 "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is), or "
                 "with multiNode a claim per pod (persistence.perPod: true)",
                 "autoscaling-rwo-cache",
-                values=("persistence", "accessModes"),
+                values=_cache_key(ctx, ("autoscaling", "enabled")),
             )
 
 

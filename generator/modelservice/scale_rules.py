@@ -68,6 +68,22 @@ def autoscaling(ctx: Context) -> list[Problem]:
                 "autoscaling-hpa-min-zero",
             )
         )
+    if engine == "keda" and not value_at(ctx.merged, ("autoscaling", "keda", "serverAddress")):
+        problems.append(
+            ctx.problem(
+                _where(
+                    ctx,
+                    ("autoscaling", "keda", "serverAddress"),
+                    ("autoscaling", "engine"),
+                    ("autoscaling", "enabled"),
+                ),
+                "the KEDA trigger reads vLLM's metrics from Prometheus: set "
+                "autoscaling.keda.serverAddress to the Prometheus that scrapes the pods "
+                "(e.g. http://prometheus-operated.monitoring.svc:9090, with "
+                "metrics.serviceMonitor.enabled)",
+                "autoscaling-keda-without-prometheus",
+            )
+        )
     triggers = value_at(ctx.merged, ("autoscaling", "keda", "extraTriggers")) or []
     if low == 0 and engine == "keda" and not triggers:
         problems.append(
@@ -85,9 +101,7 @@ def autoscaling(ctx: Context) -> list[Problem]:
     return problems
 
 
-def _metric_names(
-    ctx: Context, engine: Any, triggers: list[Any], version: str
-) -> list[Problem]:
+def _metric_names(ctx: Context, engine: Any, triggers: list[Any], version: str) -> list[Problem]:
     series = vllm_series(version)
     if series is None:
         return []
