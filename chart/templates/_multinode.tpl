@@ -13,11 +13,11 @@ Whether the release serves one model replica over a group of pods.
 {{- end }}
 
 {{/*
-Whether each pod gets its own cache claim from a claim template (persistence.perPod), rather
-than mounting one claim.
+Whether each pod of a group gets its own cache claim from the LeaderWorkerSet's claim
+templates (persistence.perPod), rather than mounting one claim the release creates.
 */}}
 {{- define "modelservice.cachePerPod" -}}
-{{- if and .Values.persistence.enabled .Values.persistence.perPod (not .Values.persistence.existingClaim) }}true{{ end }}
+{{- if and .Values.multiNode.enabled .Values.persistence.enabled .Values.persistence.perPod (not .Values.persistence.existingClaim) }}true{{ end }}
 {{- end }}
 
 {{/*
