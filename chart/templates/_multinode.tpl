@@ -111,7 +111,8 @@ NOTES.txt: how to watch a group come up.
 {{- define "modelservice.notes.multiNode" -}}
 {{- $svc := include "modelservice.fullname" . }}
 {{- $ns := .Release.Namespace }}
-{{- $groups := .Values.autoscaling.enabled | ternary "as many groups as the autoscaler sets" (printf "%d group(s)" (int .Values.replicaCount)) }}
+{{- $groups := printf "%d group(s)" (int .Values.replicaCount) }}
+{{- if .Values.autoscaling.enabled }}{{ $groups = "as many groups as the autoscaler sets" }}{{ end }}
 
 The model runs over groups of {{ int .Values.multiNode.nodes }} pods (LeaderWorkerSet {{ $svc }}, {{ $groups }}),
 each pod with {{ int .Values.gpu.count }} GPU(s), vLLM's {{ eq .Values.multiNode.backend "ray" | ternary "Ray" "multiprocessing (mp)" }} backend. The leader of each group
