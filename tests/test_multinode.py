@@ -542,3 +542,18 @@ def test_the_group_parallelism_rule_gives_the_fix_in_its_message(tmp_path):
     assert problem.pointer == "/engine/tensorParallelSize"
     assert "2 pods x gpu.count 8 = 16" in problem.message
     assert "--pipeline-parallel-size=2 in engine.args" in problem.message
+
+
+def test_a_long_release_name_leaves_room_for_the_names_leaderworkerset_derives():
+    release = "a-very-long-release-name-for-a-reasoning-model-r1"
+    given = values(
+        autoscaling={"enabled": True, "keda": {"serverAddress": "http://p:9090"}},
+        persistence={"existingClaim": "models", "accessModes": ["ReadWriteMany"]},
+    )
+    found = objects_of(given, release=release)
+    name = one(found, "LeaderWorkerSet")["metadata"]["name"]
+    assert len(name) <= 40 and not name.endswith("-")
+    # its worker pods "<name>-<group>-<worker>" stay DNS labels; the autoscaler finds it
+    assert len(f"{name}-9999-63") <= 63
+    assert one(found, "ScaledObject")["spec"]["scaleTargetRef"]["name"] == name
+    assert f"kubectl get leaderworkerset {name} " in notes(given, release=release)

@@ -12,11 +12,12 @@ subresource counts groups).
 {{- if include "modelservice.multiNode" . }}
 apiVersion: leaderworkerset.x-k8s.io/v1
 kind: LeaderWorkerSet
+name: {{ include "modelservice.groupName" . | quote }}
 {{- else }}
 apiVersion: apps/v1
 kind: Deployment
-{{- end }}
 name: {{ include "modelservice.fullname" . | quote }}
+{{- end }}
 {{- end }}
 
 {{/*

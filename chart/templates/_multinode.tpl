@@ -13,6 +13,17 @@ Whether the release serves one model replica over a group of pods.
 {{- end }}
 
 {{/*
+Name of the LeaderWorkerSet, cut to 40 characters: LeaderWorkerSet names a group's worker
+StatefulSet "<name>-<group>" and its pods "<name>-<group>-<worker>" (a pod name is its
+hostname, a 63-character DNS label), and the StatefulSet controller labels the pods with
+"<statefulset>-<revision hash of about 10 characters>" (a 63-character label value): 40 leaves
+room for thousands of groups.
+*/}}
+{{- define "modelservice.groupName" -}}
+{{- regexReplaceAll "-+$" (include "modelservice.fullname" . | trunc 40) "" }}
+{{- end }}
+
+{{/*
 Whether each pod of a group gets its own cache claim from the LeaderWorkerSet's claim
 templates (persistence.perPod), rather than mounting one claim the release creates.
 */}}
@@ -109,7 +120,7 @@ workers follow it.
 NOTES.txt: how to watch a group come up.
 */}}
 {{- define "modelservice.notes.multiNode" -}}
-{{- $svc := include "modelservice.fullname" . }}
+{{- $svc := include "modelservice.groupName" . }}
 {{- $ns := .Release.Namespace }}
 {{- $groups := printf "%d group(s)" (int .Values.replicaCount) }}
 {{- if .Values.autoscaling.enabled }}{{ $groups = "as many groups as the autoscaler sets" }}{{ end }}

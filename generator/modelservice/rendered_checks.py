@@ -286,6 +286,10 @@ def _metadata(obj: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
     template = _get(obj, ("spec", "template", "metadata"))
     if isinstance(template, dict):
         yield ("spec", "template", "metadata"), template
+    for base, _ in pod_specs(obj) if obj.get("kind") == "LeaderWorkerSet" else ():
+        meta = _get(obj, (*base[:-1], "metadata"))
+        if isinstance(meta, dict):
+            yield (*base[:-1], "metadata"), meta
 
 
 def labels_and_annotations(objects: list[dict[str, Any]]) -> Iterator[Finding]:
