@@ -143,11 +143,16 @@ def test_scale_down_waits_for_the_stabilisation_window_and_goes_one_replica_at_a
 def test_scale_to_zero_sets_min_zero_the_cooldown_and_keeps_the_wake_triggers():
     wake = {
         "type": "cron",
-        "metadata": {"timezone": "UTC", "start": "0 8 * * *", "end": "0 18 * * *",
-                     "desiredReplicas": "1"},
-    }  # fmt: skip
-    spec = kinds(values({"minReplicas": 0, "keda": {"serverAddress": PROMETHEUS,
-                                                    "extraTriggers": [wake]}}))["ScaledObject"]["spec"]  # fmt: skip
+        "metadata": {
+            "timezone": "UTC",
+            "start": "0 8 * * *",
+            "end": "0 18 * * *",
+            "desiredReplicas": "1",
+        },
+    }
+    spec = kinds(
+        values({"minReplicas": 0, "keda": {"serverAddress": PROMETHEUS, "extraTriggers": [wake]}})
+    )["ScaledObject"]["spec"]
     assert spec["minReplicaCount"] == 0
     assert spec["cooldownPeriod"] == 1800
     assert spec["triggers"][1] == wake
@@ -208,9 +213,16 @@ def test_a_pod_disruption_budget_follows_the_fewest_replicas_the_autoscaler_keep
 
 
 def test_notes_say_how_scaling_behaves_and_what_scale_to_zero_costs():
-    text = notes(values({"minReplicas": 0, "keda": {"serverAddress": PROMETHEUS,
-                                                     "extraTriggers": [{"type": "cron"}]}}),
-                 release="q", namespace="ai")  # fmt: skip
+    text = notes(
+        values(
+            {
+                "minReplicas": 0,
+                "keda": {"serverAddress": PROMETHEUS, "extraTriggers": [{"type": "cron"}]},
+            }
+        ),
+        release="q",
+        namespace="ai",
+    )
     assert "0 to 8 replicas" in text
     assert "vllm:num_requests_waiting at 5 per replica" in text
     assert "after the\nmetric has stayed low for 600 s" in text
@@ -221,15 +233,20 @@ def test_notes_say_how_scaling_behaves_and_what_scale_to_zero_costs():
 @pytest.mark.parametrize("engine", ["keda", "hpa"])
 def test_autoscaled_deployments_and_groups_pass_the_real_api_servers_dry_run(apiserver, engine):
     for given in (
-        values({"engine": engine, "minReplicas": 2, "hpa": {"metricType": "External",
-                "selector": {"matchLabels": {"a": "b"}}}}),
+        values(
+            {
+                "engine": engine,
+                "minReplicas": 2,
+                "hpa": {"metricType": "External", "selector": {"matchLabels": {"a": "b"}}},
+            }
+        ),
         values(
             {"engine": engine, "minReplicas": 1},
             gpu={"count": 8},
             engine={"args": ["--pipeline-parallel-size=2"]},
             multiNode={"enabled": True},
         ),
-    ):  # fmt: skip
+    ):
         found = render_values(given, namespace="ai").objects()
         answers = apiserver.dry_run(found, namespace="ai")
         assert {o["kind"]: a for o, a in zip(found, answers, strict=True) if a} == {}
@@ -248,8 +265,12 @@ def test_validate_accepts_the_autoscaled_example_without_a_warning():
 
 def test_the_autoscaled_examples_wake_trigger_names_the_ingress_the_chart_renders():
     result = validate_file(EXAMPLES / "qwen2.5-7b-autoscaled.yaml", CHART)
-    found = {o["kind"]: o for o in render_values(result.values, release="qwen2-5-7b-autoscaled",
-                                                  namespace="ai").objects()}  # fmt: skip
+    found = {
+        o["kind"]: o
+        for o in render_values(
+            result.values, release="qwen2-5-7b-autoscaled", namespace="ai"
+        ).objects()
+    }
     wake = found["ScaledObject"]["spec"]["triggers"][1]["metadata"]["query"]
     assert f'ingress="{found["Ingress"]["metadata"]["name"]}"' in wake
     assert 'exported_namespace="ai"' in wake

@@ -156,11 +156,15 @@ def test_the_mp_backend_spans_the_nodes_with_nnodes_node_rank_and_the_leaders_ad
         args = server(pod)["args"]
         at = args.index("--nnodes")
         assert args[at : at + 8] == [
-            "--nnodes", "2",
-            "--node-rank", "$(LWS_WORKER_INDEX)",
-            "--master-addr", "$(LWS_LEADER_ADDRESS)",
-            "--master-port", "29501",
-        ]  # fmt: skip
+            "--nnodes",
+            "2",
+            "--node-rank",
+            "$(LWS_WORKER_INDEX)",
+            "--master-addr",
+            "$(LWS_LEADER_ADDRESS)",
+            "--master-port",
+            "29501",
+        ]
         assert args[-1] == "--pipeline-parallel-size=2"  # engine.args stay last
     assert "--headless" not in server(leader)["args"]
     assert "--headless" in server(worker)["args"]
@@ -239,8 +243,13 @@ def test_a_shared_readwritemany_cache_is_one_claim_every_pod_mounts():
 
 
 def test_topologykey_keeps_each_group_in_one_domain_beside_the_users_affinity():
-    node = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "gpu", "operator": "In", "values": ["h100"]}]}]}}  # fmt: skip
+    node = {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "gpu", "operator": "In", "values": ["h100"]}]}
+            ]
+        }
+    }
     given = values(
         multiNode={"enabled": True, "topologyKey": "example.com/rack"},
         affinity={"nodeAffinity": node},
@@ -269,9 +278,19 @@ def test_the_networkpolicy_admits_the_groups_own_pods_on_every_port():
     policy = one(objects_of(given), "NetworkPolicy")
     group = [rule for rule in policy["spec"]["ingress"] if "ports" not in rule]
     assert group == [
-        {"from": [{"podSelector": {"matchLabels": {
-            "app.kubernetes.io/name": "modelservice", "app.kubernetes.io/instance": "test"}}}]}
-    ]  # fmt: skip
+        {
+            "from": [
+                {
+                    "podSelector": {
+                        "matchLabels": {
+                            "app.kubernetes.io/name": "modelservice",
+                            "app.kubernetes.io/instance": "test",
+                        }
+                    }
+                }
+            ]
+        }
+    ]
 
 
 def test_a_pod_disruption_budget_follows_several_groups():
@@ -311,10 +330,20 @@ def test_a_group_with_every_multi_node_key_passes_the_real_api_servers_dry_run(a
             "network": {"socketInterface": "eth0", "ncclDebug": "WARN"},
         },
         networkPolicy={"enabled": True},
-        affinity={"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
-                                              "labelSelector": {"matchLabels": {"a": "b"}}}}]}},
-    )  # fmt: skip
+        affinity={
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 1,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"a": "b"}},
+                        },
+                    }
+                ]
+            }
+        },
+    )
     found = objects_of(given, namespace="ai")
     answers = apiserver.dry_run(found, namespace="ai")
     assert {o["kind"]: a for o, a in zip(found, answers, strict=True) if a} == {}
@@ -371,7 +400,8 @@ def kubelet_expanded(items: list[str], env: dict[str, str]) -> list[str]:
 
 
 def vllm_argv(container: dict[str, Any], env: dict[str, str]) -> list[str] | None:
-    """The argv of `vllm` in the container: after `vllm` in its command (a shell's "$@" included)."""
+    """The argv of `vllm` in the container: what follows `vllm` in its command and args (a
+    shell's "$@" included)."""
     argv = kubelet_expanded([*container["command"], *container.get("args", [])], env)
     if "vllm" not in argv:
         return None
@@ -409,9 +439,13 @@ def group_command_lines() -> dict[str, tuple[list[str], dict[str, Any]]]:
                 }
                 argv = vllm_argv(server(pod), env)
                 if argv is not None:
-                    expected = {"size": size, "index": index, "leader": leader_address,
-                                "gpus": given["gpu"]["count"], "backend":
-                                given["multiNode"].get("backend", "mp")}  # fmt: skip
+                    expected = {
+                        "size": size,
+                        "index": index,
+                        "leader": leader_address,
+                        "gpus": given["gpu"]["count"],
+                        "backend": given["multiNode"].get("backend", "mp"),
+                    }
                     lines[f"{case}/pod-{index}"] = (argv, expected)
     return lines
 
