@@ -15,7 +15,7 @@ import yaml
 from test_metrics import check_expression, promtool, run_promtool  # noqa: F401 (a fixture)
 from test_serving import notes
 
-from conftest import CHART, EXAMPLES, render_values
+from conftest import CASES, CHART, EXAMPLES, render_values
 from modelservice.validate import validate_file
 
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
@@ -274,3 +274,67 @@ def test_the_autoscaled_examples_wake_trigger_names_the_ingress_the_chart_render
     wake = found["ScaledObject"]["spec"]["triggers"][1]["metadata"]["query"]
     assert f'ingress="{found["Ingress"]["metadata"]["name"]}"' in wake
     assert 'exported_namespace="ai"' in wake
+
+
+# -- a claim per replica, without ReadWriteMany storage -----------------------------------------
+
+
+def per_pod(**autoscaling: Any) -> dict[str, Any]:
+    given = values(autoscaling)
+    given["persistence"] = {"perPod": True, "size": "100Gi"}
+    return given
+
+
+def test_a_claim_per_pod_runs_the_replicas_in_a_statefulset_instead_of_the_deployment():
+    found = kinds(per_pod(), release="q")
+    assert "Deployment" not in found and "PersistentVolumeClaim" not in found
+    sts = found["StatefulSet"]
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    assert "replicas" not in sts["spec"]
+    [claim] = sts["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "cache"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "100Gi"
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
+    pod = sts["spec"]["template"]["spec"]
+    assert "cache" not in {v["name"] for v in pod.get("volumes", [])}
+    server = next(c for c in pod["containers"] if c["name"] == "vllm")
+    assert {"name": "cache", "mountPath": "/root/.cache"} in server["volumeMounts"]
+    assert found["ScaledObject"]["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "name": "q-modelservice",
+    }
+
+
+def test_the_statefulsets_pod_is_the_deployments_pod_but_for_the_cache_volume():
+    sts = kinds(per_pod())["StatefulSet"]["spec"]["template"]
+    shared = values()
+    deployment = kinds(shared)["Deployment"]["spec"]["template"]
+    deployment["spec"]["volumes"] = [
+        v for v in deployment["spec"]["volumes"] if v["name"] != "cache"
+    ]
+    assert sts == deployment
+
+
+def test_a_claim_per_pod_needs_no_readwritemany_cache_to_autoscale():
+    found = render_values(per_pod()).objects()
+    case = CASES / "valid" / "per-pod-cache-claims-for-autoscaled-replicas.yaml"
+    assert validate_file(case, CHART).problems == []
+    assert {o["kind"] for o in found} >= {"StatefulSet", "ScaledObject"}
+
+
+def test_notes_follow_the_statefulsets_pods():
+    text = notes(per_pod(), release="q", namespace="ai")
+    assert "kubectl logs -f sts/q-modelservice -c vllm -n ai" in text
+    assert "cache-q-modelservice-<n>" in text
+    assert "deploy/" not in text
+
+
+def test_per_pod_claims_of_a_statefulset_pass_the_real_api_servers_dry_run(apiserver):
+    for given in (per_pod(), {**per_pod(), "autoscaling": {"enabled": False}, "replicaCount": 3}):
+        found = render_values(given, namespace="ai").objects()
+        answers = apiserver.dry_run(found, namespace="ai")
+        assert {o["kind"]: a for o, a in zip(found, answers, strict=True) if a} == {}

@@ -13,6 +13,10 @@ subresource counts groups).
 apiVersion: leaderworkerset.x-k8s.io/v1
 kind: LeaderWorkerSet
 name: {{ include "modelservice.groupName" . | quote }}
+{{- else if include "modelservice.cachePerPod" . }}
+apiVersion: apps/v1
+kind: StatefulSet
+name: {{ include "modelservice.groupName" . | quote }}
 {{- else }}
 apiVersion: apps/v1
 kind: Deployment

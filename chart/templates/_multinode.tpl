@@ -13,22 +13,55 @@ Whether the release serves one model replica over a group of pods.
 {{- end }}
 
 {{/*
-Name of the LeaderWorkerSet, cut to 40 characters: LeaderWorkerSet names a group's worker
-StatefulSet "<name>-<group>" and its pods "<name>-<group>-<worker>" (a pod name is its
-hostname, a 63-character DNS label), and the StatefulSet controller labels the pods with
-"<statefulset>-<revision hash of about 10 characters>" (a 63-character label value): 40 leaves
-room for thousands of groups.
+Name of the LeaderWorkerSet or the StatefulSet, cut to 40 characters: LeaderWorkerSet names a
+group's worker StatefulSet "<name>-<group>" and its pods "<name>-<group>-<worker>" (a pod
+name is its hostname, a 63-character DNS label), and the StatefulSet controller labels the
+pods with "<statefulset>-<revision hash of about 10 characters>" (a 63-character label
+value): 40 leaves room for thousands of groups or replicas.
 */}}
 {{- define "modelservice.groupName" -}}
 {{- regexReplaceAll "-+$" (include "modelservice.fullname" . | trunc 40) "" }}
 {{- end }}
 
 {{/*
-Whether each pod of a group gets its own cache claim from the LeaderWorkerSet's claim
-templates (persistence.perPod), rather than mounting one claim the release creates.
+Whether each pod gets its own cache claim from a claim template (persistence.perPod) rather
+than mounting one claim: the LeaderWorkerSet's with multiNode, else a StatefulSet's (which then
+runs the replicas instead of the Deployment).
 */}}
 {{- define "modelservice.cachePerPod" -}}
-{{- if and .Values.multiNode.enabled .Values.persistence.enabled .Values.persistence.perPod (not .Values.persistence.existingClaim) }}true{{ end }}
+{{- if and .Values.persistence.enabled .Values.persistence.perPod (not .Values.persistence.existingClaim) }}true{{ end }}
+{{- end }}
+
+{{/*
+The cache claim template and its retention policy, for a LeaderWorkerSet's
+leaderWorkerTemplate or a StatefulSet's spec: one claim per pod, "cache-<pod name>". The claims
+hold downloaded weights: like the shared cache they outlive the release (and a scale-down,
+so a replica that comes back finds its weights) unless keepOnUninstall is false.
+*/}}
+{{- define "modelservice.cacheClaimTemplates" -}}
+volumeClaimTemplates:
+  - metadata:
+      name: cache
+      {{- with .Values.persistence.annotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      accessModes:
+        {{- toYaml .Values.persistence.accessModes | nindent 8 }}
+      {{- if eq .Values.persistence.storageClassName "-" }}
+      storageClassName: ""
+      {{- else if .Values.persistence.storageClassName }}
+      storageClassName: {{ .Values.persistence.storageClassName | quote }}
+      {{- end }}
+      resources:
+        requests:
+          storage: {{ .Values.persistence.size | quote }}
+{{- $policy := "Delete" }}
+{{- if .Values.persistence.keepOnUninstall }}{{ $policy = "Retain" }}{{ end }}
+persistentVolumeClaimRetentionPolicy:
+  whenDeleted: {{ $policy }}
+  whenScaled: {{ $policy }}
 {{- end }}
 
 {{/*

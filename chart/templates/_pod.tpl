@@ -12,8 +12,8 @@ Only what differs between the roles is branched on here:
 - the API port and the probes: on the server and the leader only. A worker has no endpoint
   that says more than its process does: when the process exits, the container restarts and
   LeaderWorkerSet recreates the whole group (RecreateGroupOnPodRestart);
-- the cache volume: a per-pod claim (persistence.perPod) comes from the LeaderWorkerSet's
-  volumeClaimTemplates, so the pod lists no volume for it.
+The cache volume is not listed with a claim per pod (persistence.perPod): the claim template
+of the LeaderWorkerSet or the StatefulSet provides it.
 */}}
 {{- define "modelservice.podTemplate" -}}
 {{- $role := .role | default "server" }}
@@ -206,7 +206,7 @@ spec:
       volumeMounts:
         {{- include "modelservice.volumeMounts" . | trim | nindent 8 }}
   volumes:
-    {{- if not (and (ne $role "server") (include "modelservice.cachePerPod" .)) }}
+    {{- if not (include "modelservice.cachePerPod" .) }}
     - name: cache
       {{- if .Values.persistence.enabled }}
       persistentVolumeClaim:

@@ -139,23 +139,5 @@ def _metric_names(ctx: Context, engine: Any, triggers: list[Any], version: str) 
     return problems
 
 
-def multi_node(ctx: Context) -> list[Problem]:
-    """A claim per pod needs the LeaderWorkerSet's claim templates."""
-    if value_at(ctx.merged, ("persistence", "perPod")) and not value_at(
-        ctx.merged, ("multiNode", "enabled")
-    ):
-        return [
-            ctx.problem(
-                ("persistence", "perPod"),
-                "a claim per pod is made from the LeaderWorkerSet's volumeClaimTemplates "
-                "(multiNode.enabled); a Deployment has none. For several one-node replicas use "
-                "a ReadWriteMany cache (persistence.accessModes: [ReadWriteMany], or an "
-                "existingClaim that is), or set perPod: false",
-                "per-pod-cache-needs-multi-node",
-            )
-        ]
-    return []
-
-
 #: The rules of this module, in order (run by validate after rules.RULES).
-RULES = (multi_node, autoscaling)
+RULES = (autoscaling,)
