@@ -338,3 +338,51 @@ def test_per_pod_claims_of_a_statefulset_pass_the_real_api_servers_dry_run(apise
         found = render_values(given, namespace="ai").objects()
         answers = apiserver.dry_run(found, namespace="ai")
         assert {o["kind"]: a for o, a in zip(found, answers, strict=True) if a} == {}
+
+
+def test_promtool_evaluates_the_trigger_query_to_this_services_waiting_requests_only(
+    promtool,  # noqa: F811
+    tmp_path,
+):
+    """Two replicas of this service, one of another service and one of another model: the
+    query sums the two (KEDA divides the sum by the replica count)."""
+    query = kinds(values(), release="qwen", namespace="ai")["ScaledObject"]["spec"]["triggers"][0][
+        "metadata"
+    ]["query"]
+    rules = {"groups": [{"name": "keda", "rules": [{"record": "keda:waiting", "expr": query}]}]}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
+    mine = f'namespace="ai", service="qwen-modelservice", model_name="{QWEN}", engine="0"'
+    series = [
+        {"series": f'vllm:num_requests_waiting{{{mine}, pod="qwen-a"}}', "values": "3x5"},
+        {"series": f'vllm:num_requests_waiting{{{mine}, pod="qwen-b"}}', "values": "9x5"},
+        {
+            "series": 'vllm:num_requests_waiting{namespace="ai", service="other-modelservice", '
+            f'model_name="{QWEN}", engine="0", pod="other-a"}}',
+            "values": "100x5",
+        },
+        {
+            "series": 'vllm:num_requests_waiting{namespace="ai", service="qwen-modelservice", '
+            'model_name="another/model", engine="0", pod="qwen-c"}',
+            "values": "50x5",
+        },
+    ]
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": "keda:waiting",
+                        "eval_time": "2m",
+                        "exp_samples": [{"labels": "keda:waiting", "value": 12}],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "keda.test.yaml").write_text(yaml.safe_dump(test))
+    result = run_promtool(promtool, "test", "rules", tmp_path / "keda.test.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
