@@ -386,3 +386,29 @@ def test_promtool_evaluates_the_trigger_query_to_this_services_waiting_requests_
     (tmp_path / "keda.test.yaml").write_text(yaml.safe_dump(test))
     result = run_promtool(promtool, "test", "rules", tmp_path / "keda.test.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_idle_replica_count_of_zero_scales_to_zero_between_bursts_above_one(apiserver):
+    cron = {
+        "type": "cron",
+        "metadata": {
+            "timezone": "UTC",
+            "start": "0 8 * * *",
+            "end": "0 18 * * *",
+            "desiredReplicas": "2",
+        },
+    }
+    given = values(
+        {
+            "minReplicas": 2,
+            "keda": {"serverAddress": PROMETHEUS, "idleReplicaCount": 0, "extraTriggers": [cron]},
+        }
+    )
+    found = render_values(given, namespace="ai").objects()
+    spec = next(o for o in found if o["kind"] == "ScaledObject")["spec"]
+    assert (spec["idleReplicaCount"], spec["minReplicaCount"]) == (0, 2)
+    assert spec["cooldownPeriod"] == 1800
+    assert "idleReplicaCount" not in kinds(values())["ScaledObject"]["spec"]
+    answers = apiserver.dry_run(found, namespace="ai")
+    assert {o["kind"]: a for o, a in zip(found, answers, strict=True) if a} == {}
+    assert "With idleReplicaCount 0 the service scales to zero" in notes(given)

@@ -25,6 +25,14 @@ name: {{ include "modelservice.fullname" . | quote }}
 {{- end }}
 
 {{/*
+Whether KEDA scales the service to zero when idle (minReplicas 0, or idleReplicaCount 0).
+*/}}
+{{- define "modelservice.scalesToZero" -}}
+{{- $as := .Values.autoscaling }}
+{{- if and (eq $as.engine "keda") (or (eq (int $as.minReplicas) 0) (not (kindIs "invalid" $as.keda.idleReplicaCount))) }}true{{ end }}
+{{- end }}
+
+{{/*
 vLLM's metric for autoscaling.metric.
 */}}
 {{- define "modelservice.scaleMetric" -}}
@@ -78,8 +86,8 @@ Autoscaling ({{ eq $as.engine "keda" | ternary "KEDA ScaledObject" "HorizontalPo
 {{ include "modelservice.scaleMetric" . }} at {{ include "modelservice.scaleTarget.value" . }} per replica. New {{ $what }} take minutes to start
 (scheduling, image pull, download, model load); {{ $what }} are removed one at a time, after the
 metric has stayed low for {{ int $as.scaleDownStabilizationSeconds }} s.
-{{- if eq (int $as.minReplicas) 0 }}
-With minReplicas 0 the service scales to zero after {{ int $as.keda.cooldownPeriod }} s without activity. Then the
+{{- if include "modelservice.scalesToZero" . }}
+{{ if eq (int $as.minReplicas) 0 }}With minReplicas 0{{ else }}With idleReplicaCount 0{{ end }} the service scales to zero after {{ int $as.keda.cooldownPeriod }} s without activity. Then the
 next request finds no pod: it fails or waits (as your gateway decides) for a full cold start,
 and only autoscaling.keda.extraTriggers can wake the service (a pod that does not exist
 reports no vLLM metrics).

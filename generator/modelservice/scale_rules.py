@@ -84,12 +84,29 @@ def autoscaling(ctx: Context) -> list[Problem]:
                 "autoscaling-keda-without-prometheus",
             )
         )
-    triggers = value_at(ctx.merged, ("autoscaling", "keda", "extraTriggers")) or []
-    if low == 0 and engine == "keda" and not triggers:
+    idle = value_at(ctx.merged, ("autoscaling", "keda", "idleReplicaCount"))
+    if engine == "keda" and isinstance(idle, int) and idle >= low:
         problems.append(
             ctx.problem(
-                _where(ctx, ("autoscaling", "minReplicas")),
-                "minReplicas 0 scales the service to zero, and then no vLLM pod reports the "
+                _where(ctx, ("autoscaling", "keda", "idleReplicaCount")),
+                f"idleReplicaCount {idle} must be below minReplicas {low} (KEDA refuses the "
+                "ScaledObject otherwise): with minReplicas 0 the service already scales to "
+                "zero, drop idleReplicaCount; or raise minReplicas",
+                "autoscaling-idle-not-below-min",
+            )
+        )
+    triggers = value_at(ctx.merged, ("autoscaling", "keda", "extraTriggers")) or []
+    zero = low == 0 or (isinstance(idle, int) and idle == 0)
+    if zero and engine == "keda" and not triggers:
+        which = (
+            ("autoscaling", "minReplicas")
+            if low == 0
+            else ("autoscaling", "keda", "idleReplicaCount")
+        )
+        problems.append(
+            ctx.problem(
+                _where(ctx, which),
+                f"{which[-1]} 0 scales the service to zero, and then no vLLM pod reports the "
                 "metric that would bring it back: the service would stay at zero for good. "
                 "Add a trigger that sees requests before they reach vLLM (your ingress's or "
                 "gateway's request rate, or a cron schedule) to autoscaling.keda.extraTriggers, "
