@@ -412,3 +412,18 @@ def test_an_idle_replica_count_of_zero_scales_to_zero_between_bursts_above_one(a
     answers = apiserver.dry_run(found, namespace="ai")
     assert {o["kind"]: a for o, a in zip(found, answers, strict=True) if a} == {}
     assert "With idleReplicaCount 0 the service scales to zero" in notes(given)
+
+
+def test_the_api_server_refuses_the_extra_triggers_validate_refuses(apiserver):
+    """The KEDA trigger rule agrees with the real API server on its invalid case (the
+    chart's own trigger comes first, the extra ones follow)."""
+    case = CASES / "invalid" / "autoscaling-extra-trigger-kedas-schema-refuses.yaml"
+    scaled = kinds(yaml.safe_load(case.read_text()), namespace="ai")["ScaledObject"]
+    [message] = apiserver.dry_run([scaled], namespace="ai")
+    assert message is not None and 'unknown field "spec.triggers[2].metadataa"' in message
+    scaled["spec"]["triggers"][2]["metadata"] = scaled["spec"]["triggers"][2].pop("metadataa")
+    [message] = apiserver.dry_run([scaled], namespace="ai")
+    assert message is not None
+    assert "spec.triggers[1].metadata.threshold" in message
+    scaled["spec"]["triggers"][1]["metadata"]["threshold"] = "1000"
+    assert apiserver.dry_run([scaled], namespace="ai") == [None]

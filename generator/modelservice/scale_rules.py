@@ -7,6 +7,7 @@ mount) is judged in :mod:`modelservice.scale_checks` instead.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from functools import cache
@@ -32,6 +33,22 @@ def vllm_series(version: str) -> frozenset[str] | None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     return frozenset(s for metric in data["metrics"].values() for s in metric["series"])
+
+
+@cache
+def keda_trigger_schema() -> dict[str, Any] | None:
+    """The schema of one ScaledObject trigger, from KEDA's released CRD
+    (schemas/crds/keda.sh_scaledobjects.yaml, committed by tools/extract_crds.py)."""
+    import yaml
+
+    path = schemas_dir() / "crds" / "keda.sh_scaledobjects.yaml"
+    if not path.is_file():
+        return None
+    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    items: dict[str, Any] = spec["properties"]["triggers"]["items"]
+    return items
 
 
 def _where(ctx: Context, *paths: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -114,8 +131,60 @@ def autoscaling(ctx: Context) -> list[Problem]:
                 "autoscaling-zero-without-wake-trigger",
             )
         )
+    problems += _triggers(ctx, triggers)
     problems += _metric_names(ctx, engine, triggers, pinned_version(ctx.chart))
     return problems
+
+
+def _triggers(ctx: Context, triggers: list[Any]) -> list[Problem]:
+    """Each extra trigger against the trigger schema of KEDA's own CRD (the API server checks
+    the same: `metadata` values are strings, `type` and `metadata` are required)."""
+    from jsonschema import Draft7Validator
+
+    schema = keda_trigger_schema()
+    if schema is None:
+        return []
+    validator = Draft7Validator(schema)
+    problems = []
+    for index, trigger in enumerate(triggers):
+        base = ("autoscaling", "keda", "extraTriggers", index)
+        for error in sorted(validator.iter_errors(trigger), key=lambda e: list(e.path)):
+            where = (*base, *error.path)
+            if error.validator == "required":
+                what = f"a KEDA trigger needs {error.message.split()[0]}"
+            else:
+                what = f"{error.message} (KEDA's ScaledObject schema)"
+            if error.validator == "type" and error.path and error.path[0] == "metadata":
+                what += ': write every metadata value as a string, e.g. threshold: "5"'
+            problems.append(ctx.problem(where, what, "autoscaling-trigger-invalid", key=False))
+        for where, name, known in _unknown_fields(trigger, schema, base):
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" (did you mean `{near[0]}`?)" if near else ""
+            problems.append(
+                ctx.problem(
+                    where,
+                    f"`{name}` is not a field of a KEDA trigger here{hint}: the API server "
+                    "refuses unknown fields",
+                    "autoscaling-trigger-invalid",
+                )
+            )
+    return problems
+
+
+def _unknown_fields(
+    value: Any, schema: dict[str, Any], path: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str, list[str]]]:
+    """Keys of ``value`` its structural schema does not list (strict field validation)."""
+    known = schema.get("properties")
+    if not isinstance(value, dict) or not isinstance(known, dict):
+        return []
+    found = []
+    for key, item in value.items():
+        if key not in known:
+            found.append(((*path, key), str(key), sorted(known)))
+        else:
+            found += _unknown_fields(item, known[key], (*path, key))
+    return found
 
 
 def _metric_names(ctx: Context, engine: Any, triggers: list[Any], version: str) -> list[Problem]:
@@ -140,8 +209,6 @@ def _metric_names(ctx: Context, engine: Any, triggers: list[Any], version: str) 
     for path, text in queries:
         for name in VLLM_METRIC.findall(text):
             if name not in series:
-                import difflib
-
                 near = difflib.get_close_matches(name, sorted(series), n=1, cutoff=0.6)
                 hint = f" (did you mean {near[0]}?)" if near else ""
                 problems.append(
