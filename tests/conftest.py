@@ -113,6 +113,16 @@ class Objects:
         return self.deployment["spec"]["template"]["spec"]
 
     @property
+    def pods(self) -> list[dict[str, Any]]:
+        """Every pod spec of the model server: the Deployment's, or with multiNode the
+        LeaderWorkerSet's leader and worker."""
+        groups = self.of_kind("LeaderWorkerSet")
+        if groups:
+            template = groups[0]["spec"]["leaderWorkerTemplate"]
+            return [template[role]["spec"] for role in ("leaderTemplate", "workerTemplate")]
+        return [self.pod]
+
+    @property
     def server(self) -> dict[str, Any]:
         return next(c for c in self.pod["containers"] if c["name"] == "vllm")
 

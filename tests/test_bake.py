@@ -399,7 +399,8 @@ def test_every_example_validates_and_renders_with_the_baked_chart(baked, path):
     assert (code, err) == (0, "")
     rendered = render(baked, yaml.safe_load(path.read_text()), release="example")
     assert_valid_kubernetes(rendered)
-    assert Objects(rendered).pod["nodeSelector"]["node-pool"] == "gpu"
+    for pod in Objects(rendered).pods:
+        assert pod["nodeSelector"]["node-pool"] == "gpu"
 
 
 def test_init_against_the_baked_chart_writes_only_what_differs_from_its_defaults(baked, tmp_path):

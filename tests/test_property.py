@@ -81,6 +81,14 @@ ENGINE_ARGS = [
 ]
 
 
+#: Extra KEDA triggers (pass-through objects, checked against KEDA's CRD elsewhere).
+KEDA_TRIGGERS: list[Any] = [
+    [],
+    [{"type": "cron", "metadata": {"timezone": "UTC", "start": "0 8 * * *", "end": "0 18 * * *",
+                                   "desiredReplicas": "1"}}],
+]  # fmt: skip
+
+
 def generation_schema() -> dict[str, Any]:
     """The chart's schema, with pass-through objects and engine.args drawn from the pools."""
     # The schema source: the chart's generated schema also requires every key the chart's
@@ -93,6 +101,11 @@ def generation_schema() -> dict[str, Any]:
     properties["engine"]["properties"]["args"] = {"enum": ENGINE_ARGS}
     properties["networkPolicy"]["properties"]["from"] = {"enum": NETWORK_PEERS}
     properties["resources"]["properties"].pop("claims", None)
+    keda = properties["autoscaling"]["properties"]["keda"]["properties"]
+    keda["extraTriggers"] = {"enum": KEDA_TRIGGERS}
+    properties["autoscaling"]["properties"]["hpa"]["properties"]["selector"] = {
+        "enum": [{}, {"matchLabels": {"app": "gateway"}}]
+    }
     schema["required"] = ["model"]
     model = properties["model"]
     model["required"] = ["source", "name", "path"]

@@ -120,7 +120,10 @@ def test_a_valid_case_validates_with_no_problem_even_under_strict(path: Path):
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
 def test_a_valid_case_renders_into_strictly_valid_kubernetes_objects(path: Path):
     rendered = render_values(load_file(path).data)
-    assert any(m["kind"] == "Deployment" for m in rendered.objects())
+    # the model server's workload: a Deployment, or a StatefulSet (a claim per pod) or a
+    # LeaderWorkerSet (multiNode)
+    workloads = {"Deployment", "StatefulSet", "LeaderWorkerSet"}
+    assert any(m["kind"] in workloads for m in rendered.objects())
     assert_valid_kubernetes(rendered)
 
 

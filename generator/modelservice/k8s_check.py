@@ -38,6 +38,10 @@ PASS_THROUGH: dict[tuple[str, ...], tuple[str, bool]] = {
     ("securityContext",): (_API + "SecurityContext", False),
     ("networkPolicy", "from"): ("io.k8s.api.networking.v1.NetworkPolicyPeer", True),
     ("tests", "resources"): (_API + "ResourceRequirements", False),
+    ("autoscaling", "hpa", "selector"): (
+        "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+        False,
+    ),
 }
 
 _QUANTITY_REF = "io.k8s.apimachinery.pkg.api.resource.Quantity"

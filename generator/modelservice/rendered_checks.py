@@ -96,8 +96,21 @@ def _dotted(text: str) -> Path_:
 class ValuesMap:
     """The chart's map from rendered fields back to values keys."""
 
-    def __init__(self, entries: list[_Entry]) -> None:
+    def __init__(
+        self, entries: list[_Entry], pod_templates: dict[str, list[Path_]] | None = None
+    ) -> None:
         self.entries = entries
+        #: kind -> paths of its pod templates, whose fields map as the Deployment's do
+        #: (one pod template helper renders them all).
+        self.pod_templates = pod_templates or {}
+
+    def _as_deployment(self, obj: dict[str, Any], path: Path_) -> tuple[dict[str, Any], Path_]:
+        """A field of another kind's pod template, seen as the Deployment's same field."""
+        for base in self.pod_templates.get(str(obj.get("kind")), []):
+            if path[: len(base)] == base and isinstance(_get(obj, base), dict):
+                view = {"kind": "Deployment", "spec": {"template": _get(obj, base)}}
+                return view, ("spec", "template", *path[len(base) :])
+        return obj, path
 
     @classmethod
     def of_chart(cls, chart: Path) -> ValuesMap:
@@ -106,6 +119,7 @@ class ValuesMap:
 
     def entry(self, obj: dict[str, Any], path: Path_) -> tuple[_Entry, int] | None:
         """The longest entry matching ``path`` of ``obj``, and how many steps it covers."""
+        obj, path = self._as_deployment(obj, path)
         kind = obj.get("kind")
         best: tuple[_Entry, int] | None = None
         for entry in self.entries:
@@ -119,6 +133,7 @@ class ValuesMap:
 
     def values_path(self, ctx: Context, obj: dict[str, Any], path: Path_) -> Path_:
         """The values key that produced ``path`` of the rendered ``obj``."""
+        obj, path = self._as_deployment(obj, path)
         found = self.entry(obj, path)
         if found is None:
             return ()
@@ -164,7 +179,10 @@ def _values_map(path: str, mtime: float) -> ValuesMap:
         )
         for item in data.get("fields", [])
     ]
-    return ValuesMap(entries)
+    templates: dict[str, list[Path_]] = {}
+    for item in data.get("podTemplates", []):
+        templates.setdefault(str(item["kind"]), []).append(_dotted(item["rendered"]))
+    return ValuesMap(entries, templates)
 
 
 def _matches(obj: Any, pattern: tuple[str, ...], path: Path_) -> bool:
@@ -219,6 +237,12 @@ def pod_specs(obj: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
         spec = _get(obj, ("spec", "template", "spec"))
         if isinstance(spec, dict):
             yield ("spec", "template", "spec"), spec
+    elif kind == "LeaderWorkerSet":  # the leader first: it runs the API server
+        for template in ("leaderTemplate", "workerTemplate"):
+            base = ("spec", "leaderWorkerTemplate", template, "spec")
+            spec = _get(obj, base)
+            if isinstance(spec, dict):
+                yield base, spec
 
 
 def containers(spec: dict[str, Any], base: Path_) -> Iterator[tuple[Path_, dict[str, Any]]]:
@@ -262,6 +286,10 @@ def _metadata(obj: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
     template = _get(obj, ("spec", "template", "metadata"))
     if isinstance(template, dict):
         yield ("spec", "template", "metadata"), template
+    for base, _ in pod_specs(obj) if obj.get("kind") == "LeaderWorkerSet" else ():
+        meta = _get(obj, (*base[:-1], "metadata"))
+        if isinstance(meta, dict):
+            yield (*base[:-1], "metadata"), meta
 
 
 def labels_and_annotations(objects: list[dict[str, Any]]) -> Iterator[Finding]:
@@ -518,6 +546,11 @@ def volumes_and_mounts(objects: list[dict[str, Any]]) -> Iterator[Finding]:
     for obj in objects:
         for base, spec in pod_specs(obj):
             names: dict[str, int] = {}
+            # a claim template is a volume of every pod its workload makes
+            for claims in (("spec", "volumeClaimTemplates"), (*base[:-2], "volumeClaimTemplates")):
+                for claim in _get(obj, claims) or []:
+                    if isinstance(_get(claim, ("metadata", "name")), str):
+                        names[claim["metadata"]["name"]] = -1
             for index, volume in enumerate(spec.get("volumes") or []):
                 name = volume.get("name") if isinstance(volume, dict) else None
                 if name in names:
@@ -764,7 +797,8 @@ def parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding
     world = 1
     for size in factors.values():
         world *= size
-    if gpus > 0 and world != gpus and culprit is not None:
+    group = obj.get("kind") == "LeaderWorkerSet"  # scale_checks judges a group's GPUs
+    if gpus > 0 and world != gpus and culprit is not None and not group:
         product = " x ".join(f"{word}-parallel {size}" for word, size in factors.items())
         others = world // max(1, factors.get("tensor", 1))
         advice = (
@@ -925,6 +959,9 @@ def rendered_release(ctx: Context) -> list[Problem]:
     objects = ctx.rendered.objects()
     findings = api_findings(objects)
     findings += [f for rule in REVIEW_RULES for f in rule(ctx, objects)]
+    from . import scale_checks
+
+    findings += [f for rule in scale_checks.REVIEW_RULES for f in rule(ctx, objects)]
     vmap = ValuesMap.of_chart(ctx.chart)
     problems: dict[tuple[Path_, str, str], Problem] = {}
     for finding in findings:

@@ -68,9 +68,9 @@ def _values_checks() -> list[Check]:
 
 
 def _rules() -> list[Check]:
-    from . import accelerators, rules
+    from . import accelerators, rules, scale_rules
 
-    return [*rules.RULES, accelerators.accelerator_image]
+    return [*rules.RULES, accelerators.accelerator_image, *scale_rules.RULES]
 
 
 def _rendered_checks() -> list[Check]:
