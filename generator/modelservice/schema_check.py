@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,31 +19,59 @@ from .loader import LoadedValues, value_at
 
 
 @cache
-def _ecma(pattern: str) -> re.Pattern[str]:
-    """A JSON Schema pattern compiled with ECMA 262's (and Go's) ``$``: the very end of the
-    text, where Python's ``$`` also matches before a final newline ("a\n" would pass
-    ``^a$`` here and fail in Helm), and with ASCII classes (``\\d`` is [0-9] there)."""
-    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern), re.ASCII)
+def go_regex(pattern: str) -> Any:
+    """A JSON Schema ``pattern`` compiled by RE2, the syntax and semantics of Go's regexp
+    package, which Helm's schema validator (santhosh-tekuri/jsonschema) uses: ``$`` is the
+    very end of the text, ``\\d`` ``\\s`` ``\\w`` are ASCII classes. Python's ``re`` differs
+    on each (``^a$`` matches "a\\n" there). Raises ``UserError`` for a pattern Go cannot
+    compile (Helm could not install such a chart either)."""
+    import re2
+
+    from .engine import go_log_silenced
+    from .errors import UserError
+
+    try:
+        with go_log_silenced():  # RE2 logs its parse errors to file descriptor 2 as well
+            return re2.compile(pattern)
+    except re2.error as exc:
+        raise UserError(
+            f"the chart's values.schema.json has a pattern Go's regexp refuses: {pattern!r} "
+            f"({_text(exc)})"
+        ) from None
+
+
+def _text(exc: BaseException) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
     from jsonschema.exceptions import ValidationError
 
-    if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+    if validator.is_type(instance, "string") and go_regex(pattern).search(instance) is None:
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @cache
-def _validator(schema_path: str, mtime: float) -> Any:
+def _validator_class() -> Any:
     from jsonschema import Draft7Validator, validators
 
-    schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
-    cls = validators.extend(Draft7Validator, {"pattern": _pattern})
-    return cls(schema)
+    return validators.extend(Draft7Validator, {"pattern": _pattern})
+
+
+def compile_schema(schema: dict[str, Any]) -> Any:
+    """A draft-07 validator of ``schema`` that gives Helm's verdict (Go's regexp dialect for
+    ``pattern``); collect its errors with ``iter_errors``."""
+    return _validator_class()(schema)
+
+
+@cache
+def _validator(schema_path: str, mtime: float) -> Any:
+    return compile_schema(json.loads(Path(schema_path).read_text(encoding="utf-8")))
 
 
 def chart_validator(chart: Path) -> Any:
-    """A draft-07 validator for the chart's values.schema.json (cached)."""
+    """The validator of the chart's values.schema.json, compiled once per process."""
     path = chart / "values.schema.json"
     return _validator(str(path.resolve()), path.stat().st_mtime)
 
