@@ -12,10 +12,10 @@ import difflib
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .diagnostics import Problem
-from .loader import LoadedValues, value_at
+from .loader import LoadedValues, Path_, value_at
 
 
 @cache
@@ -61,8 +61,11 @@ def _validator_class() -> Any:
 
 def compile_schema(schema: dict[str, Any]) -> Any:
     """A draft-07 validator of ``schema`` that gives Helm's verdict (Go's regexp dialect for
-    ``pattern``); collect its errors with ``iter_errors``."""
-    return _validator_class()(schema)
+    ``pattern``); collect its errors with ``iter_errors``. Local references are inlined once
+    here rather than looked up for every value checked."""
+    from .schema_refs import inline
+
+    return _validator_class()(inline(schema))
 
 
 @cache
@@ -182,48 +185,91 @@ def check(
     return positioned(loaded, values, errors)
 
 
-def positioned(loaded: LoadedValues, values: Any, errors: list[Any]) -> list[Problem]:
-    """Schema errors as problems at the offending key or value of the file."""
+class ProblemAt(Protocol):
+    """Where problems are made: ``LoadedValues.problem`` or ``Context.problem``."""
+
+    def __call__(self, path: Path_, message: str, rule: str, *, key: bool = True) -> Problem: ...
+
+
+class Words:
+    """How the errors of one kind of schema are said; the values schema's by default.
+
+    :func:`positioned` walks the errors the same way for every schema (an unknown key at the
+    key itself with the closest known one, a missing key at its parent, the most useful error
+    inside ``anyOf``/``oneOf`` at its value); a subclass says them in its own words (the
+    Kubernetes objects of :mod:`modelservice.k8s_check`).
+    """
+
+    rule = "schema"
+    unknown_rule = "schema-unknown-key"
+
+    def unknown(self, error: Any, key: str, path: Path_, near: str | None) -> str:
+        hint = f" (did you mean `{near}`?)" if near else ""
+        where = "/".join(map(str, path)) or "the top level"
+        return f"unknown key `{key}` at {where}{hint}"
+
+    def required(
+        self, error: Any, missing: str, path: Path_, values: Any
+    ) -> tuple[Path_, str, str, bool] | None:
+        """(path, message, rule, at the key) for a missing key, or None to say nothing."""
+        parent = value_at(values, path) if path else values
+        if isinstance(parent, dict) and missing in parent and parent[missing] is None:
+            dotted = ".".join(map(str, (*path, missing)))
+            return (
+                (*path, missing),
+                f"null removes the chart's default for {dotted}, which the chart "
+                "needs; delete this line to keep the default, or give a value",
+                "null-removes-default",
+                False,
+            )
+        return path, f"`{missing}` is required here", "schema-required", True
+
+    def leaf(self, error: Any) -> Any:
+        return _leaf(error)
+
+    def message(self, error: Any) -> str:
+        return _message(error)
+
+
+VALUES = Words()
+
+
+def positioned(
+    problem_at: ProblemAt | LoadedValues,
+    values: Any,
+    errors: list[Any],
+    *,
+    base: Path_ = (),
+    words: Words = VALUES,
+) -> list[Problem]:
+    """Schema errors as problems at the offending key or value of the file: the one
+    translator of JSON Schema errors. ``base`` is where the validated value sits in the file
+    (a Kubernetes object inside the values); ``values`` is that value."""
+    at: ProblemAt = problem_at.problem if isinstance(problem_at, LoadedValues) else problem_at
     problems: list[Problem] = []
     errors = sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     for error in errors:
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = list(error.schema.get("properties", {}))
+            known = list(error.schema.get("properties") or {})
             for key in sorted(k for k in error.instance if k not in known):
-                near = closest(key, known)
-                hint = f" (did you mean `{near}`?)" if near else ""
-                where = "/".join(map(str, path)) or "the top level"
-                problems.append(
-                    loaded.problem(
-                        (*path, key),
-                        f"unknown key `{key}` at {where}{hint}",
-                        "schema-unknown-key",
-                    )
-                )
+                message = words.unknown(error, key, path, closest(key, known))
+                problems.append(at((*base, *path, key), message, words.unknown_rule))
             continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            parent = value_at(values, path) if path else values
-            if isinstance(parent, dict) and missing in parent and parent[missing] is None:
-                dotted = ".".join(map(str, (*path, missing)))
-                problems.append(
-                    loaded.problem(
-                        (*path, missing),
-                        f"null removes the chart's default for {dotted}, which the chart "
-                        "needs; delete this line to keep the default, or give a value",
-                        "null-removes-default",
-                        key=False,
-                    )
-                )
-                continue
-            problems.append(
-                loaded.problem(path, f"`{missing}` is required here", "schema-required")
-            )
+            said = words.required(error, missing, path, values)
+            if said is not None:
+                where, message, rule, key = said
+                problems.append(at((*base, *where), message, rule, key=key))
             continue
-        leaf = _leaf(error)
-        leaf_path = tuple(leaf.absolute_path)
+        leaf = words.leaf(error)
         problems.append(
-            loaded.problem(leaf_path, _message(leaf), f"schema-{leaf.validator}", key=False)
+            at(
+                (*base, *leaf.absolute_path),
+                words.message(leaf),
+                f"{words.rule}-{leaf.validator}",
+                key=False,
+            )
         )
     return problems
