@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from . import k8s, schema_check
@@ -51,12 +52,21 @@ def _kind(definition: str) -> str:
 
 def _resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """Follow a ``$ref`` into the definitions: (definition name or None, schema)."""
+    ref = schema.get("$ref")
+    if not isinstance(ref, str):
+        return None, schema
+    return _definition(ref)
+
+
+@cache
+def _definition(ref: str) -> tuple[str | None, dict[str, Any]]:
     from .schema_refs import ref_name, resolve
 
+    reference = {"$ref": ref}
     try:
-        return ref_name(schema), resolve(schema, k8s.definitions_document())
+        return ref_name(reference), resolve(reference, k8s.definitions_document())
     except LookupError:
-        return ref_name(schema), {}
+        return ref_name(reference), {}
 
 
 def _fields(

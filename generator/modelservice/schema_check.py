@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,10 +45,16 @@ def _text(exc: BaseException) -> str:
     return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
 
 
+@lru_cache(maxsize=1 << 16)
+def _matches(pattern: str, text: str) -> bool:
+    # Merged values repeat the chart's defaults in every file: each is matched once.
+    return go_regex(pattern).search(text) is not None
+
+
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
     from jsonschema.exceptions import ValidationError
 
-    if validator.is_type(instance, "string") and go_regex(pattern).search(instance) is None:
+    if isinstance(instance, str) and not _matches(pattern, instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
