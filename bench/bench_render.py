@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_validate import EXAMPLE, print_table
+from bench_validate import BEFORE, BEFORE_NAME, EXAMPLE, print_table
 from corpus import schema_for_check_jsonschema, write_corpus
-from measure import RUNS, Measured, compare, run_once, tool
+from measure import RUNS, Measured, Sample, compare, run_once, tool
 
 
 def main() -> None:
@@ -33,21 +33,28 @@ def main() -> None:
         # writes every file.
         render_dir = [ours, "render", "--output-dir", str(out), *files]
         check = [theirs, "--schemafile", schema, *files]
-        mine, other = _alternate(render_dir, check, out)
+        before = [BEFORE, *render_dir[1:]] if BEFORE else None
+        mine, other, earlier = _alternate(render_dir, check, out, before)
         found.append(("render, 1,000 files (--output-dir)", mine, other, 1.0))
+        if earlier is not None:
+            found.append((f"render, 1,000 files (before, {BEFORE_NAME})", earlier, other, 1.0))
     print_table(found)
 
 
-def _alternate(render_dir: list[str], check: list[str], out: Path) -> tuple[Measured, Measured]:
-    shutil.rmtree(out, ignore_errors=True)
-    run_once(render_dir)
-    run_once(check)
-    mine, other = [], []
-    for _ in range(RUNS):
+def _alternate(
+    render_dir: list[str], check: list[str], out: Path, before: list[str] | None
+) -> tuple[Measured, Measured, Measured | None]:
+    commands = [render_dir, check] if before is None else [render_dir, check, before]
+    for command in commands:
         shutil.rmtree(out, ignore_errors=True)
-        mine.append(run_once(render_dir))
-        other.append(run_once(check))
-    return Measured(mine), Measured(other)
+        run_once(command)
+    samples: list[list[Sample]] = [[] for _ in commands]
+    for _ in range(RUNS):
+        for index, command in enumerate(commands):
+            shutil.rmtree(out, ignore_errors=True)
+            samples[index].append(run_once(command))
+    measured = [Measured(s) for s in samples]
+    return measured[0], measured[1], measured[2] if before is not None else None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ check-jsonschema. Run with `make bench`.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +22,9 @@ from corpus import ROOT, schema_for_check_jsonschema, write_corpus
 from measure import RUNS, compare, run_once, tool
 
 EXAMPLE = ROOT / "values-examples" / "qwen2.5-0.5b-instruct-hf-mirror.yaml"
+#: Another `modelservice` to time in the same rounds (e.g. an older checkout), if any.
+BEFORE = os.environ.get("BENCH_BEFORE", "")
+BEFORE_NAME = os.environ.get("BENCH_BEFORE_NAME", "BENCH_BEFORE")
 GOAL = 0.6
 
 
@@ -35,10 +39,13 @@ def rows() -> list[tuple[str, object, object, float | None]]:
         help_only = compare([[ours, "--help"]])[0]
         found.append(("`modelservice --help`", help_only, None, None))
         for label, args in (("1 file", [str(EXAMPLE)]), ("1,000 files", files)):
-            mine, other = compare(
-                [[ours, "validate", *args], [theirs, "--schemafile", schema, *args]]
-            )
+            commands = [[ours, "validate", *args], [theirs, "--schemafile", schema, *args]]
+            if BEFORE:
+                commands.append([BEFORE, "validate", *args])
+            mine, other, *before = compare(commands)
             found.append((f"validate, {label}", mine, other, GOAL))
+            if before:
+                found.append((f"validate, {label} (before, {BEFORE_NAME})", before[0], other, GOAL))
     return found
 
 

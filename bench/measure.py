@@ -1,8 +1,9 @@
 """Wall time and peak memory of a whole command, as a user runs it.
 
-Peak memory is the resident set of the largest process, from the kernel's own accounting
-(``wait4``'s ``ru_maxrss``: the command or any worker it waited for), and the resident sets
-of the command and its workers added up, sampled every 5 ms while it runs.
+Peak memory is the resident set of the largest process, from the kernel's own accounting as
+GNU time reports it (the command or any worker it waited for; a process started straight from
+the benchmark's own Python would inherit that interpreter's peak), and the resident sets of
+the command and its workers added up, sampled every 5 ms while it runs.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+#: GNU time (Debian package `time`): the peak resident set of exactly the command.
+GNU_TIME = "/usr/bin/time"
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,11 @@ def _rss_kib(pid: int) -> int:
 
 def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> Sample:
     """Run ``command`` once; its output is discarded, a failure raises."""
+    report = tempfile.NamedTemporaryFile(prefix="bench-time-", delete=False)
+    report.close()
+    timed = [GNU_TIME, "--quiet", "-f", "%M", "-o", report.name, *command]
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tree = [0]
     done = threading.Event()
 
@@ -92,16 +99,17 @@ def run_once(command: list[str], ok_codes: tuple[int, ...] = (0,)) -> Sample:
     sampler.start()
     assert proc.stderr is not None
     errors = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = Path(report.name).read_text(encoding="ascii").split()
+    os.unlink(report.name)
     if proc.returncode not in ok_codes:
         raise RuntimeError(
             f"{' '.join(command[:3])} ... exited {proc.returncode}: {errors.decode()[-2000:]}"
         )
-    peak = usage.ru_maxrss / 1024
+    peak = int(text[-1]) / 1024 if text else 0.0
     return Sample(seconds, peak, max(tree[0] / 1024, peak))
 
 
