@@ -50,9 +50,10 @@ def rows() -> list[tuple[str, object, object, float | None]]:
 
 
 def print_table(found: list[tuple[str, object, object, float | None]]) -> None:
+    print(f"Median of {RUNS} runs, alternated with check-jsonschema on the same files:\n")
     print(
-        f"| case | modelservice | check-jsonschema | ratio | goal | peak MiB (largest process)"
-        f" | peak MiB (all processes) |  (median of {RUNS} runs)"
+        "| case | modelservice | check-jsonschema | ratio | goal | peak MiB (largest process)"
+        " | peak MiB (all processes) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for case, mine, other, goal in found:
