@@ -51,7 +51,12 @@ package: install
 wheel: install
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
 
+## Benchmarks (bench/): realistic files beside check-jsonschema, medians and peak memory.
+## GNU time (Debian's `time`) measures each command's peak memory.
 bench: install
+	@test -x /usr/bin/time || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends time >/dev/null; }
 	$(BIN)/python bench/run.py
 
 clean:

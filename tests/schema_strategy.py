@@ -11,6 +11,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from modelservice.schema_refs import resolve
+
 _KEY = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
 
 
@@ -18,11 +20,7 @@ def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> s
     """Values valid against ``schema`` (``root`` resolves ``#/definitions/...`` references)."""
     root = root if root is not None else schema
     if "$ref" in schema:
-        target = root
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        rest = {k: v for k, v in schema.items() if k not in ("$ref", "description", "default")}
-        return from_schema({**target, **rest}, root)
+        return from_schema(resolve(schema, root), root)
     if "enum" in schema:
         return st.sampled_from(schema["enum"])
     if "const" in schema:

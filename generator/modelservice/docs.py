@@ -29,14 +29,9 @@ class Row:
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     """Follow a local ``$ref`` (keeping the referring schema's own description)."""
-    ref = schema.get("$ref")
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        return schema
-    target: Any = root
-    for part in ref[2:].split("/"):
-        target = target[part]
-    merged = {**_resolve(target, root), **{k: v for k, v in schema.items() if k != "$ref"}}
-    return merged
+    from .schema_refs import resolve
+
+    return resolve(schema, root)
 
 
 def _type(schema: dict[str, Any], root: dict[str, Any]) -> str:

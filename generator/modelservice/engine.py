@@ -170,6 +170,41 @@ def load_chart(chart: Path) -> Any:
     return _loaded_chart(str(chart.resolve()))
 
 
+@cache
+def _schemaless_chart(path: str) -> Any:
+    import io
+    import tarfile
+
+    import helm_python
+
+    loaded = _loaded_chart(path)
+    with tempfile.TemporaryDirectory(prefix="modelservice-") as tmp:
+        archive = Path(loaded.save(tmp)).read_bytes()
+    kept = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as source,
+        tarfile.open(fileobj=kept, mode="w:gz", compresslevel=1) as target,
+    ):
+        for member in source.getmembers():
+            if member.name.count("/") == 1 and member.name.endswith("/values.schema.json"):
+                continue
+            target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    return helm_python.Chart.load_archive(kept.getvalue())
+
+
+def schemaless_chart(chart: Path) -> Any:
+    """The chart as Helm loaded it, less its values.schema.json (held in memory only).
+
+    Helm's render checks the values against the chart's schema again, compiling the schema on
+    every call: most of a render's time. A caller whose values already passed the one schema
+    validator of :mod:`modelservice.schema_check` (the same verdict as Helm's, tested on
+    generated values by tests/test_schema_agreement.py and tests/test_property.py) renders
+    with this copy; the templates, defaults and files are the very ones Helm loaded.
+    """
+    load_chart(chart)  # the same refusals for a missing or broken chart
+    return _schemaless_chart(str(chart.resolve()))
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return " ".join(text.split()) if text else type(exc).__name__
@@ -189,13 +224,23 @@ def validate_release_name(name: str) -> None:
 
 
 def render_embedded(
-    chart: Path, values: dict[str, Any], *, release: str, namespace: str
+    chart: Path,
+    values: dict[str, Any],
+    *,
+    release: str,
+    namespace: str,
+    schema_checked: bool = False,
 ) -> Rendered:
-    """Render in-process with Helm's Go SDK (offline; enforces values.schema.json)."""
+    """Render in-process with Helm's Go SDK (offline; enforces values.schema.json).
+
+    ``schema_checked`` says the caller has already checked the merged values against the
+    chart's schema with :mod:`modelservice.schema_check`; Helm's own second check is then
+    skipped (:func:`schemaless_chart`).
+    """
     import helm_python
 
     validate_release_name(release)
-    loaded = load_chart(chart)
+    loaded = schemaless_chart(chart) if schema_checked else load_chart(chart)
     try:
         with go_log_silenced():
             files = loaded.render(values, name=release, namespace=namespace, is_install=True)
@@ -306,11 +351,15 @@ def render(
     release: str,
     namespace: str = "default",
     engine: EngineName = "embedded",
+    schema_checked: bool = False,
 ) -> Rendered:
-    """Render ``values`` with the chosen engine."""
+    """Render ``values`` with the chosen engine (``schema_checked``: see
+    :func:`render_embedded`)."""
     if engine == "helm":
         return render_helm(chart, values, release=release, namespace=namespace)
-    return render_embedded(chart, values, release=release, namespace=namespace)
+    return render_embedded(
+        chart, values, release=release, namespace=namespace, schema_checked=schema_checked
+    )
 
 
 def release_name_for(file: str) -> str:

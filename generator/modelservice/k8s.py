@@ -28,7 +28,9 @@ def _schema_dir() -> Any:
 
 
 @cache
-def _definitions_document() -> dict[str, Any]:
+def definitions_document() -> dict[str, Any]:
+    """The document of every definition (``{"$defs": {...}}``), the root of their
+    ``#/$defs/...`` references, read once."""
     text = (_schema_dir() / "_definitions.json").read_text(encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
@@ -36,7 +38,7 @@ def _definitions_document() -> dict[str, Any]:
 
 def definitions() -> dict[str, Any]:
     """Every Kubernetes definition by name (``io.k8s.api.core.v1.EnvVar``), read once."""
-    defs: dict[str, Any] = _definitions_document()["$defs"]
+    defs: dict[str, Any] = definitions_document()["$defs"]
     return defs
 
 
@@ -44,7 +46,7 @@ def definitions() -> dict[str, Any]:
 def _registry() -> Any:
     from referencing import Registry, Resource
 
-    return Resource.from_contents(_definitions_document()) @ Registry()
+    return Resource.from_contents(definitions_document()) @ Registry()
 
 
 @cache

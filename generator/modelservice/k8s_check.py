@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from . import k8s
+from . import k8s, schema_check
 from .diagnostics import Problem
 from .loader import value_at
 
@@ -58,8 +59,18 @@ def _resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     ref = schema.get("$ref")
     if not isinstance(ref, str):
         return None, schema
-    name = ref.rsplit("/", 1)[-1]
-    return name, k8s.definitions().get(name, {})
+    return _definition(ref)
+
+
+@cache
+def _definition(ref: str) -> tuple[str | None, dict[str, Any]]:
+    from .schema_refs import ref_name, resolve
+
+    reference = {"$ref": ref}
+    try:
+        return ref_name(reference), resolve(reference, k8s.definitions_document())
+    except LookupError:
+        return ref_name(reference), {}
 
 
 def _fields(
@@ -151,51 +162,52 @@ def _field_problem(owner: str, field: str, value: Any) -> tuple[str, str] | None
     return None
 
 
-def _schema_problems(ctx: Context, base: Path_, definition: str, value: Any) -> list[Problem]:
-    """Strict schema errors of one pass-through object at ``base``, each at its own line."""
-    validator = k8s.definition_validator(definition)
-    problems: list[Problem] = []
-    for error in validator.iter_errors(value):
-        path = (*base, *error.absolute_path)
-        kind = _where(error, definition)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = sorted((error.schema.get("properties") or {}).keys())
-            for extra in sorted(k for k in error.instance if k not in known):
-                near = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
-                hint = f" (did you mean `{near[0]}`?)" if near else ""
-                problems.append(
-                    ctx.problem(
-                        (*path, extra),
-                        f"`{extra}` is not a field of a Kubernetes {kind}{hint}",
-                        "k8s-unknown-field",
-                    )
-                )
-            continue
-        if error.validator == "required":
-            missing = error.message.split("'")[1] if "'" in error.message else error.message
-            if _misspelled(error, missing):
-                continue  # reported as the unknown field that meant it
-            problems.append(
-                ctx.problem(
-                    path,
-                    f"a Kubernetes {kind} needs `{missing}`",
-                    "k8s-required",
-                )
-            )
-            continue
+class _KubernetesWords(schema_check.Words):
+    """Schema errors of a Kubernetes object said in its own terms (``k8s-*`` rules)."""
+
+    rule = "k8s"
+    unknown_rule = "k8s-unknown-field"
+
+    def __init__(self, definition: str) -> None:
+        self.definition = definition
+
+    def unknown(self, error: Any, key: str, path: Path_, near: str | None) -> str:
+        hint = f" (did you mean `{near}`?)" if near else ""
+        return f"`{key}` is not a field of a Kubernetes {_where(error, self.definition)}{hint}"
+
+    def required(
+        self, error: Any, missing: str, path: Path_, values: Any
+    ) -> tuple[Path_, str, str, bool] | None:
+        if _misspelled(error, missing):
+            return None  # reported as the unknown field that meant it
+        message = f"a Kubernetes {_where(error, self.definition)} needs `{missing}`"
+        return path, message, "k8s-required", True
+
+    def leaf(self, error: Any) -> Any:
         if error.validator in ("oneOf", "anyOf") and error.context:
-            error = min(error.context, key=lambda e: e.validator == "type")
-            path = (*base, *error.absolute_path)
-            kind = _where(error, definition)
+            return min(error.context, key=lambda e: e.validator == "type")
+        return error
+
+    def message(self, error: Any) -> str:
         message = error.message
         if error.validator == "type":
             message = f"{error.instance!r} is not of type {error.validator_value}"
         elif error.validator == "enum":
             allowed = ", ".join(repr(v) for v in error.validator_value if v is not None)
             message = f"{error.instance!r} is not one of {allowed}"
-        problems.append(
-            ctx.problem(path, f"{message} ({kind})", f"k8s-{error.validator}", key=False)
-        )
+        return f"{message} ({_where(error, self.definition)})"
+
+
+def _schema_problems(ctx: Context, base: Path_, definition: str, value: Any) -> list[Problem]:
+    """Strict schema errors of one pass-through object at ``base``, each at its own line."""
+    validator = k8s.definition_validator(definition)
+    problems = schema_check.positioned(
+        ctx.problem,
+        value,
+        list(validator.iter_errors(value)),
+        base=base,
+        words=_KubernetesWords(definition),
+    )
     if not problems:
         for owner, name, path, item in _fields({"$ref": "#/$defs/" + definition}, value, base):
             found = _field_problem(owner, name, item)

@@ -16,6 +16,9 @@ R = TypeVar("R")
 
 #: Below this many items, work runs in-process.
 MIN_ITEMS_FOR_POOL = 64
+#: Chunks per worker: a worker that finishes early (or gets more of a shared machine's CPU)
+#: takes the next chunk instead of waiting for the slowest one.
+CHUNKS_PER_WORKER = 4
 
 
 def workers_for(count: int) -> int:
@@ -57,7 +60,7 @@ def map_chunks(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         results: list[R] = []
-        for part in pool.map(func, _chunks(items, workers)):
+        for part in pool.map(func, _chunks(items, workers * CHUNKS_PER_WORKER)):
             results.extend(part)
         return results
 

@@ -166,7 +166,7 @@ def _values_map(path: str, mtime: float) -> ValuesMap:
     if not mtime:
         return ValuesMap([])
     with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle) or {}
+        data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     entries = [
         _Entry(
             kind=str(item["kind"]),

@@ -10,41 +10,77 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .diagnostics import Problem
-from .loader import LoadedValues, value_at
+from .loader import LoadedValues, Path_, value_at
 
 
 @cache
-def _ecma(pattern: str) -> re.Pattern[str]:
-    """A JSON Schema pattern compiled with ECMA 262's (and Go's) ``$``: the very end of the
-    text, where Python's ``$`` also matches before a final newline ("a\n" would pass
-    ``^a$`` here and fail in Helm), and with ASCII classes (``\\d`` is [0-9] there)."""
-    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern), re.ASCII)
+def go_regex(pattern: str) -> Any:
+    """A JSON Schema ``pattern`` compiled by RE2, the syntax and semantics of Go's regexp
+    package, which Helm's schema validator (santhosh-tekuri/jsonschema) uses: ``$`` is the
+    very end of the text, ``\\d`` ``\\s`` ``\\w`` are ASCII classes. Python's ``re`` differs
+    on each (``^a$`` matches "a\\n" there). Raises ``UserError`` for a pattern Go cannot
+    compile (Helm could not install such a chart either)."""
+    import re2
+
+    from .engine import go_log_silenced
+    from .errors import UserError
+
+    try:
+        with go_log_silenced():  # RE2 logs its parse errors to file descriptor 2 as well
+            return re2.compile(pattern)
+    except re2.error as exc:
+        raise UserError(
+            f"the chart's values.schema.json has a pattern Go's regexp refuses: {pattern!r} "
+            f"({_text(exc)})"
+        ) from None
+
+
+def _text(exc: BaseException) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+@lru_cache(maxsize=1 << 16)
+def _matches(pattern: str, text: str) -> bool:
+    # Merged values repeat the chart's defaults in every file: each is matched once.
+    return go_regex(pattern).search(text) is not None
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
     from jsonschema.exceptions import ValidationError
 
-    if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+    if isinstance(instance, str) and not _matches(pattern, instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @cache
-def _validator(schema_path: str, mtime: float) -> Any:
+def _validator_class() -> Any:
     from jsonschema import Draft7Validator, validators
 
-    schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
-    cls = validators.extend(Draft7Validator, {"pattern": _pattern})
-    return cls(schema)
+    return validators.extend(Draft7Validator, {"pattern": _pattern})
+
+
+def compile_schema(schema: dict[str, Any]) -> Any:
+    """A draft-07 validator of ``schema`` that gives Helm's verdict (Go's regexp dialect for
+    ``pattern``); collect its errors with ``iter_errors``. Local references are inlined once
+    here rather than looked up for every value checked."""
+    from .schema_refs import inline
+
+    return _validator_class()(inline(schema))
+
+
+@cache
+def _validator(schema_path: str, mtime: float) -> Any:
+    return compile_schema(json.loads(Path(schema_path).read_text(encoding="utf-8")))
 
 
 def chart_validator(chart: Path) -> Any:
-    """A draft-07 validator for the chart's values.schema.json (cached)."""
+    """The validator of the chart's values.schema.json, compiled once per process."""
     path = chart / "values.schema.json"
     return _validator(str(path.resolve()), path.stat().st_mtime)
 
@@ -159,48 +195,91 @@ def check(
     return positioned(loaded, values, errors)
 
 
-def positioned(loaded: LoadedValues, values: Any, errors: list[Any]) -> list[Problem]:
-    """Schema errors as problems at the offending key or value of the file."""
+class ProblemAt(Protocol):
+    """Where problems are made: ``LoadedValues.problem`` or ``Context.problem``."""
+
+    def __call__(self, path: Path_, message: str, rule: str, *, key: bool = True) -> Problem: ...
+
+
+class Words:
+    """How the errors of one kind of schema are said; the values schema's by default.
+
+    :func:`positioned` walks the errors the same way for every schema (an unknown key at the
+    key itself with the closest known one, a missing key at its parent, the most useful error
+    inside ``anyOf``/``oneOf`` at its value); a subclass says them in its own words (the
+    Kubernetes objects of :mod:`modelservice.k8s_check`).
+    """
+
+    rule = "schema"
+    unknown_rule = "schema-unknown-key"
+
+    def unknown(self, error: Any, key: str, path: Path_, near: str | None) -> str:
+        hint = f" (did you mean `{near}`?)" if near else ""
+        where = "/".join(map(str, path)) or "the top level"
+        return f"unknown key `{key}` at {where}{hint}"
+
+    def required(
+        self, error: Any, missing: str, path: Path_, values: Any
+    ) -> tuple[Path_, str, str, bool] | None:
+        """(path, message, rule, at the key) for a missing key, or None to say nothing."""
+        parent = value_at(values, path) if path else values
+        if isinstance(parent, dict) and missing in parent and parent[missing] is None:
+            dotted = ".".join(map(str, (*path, missing)))
+            return (
+                (*path, missing),
+                f"null removes the chart's default for {dotted}, which the chart "
+                "needs; delete this line to keep the default, or give a value",
+                "null-removes-default",
+                False,
+            )
+        return path, f"`{missing}` is required here", "schema-required", True
+
+    def leaf(self, error: Any) -> Any:
+        return _leaf(error)
+
+    def message(self, error: Any) -> str:
+        return _message(error)
+
+
+VALUES = Words()
+
+
+def positioned(
+    problem_at: ProblemAt | LoadedValues,
+    values: Any,
+    errors: list[Any],
+    *,
+    base: Path_ = (),
+    words: Words = VALUES,
+) -> list[Problem]:
+    """Schema errors as problems at the offending key or value of the file: the one
+    translator of JSON Schema errors. ``base`` is where the validated value sits in the file
+    (a Kubernetes object inside the values); ``values`` is that value."""
+    at: ProblemAt = problem_at.problem if isinstance(problem_at, LoadedValues) else problem_at
     problems: list[Problem] = []
     errors = sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     for error in errors:
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = list(error.schema.get("properties", {}))
+            known = list(error.schema.get("properties") or {})
             for key in sorted(k for k in error.instance if k not in known):
-                near = closest(key, known)
-                hint = f" (did you mean `{near}`?)" if near else ""
-                where = "/".join(map(str, path)) or "the top level"
-                problems.append(
-                    loaded.problem(
-                        (*path, key),
-                        f"unknown key `{key}` at {where}{hint}",
-                        "schema-unknown-key",
-                    )
-                )
+                message = words.unknown(error, key, path, closest(key, known))
+                problems.append(at((*base, *path, key), message, words.unknown_rule))
             continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message
-            parent = value_at(values, path) if path else values
-            if isinstance(parent, dict) and missing in parent and parent[missing] is None:
-                dotted = ".".join(map(str, (*path, missing)))
-                problems.append(
-                    loaded.problem(
-                        (*path, missing),
-                        f"null removes the chart's default for {dotted}, which the chart "
-                        "needs; delete this line to keep the default, or give a value",
-                        "null-removes-default",
-                        key=False,
-                    )
-                )
-                continue
-            problems.append(
-                loaded.problem(path, f"`{missing}` is required here", "schema-required")
-            )
+            said = words.required(error, missing, path, values)
+            if said is not None:
+                where, message, rule, key = said
+                problems.append(at((*base, *where), message, rule, key=key))
             continue
-        leaf = _leaf(error)
-        leaf_path = tuple(leaf.absolute_path)
+        leaf = words.leaf(error)
         problems.append(
-            loaded.problem(leaf_path, _message(leaf), f"schema-{leaf.validator}", key=False)
+            at(
+                (*base, *leaf.absolute_path),
+                words.message(leaf),
+                f"{words.rule}-{leaf.validator}",
+                key=False,
+            )
         )
     return problems

@@ -182,12 +182,21 @@ def validate_loaded(
 
 
 def _render(ctx: Context, result: Result) -> Rendered | None:
-    """The release as the embedded engine renders it; a template's refusal is a problem."""
+    """The release as the embedded engine renders it; a template's refusal is a problem.
+
+    Only values the schema accepted get here, so Helm's render does not check them again.
+    """
     from .engine import render
     from .errors import EngineError
 
     try:
-        return render(ctx.chart, ctx.values, release=ctx.release, namespace=ctx.namespace)
+        return render(
+            ctx.chart,
+            ctx.values,
+            release=ctx.release,
+            namespace=ctx.namespace,
+            schema_checked=True,
+        )
     except EngineError as exc:
         result.problems.append(ctx.problem((), exc.message, "helm-render"))
         return None

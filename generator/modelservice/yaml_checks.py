@@ -17,9 +17,13 @@ from .diagnostics import Problem, to_pointer
 from .loader import LoadedValues, helm_key, to_plain
 
 #: Cheap filter: a file without any of these cannot hold a scalar the two readers disagree on.
+#: A number with a leading zero counts only at the start of a scalar (after a space, ``[``,
+#: ``{``, ``,`` or ``:``, with an optional sign), not inside a name such as ``service-0042``:
+#: the positioned tree the full comparison needs costs more than the rest of the file's
+#: checks.
 _CANDIDATE = re.compile(
     r"(?im)(:|-)\s+(y|n|yes|no|on|off)\s*(#|,|]|}|$)|^\s*(y|n|yes|no|on|off)\s*:"
-    r"|[\s:\[,-]0\d|\d_\d|\d:\d|[\s:\[,-]0[box]"
+    r"|(?<![^\s\[{,:])[-+]?0(\d|[box])|\d_\d|\d:\d"
 )
 
 Path_ = tuple[str | int, ...]
