@@ -146,13 +146,3 @@ def drifted() -> list[Path]:
         for path, text in generated_files().items()
         if not path.exists() or path.read_text(encoding="utf-8") != text
     ]
-
-
-def main() -> None:
-    """``python -m modelservice.generate``: rewrite the generated files."""
-    for path in write_generated():
-        print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,12 +1,11 @@
 """``modelservice render``: validate every file first, then render each release.
 
-Printed like ``helm template`` on stdout, or written into release folders by
-:mod:`modelservice.output_dir`.
+Printed like ``helm template`` on stdout (by the CLI), or written into release folders by
+:mod:`modelservice.output_dir`. Nothing here prints.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,16 @@ from .validate import validate_file
 
 if TYPE_CHECKING:
     from .progress import Progress
+
+
+@dataclass(frozen=True)
+class RenderedFiles:
+    """What :func:`render_files` produced: the releases (in file order), the warnings of every
+    file, and the release folders written (empty without ``output_dir``)."""
+
+    outputs: list[Rendered]
+    warnings: list[Problem]
+    written: list[WrittenRelease]
 
 
 @dataclass(frozen=True)
@@ -73,13 +82,13 @@ def render_files(
     engine: EngineName,
     output_dir: Path | None,
     progress: Progress | None = None,
-) -> list[Rendered]:
-    """Validate and render every file; print manifests or write release folders.
+) -> RenderedFiles:
+    """Validate and render every file; write release folders when ``output_dir`` is given.
 
-    Nothing is printed or written unless every file is valid and renders: invalid input
+    Nothing is written unless every file is valid and renders: invalid input
     raises :class:`InvalidValues` with every problem of every file. Many files are spread
     over the machine's cores. ``progress`` counts the files as they are done and is
-    finished (its bar erased) before anything is printed.
+    finished (its bar erased) before this returns, so the caller prints after it.
     """
     names: dict[str, str] = {}
     for file in files:
@@ -96,31 +105,7 @@ def render_files(
         progress.finish(problems)
     if any(p.severity == "error" for p in problems):
         raise InvalidValues(problems)
-    for warning in problems:
-        print(warning.format_text(), file=sys.stderr)
+    warnings = [p for p in problems if p.severity != "error"]
     outputs = [o.rendered for o in outcomes if o.rendered is not None]
-    if output_dir is None:
-        sys.stdout.write("".join(r.text() for r in outputs))
-    else:
-        for rendered in outputs:
-            _report(write_release(rendered, output_dir))
-    return outputs
-
-
-def _report(written: WrittenRelease) -> None:
-    """One line per release folder, and one per Secret left out of it."""
-    folder = written.folder
-    plain = len(written.files) - written.hooks
-    line = f"{folder}: {plain} manifest{'s' * (plain != 1)}"
-    if written.hooks:
-        from .output_dir import HOOKS
-
-        line += f", {written.hooks} hook{'s' * (written.hooks != 1)} in {folder / HOOKS}"
-    print(line, file=sys.stderr)
-    for secret in written.secrets:
-        print(
-            f"{folder}: left out Secret {secret.name} (git would hold its value in plain text, "
-            f"and a generated value changes on every render); create it once with: "
-            f"{secret.command()}",
-            file=sys.stderr,
-        )
+    written = [] if output_dir is None else [write_release(r, output_dir) for r in outputs]
+    return RenderedFiles(outputs, warnings, written)

@@ -20,30 +20,23 @@ defaults must also satisfy the constraints, or every install of the chart would 
 
 One module per job: :mod:`.constraints` (the constraints file), :mod:`.values_merge` (the
 defaults file and values.yaml), :mod:`.schema_patch` (values.schema.json), :mod:`.writer` (the
-chart on disk). This module holds the click command.
+chart on disk). The click command is :mod:`modelservice.cli.bake`.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import click
-
-from ..cli import chart_option
-from ..paths import resolve_chart
 from .constraints import CONSTRAINTS_SCHEMA, ConstraintRow, Key, load_constraints
 from .schema_patch import apply_constraints, check_baked_defaults, schema_node, set_defaults
 from .values_merge import deep_merge, load_defaults, merge_round_trip, merged_values_text
-from .writer import bake, chart_yaml, readme
+from .writer import Baked, bake, chart_yaml, readme
 
 __all__ = [
     "CONSTRAINTS_SCHEMA",
+    "Baked",
     "ConstraintRow",
     "Key",
     "apply_constraints",
     "bake",
-    "bake_command",
     "chart_yaml",
     "check_baked_defaults",
     "deep_merge",
@@ -55,53 +48,3 @@ __all__ = [
     "schema_node",
     "set_defaults",
 ]
-
-
-@click.command("bake")
-@click.option(
-    "--defaults",
-    "defaults_file",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Values file of the platform's defaults (validated like a values file).",
-)
-@click.option("--name", required=True, help="Name of the derived chart.")
-@click.option("--version", required=True, help="Version of the derived chart (SemVer 2).")
-@click.option(
-    "--output",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Directory to write the chart into (must be empty unless --force).",
-)
-@click.option(
-    "--constraints",
-    "constraints_file",
-    type=click.Path(dir_okay=False),
-    help="YAML file of rules the derived chart's schema enforces.",
-)
-@click.option("--force", is_flag=True, help="Replace a non-empty --output directory.")
-@chart_option("Base chart (default: the bundled chart; a baked chart works too).")
-def bake_command(
-    defaults_file: str,
-    name: str,
-    version: str,
-    output: str,
-    constraints_file: str | None,
-    force: bool,
-    chart_path: str | None,
-) -> None:
-    """Bake a platform team's defaults and constraints into a derived chart."""
-    chart = resolve_chart(chart_path)
-    rows = bake(
-        defaults_file=Path(defaults_file),
-        name=name,
-        version=version,
-        output=Path(output),
-        chart=chart,
-        constraints_file=Path(constraints_file) if constraints_file else None,
-        force=force,
-    )
-    print(
-        f"baked {name} {version} into {output} ({len(rows)} constraint rule(s))",
-        file=sys.stderr,
-    )

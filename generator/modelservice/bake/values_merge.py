@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import click
-
+from ..diagnostics import Problem
 from ..errors import InvalidValues
 
 BAKED_HEADER = "# Baked by `modelservice bake`"
@@ -23,8 +22,9 @@ def _tolerated(rule: str, pointer: str) -> bool:
     return "required" in rule and pointer in ("/model", "/model/name", "/model/path")
 
 
-def load_defaults(file: Path, chart: Path) -> dict[str, Any]:
-    """The defaults file's values, validated against ``chart`` as a values file."""
+def load_defaults(file: Path, chart: Path) -> tuple[dict[str, Any], list[Problem]]:
+    """The defaults file's values, validated against ``chart`` as a values file, and its
+    warnings (for the caller to report)."""
     from ..validate import validate_file
 
     result = validate_file(file, chart)
@@ -32,10 +32,8 @@ def load_defaults(file: Path, chart: Path) -> dict[str, Any]:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise InvalidValues(problems)
-    for warning in problems:
-        click.echo(warning.format_text(), err=True)
     data = result.values
-    return data if isinstance(data, dict) else {}
+    return (data if isinstance(data, dict) else {}), problems
 
 
 def to_round_trip(value: Any) -> Any:

@@ -12,9 +12,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..diagnostics import Problem
 from ..errors import InvalidValues, UserError
 from ..paths import resolve_chart
 from .constraints import ConstraintRow, load_constraints
@@ -158,6 +160,15 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+@dataclass(frozen=True)
+class Baked:
+    """What :func:`bake` did: the constraint rules the chart enforces, and the warnings of
+    the defaults file (tolerated problems are left out)."""
+
+    rows: list[ConstraintRow]
+    warnings: list[Problem]
+
+
 def bake(
     *,
     defaults_file: Path,
@@ -167,8 +178,9 @@ def bake(
     chart: Path,
     constraints_file: Path | None = None,
     force: bool = False,
-) -> list[ConstraintRow]:
-    """Write the derived chart into ``output``; returns the constraints it enforces."""
+) -> Baked:
+    """Write the derived chart into ``output``; returns the constraints it enforces and the
+    defaults file's warnings (printed by the CLI, not here)."""
     import helm_python
     import yaml
 
@@ -186,7 +198,7 @@ def bake(
     chart = resolve_chart(chart)
     _check_output(output, chart, force)
 
-    defaults = load_defaults(defaults_file, chart)
+    defaults, warnings = load_defaults(defaults_file, chart)
     loaded_constraints, constraints = (
         load_constraints(constraints_file) if constraints_file else (None, {})
     )
@@ -260,4 +272,4 @@ def bake(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     engine._loaded_chart.cache_clear()  # the directory may have held another chart
-    return rows
+    return Baked(rows, warnings)

@@ -1,12 +1,10 @@
-"""The ``modelservice check`` command (registered lazily by the CLI group)."""
+"""``modelservice check``: the click command over :func:`modelservice.preflight.check_file`."""
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ..cli import chart_option
+from .options import chart_option
 
 
 @click.command("check")
@@ -38,9 +36,11 @@ def check_command(
 
     Exit 0 when the release would install and schedule, 1 when it would not.
     """
+    import sys
+
     from ..diagnostics import format_json, has_errors
     from ..paths import resolve_chart
-    from . import check_file
+    from ..preflight import check_file
 
     found = check_file(
         file, resolve_chart(chart_path), release=release, namespace=namespace, context=context

@@ -1,8 +1,11 @@
 """The ``modelservice`` command line: a thin click layer over the package's functions.
 
 User mistakes are :class:`~modelservice.errors.UserError`s, caught in exactly one place
-(:func:`main`) and mapped to exit code 1; click maps usage errors to exit code 2. Heavy
-modules are imported inside the commands so that ``modelservice --help`` starts fast.
+(:func:`main`) and mapped to exit code 1; click maps usage errors to exit code 2. Every
+command is defined in this package (``init``, ``bake``, ``plan``, ``check`` in modules of their
+own) and registered below with ``cli.add_command``; library modules return data and never
+print, the commands here do. Heavy modules are imported inside the commands so that
+``modelservice --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -10,19 +13,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
-from .errors import InvalidValues, UserError
+from .. import __version__
+from ..errors import InvalidValues, UserError
+from .bake import bake_command
+from .check import check_command
+from .init import init_command
+from .options import CHART_OPTION_HELP, chart_option
+from .plan import plan_command
 
-CHART_OPTION_HELP = "Chart directory whose schema and templates apply (default: the bundled chart)."
+if TYPE_CHECKING:
+    from ..output_dir import WrittenRelease
 
-
-def chart_option(help_text: str = CHART_OPTION_HELP) -> Any:
-    """The ``--chart DIR`` option every command shares (into ``chart_path``)."""
-    return click.option("--chart", "chart_path", type=click.Path(file_okay=False), help=help_text)
+__all__ = ["CHART_OPTION_HELP", "chart_option", "cli", "main"]
 
 
 class _Group(click.Group):
@@ -31,29 +37,6 @@ class _Group(click.Group):
     Done here rather than in :func:`main` alone so that every way of invoking the commands
     (the console script, ``python -m``, click's test runner) reports them the same way.
     """
-
-    #: Commands defined next to their code, imported only when asked for (``validate`` of one
-    #: file should not pay for loading bake's Jinja2 and ruamel.yaml).
-    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
-        "init": ("scaffold", "init_command"),
-        "bake": ("bake", "bake_command"),
-        "plan": ("plan.command", "plan_command"),
-        "check": ("preflight.command", "check_command"),
-    }
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.LAZY])
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in self.LAZY:
-            import importlib
-
-            module, attr = self.LAZY[name]
-            command: click.Command = getattr(
-                importlib.import_module(f"{__package__}.{module}"), attr
-            )
-            return command
-        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -90,10 +73,10 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
 
     Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
     """
-    from .diagnostics import format_json, has_errors
-    from .paths import resolve_chart
-    from .progress import Progress
-    from .validate import validate_paths
+    from ..diagnostics import format_json, has_errors
+    from ..paths import resolve_chart
+    from ..progress import Progress
+    from ..validate import validate_paths
 
     chart = resolve_chart(chart_path)
     progress = Progress(len(files), "validate", stream=sys.stderr)
@@ -138,9 +121,9 @@ def render(
 
     A folder argument means every *.yaml / *.yml file in it.
     """
-    from .paths import resolve_chart
-    from .progress import Progress
-    from .render import render_files
+    from ..paths import resolve_chart
+    from ..progress import Progress
+    from ..render import render_files
 
     chart = resolve_chart(chart_path)
     expanded = _expand(files)
@@ -148,7 +131,7 @@ def render(
         raise click.UsageError("--release names one release: give one values file")
     progress = Progress(len(expanded), "render", stream=sys.stderr)
     try:
-        render_files(
+        result = render_files(
             expanded,
             chart=chart,
             release=release,
@@ -164,7 +147,32 @@ def render(
             click.echo(problem.format_text(), err=True)
         progress.summary()
         sys.exit(1)
+    for warning in result.warnings:
+        click.echo(warning.format_text(), err=True)
+    if output_dir is None:
+        sys.stdout.write("".join(r.text() for r in result.outputs))
+    for written in result.written:
+        _report_written(written)
     progress.summary()
+
+
+def _report_written(written: WrittenRelease) -> None:
+    """One line per release folder, and one per Secret left out of it."""
+    from ..output_dir import HOOKS
+
+    folder = written.folder
+    plain = len(written.files) - written.hooks
+    line = f"{folder}: {plain} manifest{'s' * (plain != 1)}"
+    if written.hooks:
+        line += f", {written.hooks} hook{'s' * (written.hooks != 1)} in {folder / HOOKS}"
+    click.echo(line, err=True)
+    for secret in written.secrets:
+        click.echo(
+            f"{folder}: left out Secret {secret.name} (git would hold its value in plain text, "
+            f"and a generated value changes on every render); create it once with: "
+            f"{secret.command()}",
+            err=True,
+        )
 
 
 @cli.command()
@@ -186,9 +194,9 @@ def docs(mode: str | None) -> None:
     With --write (what `make generate` runs) rewrite the generated files; with --check fail
     when the committed ones drift.
     """
-    from . import docs as docs_module
-    from . import generate
-    from .paths import chart_dir
+    from .. import docs as docs_module
+    from .. import generate
+    from ..paths import chart_dir
 
     if mode == "write":
         for path in generate.write_generated():
@@ -226,6 +234,12 @@ def _expand(files: tuple[str, ...]) -> list[str]:
     return expanded
 
 
+cli.add_command(init_command)
+cli.add_command(bake_command)
+cli.add_command(plan_command)
+cli.add_command(check_command)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point. Click's standalone mode maps usage errors to exit 2 and the group maps user
     errors to exit 1; this is the last net, so that even a bug prints one line, not a
@@ -243,7 +257,3 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,12 +1,10 @@
-"""The ``modelservice plan`` command (registered lazily by the CLI group)."""
+"""``modelservice plan``: the click command over :func:`modelservice.plan.plan_file`."""
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from ..cli import chart_option
+from .options import chart_option
 
 
 @click.command("plan")
@@ -43,10 +41,11 @@ def plan_command(
     The GPU comes from --gpu/--gpu-memory, else from the values (vgpu.memoryMiB, or a
     nodeSelector on nvidia.com/gpu.product). Exit 0 when it fits, 1 when it does not.
     """
+    import json
     import sys
 
     from ..paths import resolve_chart
-    from . import format_text, plan_file
+    from ..plan import format_text, plan_file
 
     if gpu and gpu_memory:
         raise click.UsageError("give --gpu or --gpu-memory, not both")
