@@ -122,3 +122,14 @@ if [ ! -f "$VLLM_ENV/.complete" ]; then
   touch "$VLLM_ENV/.complete"
   log "installed vLLM in $(($(date +%s) - start))s"
 fi
+
+# --- modelscope (in the vLLM venv) ---------------------------------------------------------------
+# The ModelScope CLI and SDK the init container and vLLM (VLLM_USE_MODELSCOPE) use; vLLM's
+# requirements do not bring it. tests/test_offline_start.py runs both against a fake hub.
+MODELSCOPE_VERSION=1.40.2
+if ! "$VLLM_ENV/bin/python" -c "import importlib.metadata as m, sys
+sys.exit(m.version('modelscope') != '$MODELSCOPE_VERSION')" 2>/dev/null; then
+  log "installing modelscope $MODELSCOPE_VERSION into $VLLM_ENV"
+  "$VLLM_ENV/bin/python" -m pip install --disable-pip-version-check --quiet \
+    -c "$VLLM_ENV/torch-constraints.txt" "modelscope==$MODELSCOPE_VERSION" >&2
+fi
