@@ -201,7 +201,8 @@ class FakeHub:
             revision, _, name = tail.removeprefix("resolve/").partition("/")
             repo = self._repo(repo_id, revision)
             if repo is None or name not in repo.files:
-                return self._json({"error": "Entry not found"}, 404, **{"X-Error-Code": "EntryNotFound"})
+                missing = {"X-Error-Code": "EntryNotFound"}
+                return self._json({"error": "Entry not found"}, 404, **missing)
             data = repo.files[name]
             return (
                 200,
@@ -246,8 +247,11 @@ class FakeHub:
             return 200, {"Content-Type": "application/octet-stream"}, data
         if tail == "":
             return self._json(
-                {"Code": 200, "Success": True, "Data": {"Path": repo_id.split("/")[0],
-                                                         "Name": repo_id.split("/")[-1]}}
+                {
+                    "Code": 200,
+                    "Success": True,
+                    "Data": {"Path": repo_id.split("/")[0], "Name": repo_id.split("/")[-1]},
+                }
             )
         if tail == "revisions":
             return self._json(

@@ -36,7 +36,8 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 out = json.load(sys.stdin)["out"]
 words = ["<unk>", "<s>", "</s>", "hello", "world", "the", "a", "an"]
-tokenizer = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+vocab = {w: i for i, w in enumerate(words)}
+tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
 tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
 fast = PreTrainedTokenizerFast(
     tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
@@ -138,7 +139,11 @@ def tiny_repos(tmp_path_factory) -> dict[str, dict[str, bytes]]:
     model = files(out / "model")
     model["original/consolidated.00.pth"] = b"\0" * 4096
     model["original/params.json"] = b'{"dim": 16}'
-    return {"tiny/model": model, "tiny/tokenizer": files(out / "tokenizer"), "tiny/lora": files(out / "lora")}
+    return {
+        "tiny/model": model,
+        "tiny/tokenizer": files(out / "tokenizer"),
+        "tiny/lora": files(out / "lora"),
+    }
 
 
 def _values(source: str, hub: FakeHub, cache: Path) -> dict[str, Any]:

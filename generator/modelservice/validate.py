@@ -68,9 +68,9 @@ def _values_checks() -> list[Check]:
 
 
 def _rules() -> list[Check]:
-    from . import rules
+    from . import offline, rules
 
-    return list(rules.RULES)
+    return [*rules.RULES, *offline.RULES]
 
 
 def _rendered_checks() -> list[Check]:
