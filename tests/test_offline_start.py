@@ -1,14 +1,16 @@
 """The pod starts offline with everything vLLM reads: the real programs, a fake hub.
 
 A tiny model (a generated Llama config, tokenizer and safetensors), a tokenizer repository and
-a LoRA adapter are served by a fake hub on 127.0.0.1 (tests/fake_hub.py). For each source the
+a LoRA adapter are served by a fake hub on 127.0.0.1 (tests/fake_hub.py), with a draft model for speculative decoding. For
+each source the
 chart is rendered with the hub as its endpoint and the cache volume at a temporary path; then:
 
 1. the init container's exact command line (command, args and env of the rendered pod) runs
    with the real ``hf`` / ``modelscope`` of the vLLM venv and fills the cache;
 2. vLLM's own code (its CPU build, tests/vllm_env.py) parses the server container's rendered
    arguments and resolves the model (config, weights), the tokenizer and the adapters with the
-   server container's exact environment, while the hub keeps running: no request may reach it;
+   server container's exact environment, while the hub keeps running: no request may reach it
+   (the draft model through vLLM's own speculative config);
 3. the hub stops, and the init container runs again, as in a pod rescheduled while the hub is
    down: it must succeed from the cache, and vLLM resolves everything once more.
 """
@@ -95,6 +97,10 @@ folder, weights, *_ = loader._prepare_weights(
     allow_patterns_overrides=None,
 )
 
+from vllm.config import ParallelConfig
+speculative = engine_args.create_speculative_config(model_config, ParallelConfig())
+draft = speculative.draft_model_config
+
 from vllm.tokenizers import cached_tokenizer_from_config
 tokenizer = cached_tokenizer_from_config(model_config)
 
@@ -112,6 +118,8 @@ for module in args.lora_modules or []:
     }
 print(json.dumps({
     "architectures": model_config.architectures,
+    "draft": {"architectures": draft.architectures, "model": draft.model,
+              "tokens": speculative.num_speculative_tokens},
     "weights": [os.path.relpath(w, folder) for w in weights],
     "folder_files": sorted(
         os.path.relpath(os.path.join(d, f), folder)
@@ -143,6 +151,7 @@ def tiny_repos(tmp_path_factory) -> dict[str, dict[str, bytes]]:
         "tiny/model": model,
         "tiny/tokenizer": files(out / "tokenizer"),
         "tiny/lora": files(out / "lora"),
+        "tiny/draft": files(out / "model"),
     }
 
 
@@ -158,6 +167,7 @@ def _values(source: str, hub: FakeHub, cache: Path) -> dict[str, Any]:
         },
         hub_key: {"endpoint": hub.url},
         "lora": {"adapters": [{"name": "tiny-sql", "repo": "tiny/lora"}], "maxRank": 8},
+        "speculative": {"model": "tiny/draft", "config": {"num_speculative_tokens": 2}},
         "persistence": {"mountPath": str(cache)},
     }
 
@@ -208,6 +218,9 @@ def test_the_server_resolves_model_tokenizer_and_adapters_offline_after_the_init
         assert hub.requests[downloaded:] == [], "the server asked the hub"
 
     assert resolved["architectures"] == ["LlamaForCausalLM"]
+    assert resolved["draft"]["architectures"] == ["LlamaForCausalLM"]
+    assert resolved["draft"]["tokens"] == 2
+    assert resolved["draft"]["model"] == str(cache / "speculative" / "draft")
     assert resolved["weights"] == ["model.safetensors"]
     # The default exclude kept Meta's original/ checkpoint out of the cache.
     assert not any(f.startswith("original/") for f in resolved["folder_files"])

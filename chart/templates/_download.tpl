@@ -106,6 +106,22 @@ the script, so a repository id is data, not shell.
 {{- end }}
 - ";"
 {{- end }}
+{{- with .Values.speculative.model }}
+- {{ include "modelservice.hubTool" $.Values.model.source }}
+- download
+- {{ . | quote }}
+{{- with $.Values.speculative.revision }}
+- --revision
+- {{ . | quote }}
+{{- end }}
+{{- range $download.exclude }}
+- --exclude
+- {{ . | quote }}
+{{- end }}
+- --local-dir
+- {{ include "modelservice.draftPath" $ | quote }}
+- ";"
+{{- end }}
 {{- end }}
 {{- range .Values.lora.adapters }}
 {{- if not .path }}
@@ -184,4 +200,36 @@ Environment of the init container's script (before the shared env, so `env` may 
   value: {{ int .Values.model.download.retryDelaySeconds | quote }}
 - name: DOWNLOAD_MARKS
   value: {{ printf "%s/modelservice/downloads" (trimSuffix "/" .Values.persistence.mountPath) | quote }}
+{{- end }}
+
+{{/*
+Where the init container puts the draft model: a folder of the cache, given to vLLM as a path.
+vLLM 0.33 resolves a draft model named by its hub id through ModelScope's hub API even with
+HF_HUB_OFFLINE=1 (the main model and the tokenizer it finds in the cache), so the draft is
+always served from a local folder, for both hubs.
+*/}}
+{{- define "modelservice.draftPath" -}}
+{{- printf "%s/speculative/draft" (trimSuffix "/" .Values.persistence.mountPath) }}
+{{- end }}
+
+{{/*
+The `--speculative-config` JSON: speculative.config with the downloaded draft model; empty when
+there is neither.
+*/}}
+{{- define "modelservice.speculativeConfig" -}}
+{{- $config := deepCopy (.Values.speculative.config | default dict) }}
+{{- if .Values.speculative.model }}
+{{- if include "modelservice.downloadsModel" . }}
+{{- $_ := set $config "model" (include "modelservice.draftPath" .) }}
+{{- else }}
+{{- /* No init container: the server fetches the draft itself, online. */}}
+{{- $_ := set $config "model" .Values.speculative.model }}
+{{- with .Values.speculative.revision }}
+{{- $_ := set $config "revision" . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $config }}
+{{- toJson $config }}
+{{- end }}
 {{- end }}

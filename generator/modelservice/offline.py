@@ -299,20 +299,22 @@ def offline_engine_args(ctx: Context, objects: list[dict[str, Any]]) -> Iterator
                         "engine-arg-lora-from-hub",
                     )
                     break
-        elif name == "--speculative-config":
-            try:
-                config = json.loads(value)
-            except ValueError:
-                continue  # the engine-argument check says why
-            draft = config.get("model") if isinstance(config, dict) else None
+        elif name in ("--speculative-config", "--spec-model"):
+            draft: Any = value
+            if name == "--speculative-config":
+                try:
+                    config = json.loads(value)
+                except ValueError:
+                    continue  # the engine-argument check says why
+                draft = config.get("model") if isinstance(config, dict) else None
             if isinstance(draft, str) and _is_hub_id(draft):
                 yield Finding(
                     obj,
                     at,
-                    f"--speculative-config names the draft model {draft}, a hub repository "
-                    f"the init container does not download, and {why}: put the draft model on "
-                    "a volume (extraVolumes and extraVolumeMounts) and give its path as "
-                    '"model"',
+                    f"{name} names the draft model {draft}, a hub repository the init "
+                    f"container does not download, and {why}: set speculative.model (and "
+                    "speculative.config for the other fields), which the init container "
+                    "downloads with the model",
                     "engine-arg-draft-from-hub",
                 )
 
