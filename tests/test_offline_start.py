@@ -1,9 +1,9 @@
 """The pod starts offline with everything vLLM reads: the real programs, a fake hub.
 
-A tiny model (a generated Llama config, tokenizer and safetensors), a tokenizer repository and
-a LoRA adapter are served by a fake hub on 127.0.0.1 (tests/fake_hub.py), with a draft model for speculative decoding. For
-each source the
-chart is rendered with the hub as its endpoint and the cache volume at a temporary path; then:
+A tiny model (a generated Llama config, tokenizer and safetensors), a tokenizer repository, a
+draft model for speculative decoding and a LoRA adapter are served by a fake hub on 127.0.0.1
+(tests/fake_hub.py). For each source the chart is rendered with the hub as its endpoint and the
+cache volume at a temporary path; then:
 
 1. the init container's exact command line (command, args and env of the rendered pod) runs
    with the real ``hf`` / ``modelscope`` of the vLLM venv and fills the cache;
