@@ -18,6 +18,7 @@ cache volume at a temporary path; then:
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -194,9 +195,12 @@ def _run_init(objects: Objects, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _resolve(objects: Objects, home: Path) -> dict[str, Any]:
+def _resolve(
+    objects: Objects, home: Path, env: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     server = objects.server
-    return run_vllm(RESOLVE, {"args": server["args"]}, env=_environment(server, home))
+    container = server if env is None else {**server, "env": env}
+    return run_vllm(RESOLVE, {"args": server["args"]}, env=_environment(container, home))
 
 
 @pytest.mark.parametrize("source", ["huggingface", "modelscope"])
@@ -216,6 +220,16 @@ def test_the_server_resolves_model_tokenizer_and_adapters_offline_after_the_init
 
         resolved = _resolve(objects, home)
         assert hub.requests[downloaded:] == [], "the server asked the hub"
+        if source == "modelscope":
+            # The control, and the bug this fixes: without HF_HUB_OFFLINE (as the chart
+            # rendered it for ModelScope before), vLLM goes to the hub on every start. It runs
+            # on a copy of the cache, which it changes.
+            copy = tmp_path / "cache-copy"
+            shutil.copytree(cache, copy, symlinks=True)
+            control = Objects(render_values(_values(source, hub, copy)))
+            online = [e for e in control.server["env"] if e["name"] != "HF_HUB_OFFLINE"]
+            _resolve(control, home, env=online)
+            assert hub.requests[downloaded:], "vLLM never asked the hub, even online"
 
     assert resolved["architectures"] == ["LlamaForCausalLM"]
     assert resolved["draft"]["architectures"] == ["LlamaForCausalLM"]
