@@ -328,3 +328,12 @@ def test_the_helm_test_pod_fails_when_an_adapter_is_not_served(objects):
         fake.close()
     assert done.returncode == 1
     assert 'does not list the adapter "chat"' in done.stderr
+
+
+def test_a_modelscope_adapter_of_a_hugging_face_model_gets_the_modelscope_endpoint(objects):
+    lora = {"adapters": [{"name": "a", "repo": "o/a", "source": "modelscope"}]}
+    given = values(lora=lora, modelscope={"endpoint": "https://www.modelscope.ai"})
+    rendered = objects(given)
+    assert rendered.env(rendered.download)["MODELSCOPE_ENDPOINT"] == "https://www.modelscope.ai"
+    assert "VLLM_USE_MODELSCOPE" not in rendered.env()  # the model itself is from Hugging Face
+    assert "MODELSCOPE_ENDPOINT" not in objects(values()).env()

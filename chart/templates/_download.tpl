@@ -233,3 +233,17 @@ there is neither.
 {{- toJson $config }}
 {{- end }}
 {{- end }}
+
+{{/*
+Whether anything comes from ModelScope (the model, or an adapter): its endpoint and token then
+reach the containers.
+*/}}
+{{- define "modelservice.usesModelscope" -}}
+{{- $uses := eq .Values.model.source "modelscope" }}
+{{- range .Values.lora.adapters }}
+{{- if and (not .path) (eq (include "modelservice.loraSource" (list $ .)) "modelscope") }}
+{{- $uses = true }}
+{{- end }}
+{{- end }}
+{{- if $uses }}true{{ end }}
+{{- end }}

@@ -247,6 +247,8 @@ Environment shared by the server and the download container: cache locations, hu
 {{- if eq .Values.model.source "modelscope" }}
 - name: VLLM_USE_MODELSCOPE
   value: "True"
+{{- end }}
+{{- if include "modelservice.usesModelscope" . }}
 {{- with .Values.modelscope.endpoint }}
 - name: MODELSCOPE_ENDPOINT
   value: {{ . | trimSuffix "/" | quote }}
