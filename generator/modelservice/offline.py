@@ -160,8 +160,26 @@ def runtime_lora_updates(ctx: Context) -> list[Problem]:
     ]
 
 
+def speculative_config(ctx: Context) -> list[Problem]:
+    """The draft model and its revision are typed keys: the init container downloads them."""
+    config = value_at(ctx.merged, ("speculative", "config")) or {}
+    problems: list[Problem] = []
+    for key in ("model", "revision"):
+        if isinstance(config, dict) and key in config:
+            problems.append(
+                ctx.problem(
+                    ("speculative", "config", key),
+                    f"speculative.config.{key} would reach vLLM as is, and the init container "
+                    f"would not download it: set speculative.{key} instead (the draft model is "
+                    "downloaded with the model and given to vLLM as a folder of the cache)",
+                    "speculative-config-model",
+                )
+            )
+    return problems
+
+
 #: The rules on the merged values (see modelservice.validate).
-RULES = (lora_adapters, download_patterns, runtime_lora_updates)
+RULES = (lora_adapters, download_patterns, runtime_lora_updates, speculative_config)
 
 
 # -- review rules on the rendered release -------------------------------------------------
