@@ -54,8 +54,8 @@ def test_passes_model_revision_to_the_server_and_the_download(objects):
     rendered = objects(with_hf(model={"revision": "v1.1"}))
     args = rendered.server["args"]
     assert args[args.index("--revision") + 1] == "v1.1"
-    command = rendered.download["command"]
-    assert command[command.index("--revision") + 1] == "v1.1"
+    download = rendered.download["args"]
+    assert download[download.index("--revision") + 1] == "v1.1"
 
 
 def test_listens_on_engine_port_and_names_it_http(objects):
@@ -104,7 +104,17 @@ def test_image_pull_secrets_reach_the_pod(objects):
 def test_downloads_a_hugging_face_model_in_an_init_container_with_the_same_image(objects):
     rendered = objects(with_hf())
     download = rendered.download
-    assert download["command"] == ["hf", "download", "Qwen/Qwen2.5-0.5B-Instruct"]
+    assert download["command"][:2] == ["bash", "-ec"]
+    assert download["args"] == [
+        "hf",
+        "download",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "--exclude",
+        "original/*",
+        "--exclude",
+        "consolidated*",
+        ";",
+    ]
     assert download["image"] == rendered.server["image"]
     assert download["volumeMounts"] == rendered.server["volumeMounts"]
 
@@ -116,14 +126,11 @@ def test_the_server_stays_offline_once_the_init_container_filled_the_cache(objec
 def test_downloads_a_modelscope_model_with_modelscope_download(objects):
     values = {"model": {"source": "modelscope", "name": "Qwen/Qwen2.5-7B-Instruct"}}
     rendered = objects(values)
-    assert rendered.download["command"] == [
-        "modelscope",
-        "download",
-        "--model",
-        "Qwen/Qwen2.5-7B-Instruct",
-    ]
+    # The repository id is positional: `--model` is deprecated in the modelscope CLI.
+    assert rendered.download["args"][:3] == ["modelscope", "download", "Qwen/Qwen2.5-7B-Instruct"]
     assert rendered.env()["VLLM_USE_MODELSCOPE"] == "True"
-    assert "HF_HUB_OFFLINE" not in rendered.env()
+    # vLLM reads HF_HUB_OFFLINE for ModelScope too (local_files_only): no hub at startup.
+    assert rendered.env()["HF_HUB_OFFLINE"] == "1"
 
 
 def test_renders_no_init_container_when_model_download_is_disabled(objects):
@@ -174,7 +181,9 @@ def test_modelscope_endpoint_and_token_become_modelscope_env(objects):
         },
     }
     env = objects(values).env()
-    assert env["MODELSCOPE_DOMAIN"] == "www.modelscope.ai"
+    # MODELSCOPE_DOMAIN is deprecated in the modelscope SDK for MODELSCOPE_ENDPOINT.
+    assert env["MODELSCOPE_ENDPOINT"] == "https://www.modelscope.ai"
+    assert "MODELSCOPE_DOMAIN" not in env
     assert env["MODELSCOPE_API_TOKEN"] == {"secretKeyRef": {"name": "ms-token", "key": "token"}}
 
 

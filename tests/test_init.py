@@ -52,10 +52,10 @@ CASES = [
         id="modelscope-with-a-revision",
     ),
     pytest.param(
-        ["--path", "/models/llama-3-8b", "--existing-claim", "models"],
+        ["--path", "/root/.cache/models/llama-3-8b", "--existing-claim", "models"],
         {
             "model.source": "local",
-            "model.path": "/models/llama-3-8b",
+            "model.path": "/root/.cache/models/llama-3-8b",
             "persistence.existingClaim": "models",
         },
         id="local-path-implies-source-local",
@@ -356,7 +356,7 @@ def test_without_a_terminal_init_never_prompts(monkeypatch):
     ("answer", "expected"),
     [
         ("Qwen/Qwen2.5-0.5B-Instruct", {"name": "Qwen/Qwen2.5-0.5B-Instruct"}),
-        ("/models/llama", {"source": "local", "path": "/models/llama"}),
+        ("/root/.cache/llama", {"source": "local", "path": "/root/.cache/llama"}),
     ],
 )
 def test_at_a_terminal_init_asks_for_the_model(tmp_path, monkeypatch, answer, expected):

@@ -145,7 +145,7 @@ def test_every_pod_of_a_group_gets_the_gpus_dev_shm_and_downloads_the_model_into
         dshm = next(v for v in pod["spec"]["volumes"] if v["name"] == "dshm")
         assert dshm["emptyDir"]["medium"] == "Memory"
         [download] = pod["spec"]["initContainers"]
-        assert download["command"][:3] == ["hf", "download", DEEPSEEK]
+        assert download["args"][:3] == ["hf", "download", DEEPSEEK]
         assert {"name": "cache", "mountPath": "/root/.cache"} in download["volumeMounts"]
 
 

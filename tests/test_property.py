@@ -149,6 +149,8 @@ def generation_schema() -> dict[str, Any]:
         "persistence": {"accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod"]},
     }
 )
+# Found by the real API server: a budget of more than all pods.
+@example(values={"model": {"name": "org/model"}, "podDisruptionBudget": {"maxUnavailable": "200%"}})
 # Found by the real API server: a node selector's values are label values.
 @example(values={"model": {"name": "org/model"}, "tests": {"nodeSelector": {"a": ":"}}})
 # Found by the real API server: a claim of no storage.

@@ -490,7 +490,7 @@ def test_an_embedding_model_is_tested_on_v1_embeddings(objects, args):
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["--runner=generate"], ["--convert=classify"], ["--max-model-len=4096"]]
+    "args", [[], ["--runner=generate"], ["--convert=none"], ["--max-model-len=4096"]]
 )
 def test_a_generative_model_is_tested_with_one_chat_token(objects, args):
     env = pod_env(helm_test_pod(objects(values(engine={"args": args}))))

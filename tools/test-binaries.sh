@@ -162,6 +162,17 @@ if [ ! -f "$VLLM_ENV/.complete" ]; then
   log "installed vLLM in $(($(date +%s) - start))s"
 fi
 
+# --- modelscope (in the vLLM venv) ---------------------------------------------------------------
+# The ModelScope CLI and SDK the init container and vLLM (VLLM_USE_MODELSCOPE) use; vLLM's
+# requirements do not bring it. tests/test_offline_start.py runs both against a fake hub.
+MODELSCOPE_VERSION=1.40.2
+if ! "$VLLM_ENV/bin/python" -c "import importlib.metadata as m, sys
+sys.exit(m.version('modelscope') != '$MODELSCOPE_VERSION')" 2>/dev/null; then
+  log "installing modelscope $MODELSCOPE_VERSION into $VLLM_ENV"
+  "$VLLM_ENV/bin/python" -m pip install --disable-pip-version-check --quiet \
+    -c "$VLLM_ENV/torch-constraints.txt" "modelscope==$MODELSCOPE_VERSION" >&2
+fi
+
 # --- wheelhouse ----------------------------------------------------------------------------------
 # Wheels of the toolkit's runtime dependencies (pyproject.toml), so that the test installing the
 # built wheel into a fresh venv (tests/test_wheel.py) needs no network: pip installs from here

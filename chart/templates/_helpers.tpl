@@ -247,9 +247,11 @@ Environment shared by the server and the download container: cache locations, hu
 {{- if eq .Values.model.source "modelscope" }}
 - name: VLLM_USE_MODELSCOPE
   value: "True"
+{{- end }}
+{{- if include "modelservice.usesModelscope" . }}
 {{- with .Values.modelscope.endpoint }}
-- name: MODELSCOPE_DOMAIN
-  value: {{ . | trimPrefix "https://" | trimSuffix "/" | quote }}
+- name: MODELSCOPE_ENDPOINT
+  value: {{ . | trimSuffix "/" | quote }}
 {{- end }}
 {{- with .Values.modelscope.token.secretName }}
 - name: MODELSCOPE_API_TOKEN
@@ -277,37 +279,6 @@ Volume mounts shared by the server and the download container.
 {{- with .Values.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}
-{{- end }}
-
-{{/*
-The download command of the init container.
-*/}}
-{{- define "modelservice.downloadCommand" -}}
-{{- if eq .Values.model.source "modelscope" }}
-- modelscope
-- download
-- --model
-- {{ .Values.model.name | quote }}
-{{- with .Values.model.revision }}
-- --revision
-- {{ . | quote }}
-{{- end }}
-{{- else }}
-- hf
-- download
-- {{ .Values.model.name | quote }}
-{{- with .Values.model.revision }}
-- --revision
-- {{ . | quote }}
-{{- end }}
-{{- end }}
-{{- end }}
-
-{{/*
-Whether the init container downloads the model.
-*/}}
-{{- define "modelservice.downloads" -}}
-{{- if and (include "modelservice.isHub" .) .Values.model.download.enabled }}true{{ end }}
 {{- end }}
 
 {{/*

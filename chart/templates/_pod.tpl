@@ -62,9 +62,17 @@ spec:
     - name: download
       image: {{ include "modelservice.image" . | quote }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
+      {{- /* bash runs the downloads listed in args, each with retries (_download.tpl). */}}
       command:
-        {{- include "modelservice.downloadCommand" . | trim | nindent 8 }}
+        - bash
+        - -ec
+        - |
+          {{- include "modelservice.downloadScript" . | nindent 10 }}
+        - download
+      args:
+        {{- include "modelservice.downloadArgs" . | trim | nindent 8 }}
       env:
+        {{- include "modelservice.downloadEnv" . | trim | nindent 8 }}
         {{- include "modelservice.env" . | trim | nindent 8 }}
       {{- with .Values.envFrom }}
       envFrom:
@@ -112,6 +120,29 @@ spec:
         - {{ int .Values.engine.port | quote }}
         - --tensor-parallel-size
         - {{ $tp | quote }}
+        {{- with .Values.model.tokenizer.name }}
+        - --tokenizer
+        - {{ . | quote }}
+        {{- with $.Values.model.tokenizer.revision }}
+        - --tokenizer-revision
+        - {{ . | quote }}
+        {{- end }}
+        {{- end }}
+        {{- with include "modelservice.speculativeConfig" . }}
+        - --speculative-config
+        - {{ . | quote }}
+        {{- end }}
+        {{- if include "modelservice.loraEnabled" . }}
+        - --enable-lora
+        - --max-loras
+        - {{ int .Values.lora.maxLoras | quote }}
+        - --max-lora-rank
+        - {{ int .Values.lora.maxRank | quote }}
+        {{- with .Values.lora.adapters }}
+        - --lora-modules
+        {{- include "modelservice.loraModules" $ | trim | nindent 8 }}
+        {{- end }}
+        {{- end }}
         {{- if ne $role "server" }}
         {{- include "modelservice.multiNodeArgs" . | trim | nindent 8 }}
         {{- end }}
@@ -120,12 +151,16 @@ spec:
         {{- end }}
       {{- end }}
       env:
-        {{- if include "modelservice.downloads" . }}
-        {{- if eq .Values.model.source "huggingface" }}
-        {{- /* The init container filled the cache: the server never reaches for the hub. */}}
+        {{- if include "modelservice.downloadsModel" . }}
+        {{- /* The init container filled the cache: the server never reaches for the hub.
+               vLLM reads HF_HUB_OFFLINE for ModelScope too (local_files_only). */}}
         - name: HF_HUB_OFFLINE
           value: "1"
         {{- end }}
+        {{- if .Values.lora.runtimeUpdates }}
+        {{- /* /v1/load_lora_adapter and /v1/unload_lora_adapter: see lora.runtimeUpdates. */}}
+        - name: VLLM_ALLOW_RUNTIME_LORA_UPDATING
+          value: "True"
         {{- end }}
         {{- with include "modelservice.apiKeySecretName" . }}
         - name: VLLM_API_KEY

@@ -22,13 +22,20 @@ Key of the API key inside its Secret.
 {{- end }}
 
 {{/*
-The API the model serves: "embeddings" when engine.args run a pooling or embedding model
-(--runner=pooling, --convert=embed, the older --task=embed; "=" or a space, in one item or
-two), else "chat". The args are joined with spaces so both spellings look alike.
+The API the model serves, from the engine.args that choose the model's runner: "classify"
+for a classification model (--convert=classify, the older --task=classify), "embeddings" for
+a pooling or embedding model (--runner=pooling, --convert=embed, --task=embed), "score" for
+the older --task=score, else "chat". "=" or a space, in one item or two: the args are joined
+with spaces so both spellings look alike. A reranker or a base model without a chat template
+is not visible in the arguments: tests.endpoint says so (rerank, score, completions).
 */}}
 {{- define "modelservice.apiKind" -}}
 {{- $args := printf " %s " (join " " (.Values.engine.args | default list)) }}
-{{- if regexMatch " --(runner[= ]pooling|convert[= ]embed|task[= ]embed(ding)?) " $args }}
+{{- if regexMatch " --(convert|task)[= ]classif(y|ication) " $args }}
+{{- "classify" }}
+{{- else if regexMatch " --task[= ]score " $args }}
+{{- "score" }}
+{{- else if regexMatch " --(runner[= ]pooling|convert[= ]embed|task[= ]embed(ding)?) " $args }}
 {{- "embeddings" }}
 {{- else }}
 {{- "chat" }}
@@ -43,14 +50,15 @@ The API the helm test calls: tests.endpoint, else the model's API kind.
 {{- end }}
 
 {{/*
-Path of an API kind (chat, completions, embeddings).
+Path of an API kind (chat, completions, embeddings, score, rerank, classify), as vLLM serves it.
 */}}
 {{- define "modelservice.apiPath" -}}
-{{- get (dict "chat" "/v1/chat/completions" "completions" "/v1/completions" "embeddings" "/v1/embeddings") . }}
+{{- get (dict "chat" "/v1/chat/completions" "completions" "/v1/completions" "embeddings" "/v1/embeddings" "score" "/v1/score" "rerank" "/v1/rerank" "classify" "/classify") . }}
 {{- end }}
 
 {{/*
-The smallest request of an API kind, as JSON: one generated token, or one short embedding.
+The smallest request of an API kind, as JSON: one generated token, one short embedding, one
+pair to score or rerank, one text to classify.
 Usage: include "modelservice.apiRequest" (list . "chat")
 */}}
 {{- define "modelservice.apiRequest" -}}
@@ -59,6 +67,12 @@ Usage: include "modelservice.apiRequest" (list . "chat")
 {{- $model := include "modelservice.servedModelName" $root }}
 {{- if eq $kind "embeddings" }}
 {{- dict "model" $model "input" "Hello" | toJson }}
+{{- else if eq $kind "classify" }}
+{{- dict "model" $model "input" "Hello" | toJson }}
+{{- else if eq $kind "score" }}
+{{- dict "model" $model "queries" "Hello" "documents" "Hello world" | toJson }}
+{{- else if eq $kind "rerank" }}
+{{- dict "model" $model "query" "Hello" "documents" (list "Hello world") | toJson }}
 {{- else if eq $kind "completions" }}
 {{- dict "model" $model "prompt" "Hello" "max_tokens" 1 | toJson }}
 {{- else }}
@@ -77,4 +91,15 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/component: helm-test
 app.kubernetes.io/part-of: modelservice
 app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+{{- end }}
+
+{{/*
+Names of the LoRA adapters the server must list on /v1/models, separated by spaces.
+*/}}
+{{- define "modelservice.adapterNames" -}}
+{{- $names := list }}
+{{- range .Values.lora.adapters }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- join " " $names }}
 {{- end }}

@@ -742,7 +742,12 @@ def engine_flags(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Findin
     for position, token in enumerate(args[offset:], start=offset):
         hit = index.lookup(token.partition("=")[0]) if token.startswith("-") else None
         if hit and hit[0] in chart_flags:
-            key = vmap.values_path(ctx, obj, (*where, "args", chart_flags[hit[0]]))
+            chart_at = (*where, "args", chart_flags[hit[0]])
+            key = vmap.values_path(ctx, obj, chart_at)
+            found = vmap.entry(obj, chart_at)
+            if key[:2] == ("engine", "args") and found and hit[0] in found[0].owned:
+                # The chart's own flag spelled as the user's item: its owner is the typed key.
+                key = found[0].owned[hit[0]]
             where_set = ""
             if has_path(ctx.values, key):
                 line, column = ctx.loaded.position(key)
@@ -956,12 +961,14 @@ def rendered_release(ctx: Context) -> list[Problem]:
     """Every finding on the rendered release, at the values line that produced it."""
     if ctx.rendered is None:
         return []
+    from . import offline
+
     objects = ctx.rendered.objects()
     findings = api_findings(objects)
-    findings += [f for rule in REVIEW_RULES for f in rule(ctx, objects)]
     from . import scale_checks
 
-    findings += [f for rule in scale_checks.REVIEW_RULES for f in rule(ctx, objects)]
+    review = (*REVIEW_RULES, *scale_checks.REVIEW_RULES, *offline.REVIEW_RULES)
+    findings += [f for rule in review for f in rule(ctx, objects)]
     vmap = ValuesMap.of_chart(ctx.chart)
     problems: dict[tuple[Path_, str, str], Problem] = {}
     for finding in findings:

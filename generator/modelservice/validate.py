@@ -68,9 +68,9 @@ def _values_checks() -> list[Check]:
 
 
 def _rules() -> list[Check]:
-    from . import accelerators, rules, scale_rules
+    from . import accelerators, offline, rules, scale_rules
 
-    return [*rules.RULES, accelerators.accelerator_image, *scale_rules.RULES]
+    return [*rules.RULES, accelerators.accelerator_image, *scale_rules.RULES, *offline.RULES]
 
 
 def _rendered_checks() -> list[Check]:

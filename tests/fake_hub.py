@@ -1,0 +1,269 @@
+"""A fake model hub on 127.0.0.1 for the offline-start test (tests/test_offline_start.py).
+
+It implements the part of two hub APIs that the real clients use to download a repository:
+
+- **Hugging Face** (``hf download``, huggingface_hub, vLLM through it): the repository's
+  info at a revision (``/api/models/{repo}/revision/{rev}``, with its commit ``sha`` and
+  ``siblings``), its file tree (``/api/models/{repo}/tree/{rev}``) and every file by
+  ``/{repo}/resolve/{rev}/{file}`` with the ``X-Repo-Commit``, ``ETag`` and
+  ``Content-Length`` headers the client relies on (HEAD and GET).
+- **ModelScope** (``modelscope download``, its SDK, vLLM through it): the repository's
+  revisions, its file list with sizes and sha256 (``/api/v1/models/{repo}/repo/files``) and
+  every file (``/api/v1/models/{repo}/repo?FilePath=...``).
+
+Every request is recorded (``requests``), so a test can prove that none arrived while the
+server was meant to be offline; ``stop()`` closes the port, so a client that tries anyway
+meets a refused connection. Anything the fake does not know answers 404 and is recorded too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Repo:
+    """A repository at one commit: its files by path."""
+
+    files: dict[str, bytes]
+    revision: str = "main"
+    commit: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.commit:
+            digest = hashlib.sha1()
+            for path in sorted(self.files):
+                digest.update(path.encode() + b"\0" + self.files[path])
+            self.commit = digest.hexdigest()
+
+
+def _git_oid(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class FakeHub:
+    """The fake hub serving ``repos`` (by repository id) on 127.0.0.1."""
+
+    repos: dict[str, Repo]
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeHub:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_HEAD(self) -> None:
+                hub._handle(self, body=False)
+
+            def do_GET(self) -> None:
+                hub._handle(self, body=True)
+
+            def do_POST(self) -> None:
+                hub._handle(self, body=True)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the port: from now on a client meets a refused connection."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def _repo(self, repo_id: str, revision: str | None) -> Repo | None:
+        repo = self.repos.get(repo_id)
+        if repo is None:
+            return None
+        if revision in (None, "", repo.revision, repo.commit):
+            return repo
+        return None
+
+    def _handle(self, handler: BaseHTTPRequestHandler, *, body: bool) -> None:
+        self.requests.append((handler.command, handler.path))
+        if handler.command == "POST":
+            length = int(handler.headers.get("Content-Length") or 0)
+            handler.rfile.read(length)
+        split = urlsplit(handler.path)
+        path = unquote(split.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        for route in (self._hf, self._modelscope):
+            answer = route(handler.command, path, query)
+            if answer is not None:
+                status, headers, payload = answer
+                break
+        else:
+            status, headers, payload = 404, {}, b'{"error": "not found"}'
+        self._send(handler, status, headers, payload, body=body)
+
+    @staticmethod
+    def _send(
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        headers: dict[str, str],
+        payload: bytes,
+        *,
+        body: bool,
+    ) -> None:
+        handler.send_response(status)
+        headers = {"Content-Type": "application/json", **headers}
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        if body:
+            handler.wfile.write(payload)
+
+    @staticmethod
+    def _json(data: Any, status: int = 200, **headers: str) -> tuple[int, dict[str, str], bytes]:
+        return status, headers, json.dumps(data).encode()
+
+    # -- Hugging Face -----------------------------------------------------------------------
+
+    def _split_repo(self, rest: str) -> tuple[str, str] | None:
+        """``org/name/<tail>`` as (repo id, tail) for a known repository."""
+        for repo_id in self.repos:
+            if rest == repo_id or rest.startswith(repo_id + "/"):
+                return repo_id, rest[len(repo_id) + 1 :]
+        return None
+
+    def _hf(self, method: str, path: str, query: dict[str, str]) -> Any:
+        if path.startswith("/api/models/"):
+            found = self._split_repo(path.removeprefix("/api/models/"))
+            if found is None:
+                return self._json({"error": "Repository not found"}, 404)
+            repo_id, tail = found
+            if tail == "" or tail.startswith("revision/"):
+                revision = tail.removeprefix("revision/") or None
+                repo = self._repo(repo_id, revision)
+                if repo is None:
+                    return self._json({"error": "Revision not found"}, 404)
+                return self._json(
+                    {
+                        "_id": repo.commit[:24],
+                        "id": repo_id,
+                        "modelId": repo_id,
+                        "sha": repo.commit,
+                        "private": False,
+                        "disabled": False,
+                        "gated": False,
+                        "tags": [],
+                        "siblings": [{"rfilename": name} for name in sorted(repo.files)],
+                    }
+                )
+            if tail.startswith("tree/"):
+                revision = tail.removeprefix("tree/").split("/", 1)[0]
+                repo = self._repo(repo_id, revision)
+                if repo is None:
+                    return self._json({"error": "Revision not found"}, 404)
+                return self._json(
+                    [
+                        {"type": "file", "path": name, "size": len(data), "oid": _git_oid(data)}
+                        for name, data in sorted(repo.files.items())
+                    ]
+                )
+            return None
+        if "/resolve/" in path:
+            found = self._split_repo(path.lstrip("/"))
+            if found is None:
+                return self._json({"error": "Repository not found"}, 404)
+            repo_id, tail = found
+            revision, _, name = tail.removeprefix("resolve/").partition("/")
+            repo = self._repo(repo_id, revision)
+            if repo is None or name not in repo.files:
+                missing = {"X-Error-Code": "EntryNotFound"}
+                return self._json({"error": "Entry not found"}, 404, **missing)
+            data = repo.files[name]
+            return (
+                200,
+                {
+                    "Content-Type": "application/octet-stream",
+                    "X-Repo-Commit": repo.commit,
+                    "ETag": f'"{_git_oid(data)}"',
+                },
+                data,
+            )
+        return None
+
+    # -- ModelScope -------------------------------------------------------------------------
+
+    def _modelscope(self, method: str, path: str, query: dict[str, str]) -> Any:
+        if not path.startswith("/api/v1/models/"):
+            return None
+        found = self._split_repo(path.removeprefix("/api/v1/models/"))
+        if found is None:
+            return self._json({"Code": 10010205001, "Message": "model not found"}, 404)
+        repo_id, tail = found
+        repo = self._repo(repo_id, query.get("Revision"))
+        if repo is None:
+            return self._json({"Code": 10010205001, "Message": "revision not found"}, 404)
+        if tail == "repo/files":
+            files = [
+                {
+                    "Name": name.rsplit("/", 1)[-1],
+                    "Path": name,
+                    "Type": "blob",
+                    "Size": len(data),
+                    "Sha256": hashlib.sha256(data).hexdigest(),
+                    "Revision": repo.commit,
+                }
+                for name, data in sorted(repo.files.items())
+            ]
+            return self._json({"Code": 200, "Success": True, "Data": {"Files": files}})
+        if tail == "repo" and "FilePath" in query:
+            data = repo.files.get(query["FilePath"])
+            if data is None:
+                return self._json({"Code": 10010205001, "Message": "file not found"}, 404)
+            return 200, {"Content-Type": "application/octet-stream"}, data
+        if tail == "":
+            return self._json(
+                {
+                    "Code": 200,
+                    "Success": True,
+                    "Data": {"Path": repo_id.split("/")[0], "Name": repo_id.split("/")[-1]},
+                }
+            )
+        if tail == "revisions":
+            return self._json(
+                {
+                    "Code": 200,
+                    "Success": True,
+                    "Data": {
+                        "RevisionMap": {
+                            "Branches": [{"Revision": repo.revision, "CommitId": repo.commit}],
+                            "Tags": [],
+                        }
+                    },
+                }
+            )
+        return None
