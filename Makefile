@@ -45,7 +45,7 @@ generate: install
 ## publish it with `helm push dist/modelservice-VERSION.tgz oci://REGISTRY/PATH`.
 DIST ?= dist
 package: install
-	$(BIN)/python -m modelservice.package --destination $(DIST)
+	$(BIN)/modelservice package --destination $(DIST)
 
 ## The toolkit's wheel in dist/ (chart and schemas inside); `pip install` it anywhere.
 wheel: install

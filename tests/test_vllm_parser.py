@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_multinode import pods, server, vllm_argv
 from test_validate_cases import expectations
 from vllm_env import run_vllm
 
@@ -89,7 +90,19 @@ print(json.dumps(verdicts))
 def _serve_argv(values: dict[str, Any]) -> list[str]:
     """The arguments after ``vllm serve`` of the rendered server container."""
     for obj in render_values(values).objects():
-        if obj.get("kind") not in ("Deployment", "LeaderWorkerSet", "StatefulSet"):
+        if obj.get("kind") == "LeaderWorkerSet":
+            # The group leader's line as the kubelet starts it (test_multinode parses every
+            # pod of a group; here the leader goes through vLLM's validation too).
+            leader, _ = pods(obj)
+            env = {
+                "LWS_LEADER_ADDRESS": "leader.ai",
+                "LWS_GROUP_SIZE": "2",
+                "LWS_WORKER_INDEX": "0",
+            }
+            argv = vllm_argv(server(leader), env)
+            assert argv is not None and argv[0] == "serve", argv
+            return argv[1:]
+        if obj.get("kind") not in ("Deployment", "StatefulSet"):
             continue
         spec = obj["spec"]["template"]["spec"]
         for container in spec.get("containers", []):

@@ -23,6 +23,7 @@ from .bake import bake_command
 from .check import check_command
 from .init import init_command
 from .options import CHART_OPTION_HELP, chart_option
+from .package import package_command
 from .plan import plan_command
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ cli.add_command(init_command)
 cli.add_command(bake_command)
 cli.add_command(plan_command)
 cli.add_command(check_command)
+cli.add_command(package_command)
 
 
 def main(argv: list[str] | None = None) -> None:
