@@ -281,12 +281,20 @@ def test_plan_offline_refuses_a_model_outside_the_table(tmp_path):
     assert result.exit_code == 1 and "not in the table of known models" in result.stderr
 
 
+def _on_volume(folder: object) -> str:
+    """Values that mount ``folder`` into the pod (validate refuses a local model on no volume)."""
+    return (
+        "extraVolumes:\n  - name: models\n    persistentVolumeClaim:\n      claimName: models\n"
+        f"extraVolumeMounts:\n  - name: models\n    mountPath: {folder}\n"
+    )
+
+
 def test_a_local_model_is_sized_from_its_config_json(tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
     config = tables.known_model("Qwen/Qwen2.5-0.5B-Instruct").config
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    values = write(tmp_path, f"model:\n  source: local\n  path: {folder}\n")
+    values = write(tmp_path, f"model:\n  source: local\n  path: {folder}\n" + _on_volume(folder))
     result = run(values, "--gpu", "T4", "--format", "json")
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
@@ -295,7 +303,8 @@ def test_a_local_model_is_sized_from_its_config_json(tmp_path):
 
 
 def test_a_local_path_only_inside_the_container_asks_for_config(tmp_path):
-    values = write(tmp_path, "model:\n  source: local\n  path: /models/not-here\n")
+    folder = "/models/not-here"
+    values = write(tmp_path, f"model:\n  source: local\n  path: {folder}\n" + _on_volume(folder))
     result = run(values, "--gpu", "T4")
     assert result.exit_code == 1 and "--config" in result.stderr
 
