@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -767,15 +768,14 @@ def _gpu_count(ctx: Context) -> int:
     return int(value_at(ctx.merged, ("gpu", "count")) or 0)
 
 
-def parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding]:
-    """tensor x pipeline (x data) parallel of the rendered command line against the GPUs of
-    the pod; /dev/shm for the workers' NCCL traffic."""
+def parallel_factors(
+    ctx: Context, container: dict[str, Any], where: Path_
+) -> tuple[dict[str, int], Path_ | None]:
+    """The tensor, pipeline and data parallel sizes of a rendered server's command line (by
+    word: ``tensor``, ``pipeline``, ``data``), and the argument to point at when their product
+    is wrong: the first size other than tensor's that is not 1, else tensor's."""
     from .vllm_flags import flag_values
 
-    server = _server(objects)
-    if server is None:
-        return
-    obj, where, container = server
     args = [str(a) for a in container.get("args") or []]
     found = flag_values(args, ctx.merged, ctx.chart)
     factors: dict[str, int] = {}
@@ -789,19 +789,24 @@ def parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding
         if hit is None:
             continue
         try:
-            size = int(hit[1] or "")
+            factors[word] = int(hit[1] or "")
         except ValueError:
             continue
-        factors[word] = size
-        path = (*where, "args", hit[0])
-        if word != "tensor" and size != 1:
-            culprit = path
-        elif culprit is None:
-            culprit = path
+        if (word != "tensor" and factors[word] != 1) or culprit is None:
+            culprit = (*where, "args", hit[0])
+    return factors, culprit
+
+
+def parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding]:
+    """tensor x pipeline (x data) parallel of the rendered command line against the GPUs of
+    the pod; /dev/shm for the workers' NCCL traffic."""
+    server = _server(objects)
+    if server is None:
+        return
+    obj, where, container = server
+    factors, culprit = parallel_factors(ctx, container, where)
     gpus = _gpu_count(ctx)
-    world = 1
-    for size in factors.values():
-        world *= size
+    world = math.prod(factors.values())
     group = obj.get("kind") == "LeaderWorkerSet"  # scale_checks judges a group's GPUs
     if gpus > 0 and world != gpus and culprit is not None and not group:
         product = " x ".join(f"{word}-parallel {size}" for word, size in factors.items())

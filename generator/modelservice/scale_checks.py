@@ -12,11 +12,19 @@ values map. The rules that need only the values are in :mod:`modelservice.scale_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .loader import has_path, value_at
-from .rendered_checks import Finding, _cache_claim_modes, _get, containers, pod_specs
+from .rendered_checks import (
+    Finding,
+    _cache_claim_modes,
+    _get,
+    containers,
+    parallel_factors,
+    pod_specs,
+)
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -41,7 +49,6 @@ def _leader(obj: dict[str, Any]) -> tuple[Path_, dict[str, Any]] | None:
 
 def group_parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding]:
     """tensor x pipeline (x data) parallel = pods per group x GPUs per pod."""
-    from .vllm_flags import flag_values
 
     for obj in _groups(objects):
         leader = _leader(obj)
@@ -50,27 +57,8 @@ def group_parallelism(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[F
         if leader is None or not isinstance(size, int) or gpus < 1:
             continue
         where, container = leader
-        args = [str(a) for a in container.get("args") or []]
-        found = flag_values(args, ctx.merged, ctx.chart)
-        factors: dict[str, int] = {}
-        culprit: Path_ | None = None
-        for flag, word in (
-            ("--tensor-parallel-size", "tensor"),
-            ("--pipeline-parallel-size", "pipeline"),
-            ("--data-parallel-size", "data"),
-        ):
-            hit = found.get(flag)
-            if hit is None:
-                continue
-            try:
-                factors[word] = int(hit[1] or "")
-            except ValueError:
-                continue
-            if (word != "tensor" and factors[word] != 1) or culprit is None:
-                culprit = (*where, "args", hit[0])
-        world = 1
-        for value in factors.values():
-            world *= value
+        factors, culprit = parallel_factors(ctx, container, where)
+        world = math.prod(factors.values())
         total = size * gpus
         if world == total or culprit is None:
             continue
