@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from conftest import CHART, Objects, assert_valid_kubernetes
 from modelservice import scaffold
 from modelservice.cli import cli
-from modelservice.engine import render
+from modelservice.helm.engine import render
 
 QWEN = ["--model", "Qwen/Qwen2.5-0.5B-Instruct"]
 

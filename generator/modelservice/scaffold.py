@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .core.errors import UserError
 
 Key = tuple[str, ...]
 
@@ -374,12 +374,12 @@ def scaffold(options: InitOptions, chart: Path, output: Path | None) -> str:
     :class:`UserError` with one line per problem when the options do not add up."""
     import json
 
-    from .diagnostics import has_errors
-    from .docs import chart_defaults
-    from .engine import render
-    from .errors import EngineError
-    from .loader import load_text
+    from .core.errors import EngineError
+    from .core.problem import has_errors
+    from .helm.engine import render
+    from .schema.docs import chart_defaults
     from .validate import validate_loaded
+    from .values.loader import load_text
 
     schema = json.loads((chart / "values.schema.json").read_text(encoding="utf-8"))
     defaults = chart_defaults(chart)

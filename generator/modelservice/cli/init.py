@@ -112,8 +112,8 @@ def init_command(
     for the model when run at a terminal without --model or --path.
     """
     from .. import scaffold
-    from ..errors import UserError
-    from ..paths import resolve_chart
+    from ..core.errors import UserError
+    from ..core.paths import resolve_chart
 
     chart = resolve_chart(chart_path)
     target = Path(output) if output and output != "-" else None

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..core.errors import UserError
 from .engine import Document, Rendered
-from .errors import UserError
 
 #: The list of files the last render wrote in a release folder (not YAML: no tool applies it).
 MANIFEST = ".modelservice-manifest"
