@@ -13,6 +13,7 @@ from hypothesis import settings
 from kube_harness import ApiServer, cache_dir, start_apiserver
 
 from modelservice.helm.engine import Rendered, render
+from modelservice.k8s import names
 from modelservice.k8s import schemas as k8s
 
 #: Every Hypothesis test draws the same examples on every run: `make test` passes or fails on
@@ -81,12 +82,12 @@ def assert_valid_kubernetes(rendered: Rendered) -> None:
         where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
         assert not strict_errors(obj), (where, strict_errors(obj))
         for key, value in (obj.get("metadata", {}).get("labels") or {}).items():
-            assert k8s.label_key_problem(key) is None, (where, key)
-            assert k8s.label_value_problem(value) is None, (where, key, value)
+            assert names.label_key_problem(key) is None, (where, key)
+            assert names.label_value_problem(value) is None, (where, key, value)
         name = obj["metadata"]["name"]
-        assert len(name) <= 253 and k8s.DNS1123_SUBDOMAIN.match(name), (where, name)
+        assert len(name) <= 253 and names.DNS1123_SUBDOMAIN.match(name), (where, name)
         if obj["kind"] == "Service":
-            assert len(name) <= 63 and k8s.DNS1035_LABEL.match(name), (where, name)
+            assert len(name) <= 63 and names.DNS1035_LABEL.match(name), (where, name)
 
 
 class Objects:

@@ -47,5 +47,9 @@ def test_nvidia_gpus_and_their_slices_keep_the_nvidia_runtime_class(extra):
 
 
 def test_plain_helm_refuses_the_cuda_image_on_amd_gpus():
-    with pytest.raises(Exception, match=r"set image\.repository to vLLM's ROCm build"):
+    refusal = (
+        r"set image\.repository to vllm/vllm-openai-rocm, vLLM's build for AMD GPUs "
+        r"\[gpu-image-accelerator-mismatch\]"
+    )
+    with pytest.raises(Exception, match=refusal):
         render_values(values(gpu={"resourceName": "amd.com/gpu"}))

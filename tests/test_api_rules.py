@@ -1,4 +1,5 @@
-"""The offline API rules (modelservice.rendered_checks) agree with a real kube-apiserver.
+"""The offline API rules (the release-stage checks that read objects alone: modelservice.checks
+that ``reads="release"``) agree with a real kube-apiserver.
 
 Each invalid case of an API rule is rendered by the real engine without validation and every
 object is sent to the server of the test harness (strict field validation, server-side dry
@@ -17,29 +18,16 @@ import pytest
 from test_validate_cases import INVALID, expectations
 
 from conftest import EXAMPLES, render_values
-from modelservice.rendered_checks import api_findings
+from modelservice.checks import load
+from modelservice.checks.k8s.api import api_findings
 from modelservice.values.loader import load_file
 
-#: Rule ids the offline API rules report.
+#: Rule ids the offline API rules report: every rule of the checks that judge objects alone.
 API_RULES = {
-    "k8s-object-name",
-    "k8s-label",
-    "k8s-annotation",
-    "k8s-annotations-too-large",
-    "k8s-resource-name",
-    "k8s-quantity",
-    "k8s-extended-resource",
-    "resources-request-above-limit",
-    "k8s-env-value-and-value-from",
-    "k8s-env-value-from",
-    "k8s-probe-success-threshold",
-    "k8s-security-context",
-    "k8s-deployment-strategy",
-    "volume-mount-unknown-volume",
-    "volume-mount-path-conflict",
-    "volume-name-conflict",
-    "k8s-toleration",
-    "k8s-claim-size",
+    rule.id
+    for check in load().in_stage("release")
+    if check.reads == "release"
+    for rule in check.rules
 }
 API_CASES = [p for p in INVALID if {e[4] for e in expectations(p)} & API_RULES]
 

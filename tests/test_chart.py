@@ -569,15 +569,23 @@ def test_service_type_port_and_node_port_are_configurable(objects):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({}, "model.name is required when model.source is huggingface"),
+        (
+            {},
+            r"modelservice: model\.name: model\.source huggingface needs model\.name, .* "
+            r"\[model-name-required\]",
+        ),
         (
             {"model": {"source": "modelscope"}},
-            "model.name is required when model.source is modelscope",
+            r"modelservice: model\.name: model\.source modelscope needs model\.name",
         ),
-        ({"model": {"source": "local"}}, "model.path is required when model.source is local"),
+        (
+            {"model": {"source": "local"}},
+            r"modelservice: model\.path: model\.source local needs model\.path, .* "
+            r"\[model-path-required\]",
+        ),
     ],
 )
-def test_the_chart_fails_early_with_the_key_to_set(values, message):
+def test_the_chart_fails_early_with_the_key_to_set_and_the_rule(values, message):
     from conftest import render_values
     from modelservice.core.errors import EngineError
 

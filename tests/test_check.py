@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import CHART
 from modelservice.cli import cli
 
 GPU = "nvidia.com/gpu"
@@ -408,30 +409,30 @@ def test_hami_slices_need_free_slice_counts_and_leave_memory_shares_to_hami(case
 
 
 def test_every_custom_kind_rendered_needs_a_crd_serving_its_version(case):
-    from modelservice.preflight.checks import Release, custom_kinds
-    from modelservice.preflight.cluster import Cluster
-
     case.node()
     values = case.values("metrics:\n  serviceMonitor:\n    enabled: true\n")
     result, problems = case.check(values)
     assert result.exit_code == 0 and problems == [], result.output
+    # The cluster serves ServiceMonitor only at monitoring.coreos.com/v1: a release that
+    # renders another version, or a kind with no CRD, is refused at the key that enables it.
+    from modelservice.checks import load
+    from modelservice.checks.cluster.objects import custom_kinds
+    from modelservice.preflight.cluster import Cluster
+    from modelservice.validate import validate_file
 
-    from modelservice.values.loader import load_file
-
-    loaded = load_file(values)
-    release = Release(
-        loaded,
-        loaded.data,
-        loaded.data,
-        [
-            {"apiVersion": "monitoring.coreos.com/v2", "kind": "ServiceMonitor"},
-            {"apiVersion": "widgets.example.com/v1", "kind": "Widget"},
-        ],
-        case.namespace,
-        Cluster(),
-    )
-    found = list(custom_kinds(release, release.cluster.crds()))
-    assert [p.rule for p in found] == ["check-crd", "check-crd"]
+    load()
+    ctx = validate_file(values, CHART, namespace=case.namespace).context
+    assert ctx is not None
+    ctx.cluster = Cluster()
+    ctx.release.objects[:] = [
+        {"apiVersion": "monitoring.coreos.com/v2", "kind": "ServiceMonitor", "metadata": {}},
+        {"apiVersion": "widgets.example.com/v1", "kind": "Widget", "metadata": {}},
+    ]
+    found = [ctx.report(f) for f in custom_kinds(ctx)]
+    assert [(p.pointer, p.rule) for p in found] == [
+        ("/metrics/serviceMonitor/enabled", "check-crd"),
+        ("/", "check-crd"),
+    ]
     assert "serves v1" in found[0].message and "no CRD" in found[1].message
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conftest import CHART, EXAMPLES, generated_key_masked
 from modelservice.cli import cli, main
 from modelservice.helm.engine import helm_binary, release_name_for, render, validate_release_name
-from modelservice.k8s import schemas as k8s
+from modelservice.k8s import names as k8s
 
 QWEN = EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml"
 

@@ -12,14 +12,14 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from conftest import CASES, ROOT
+from conftest import CASES
+from modelservice.checks.engine_args.flags import CHART_WIRING, check_args
 from modelservice.cli import cli
-from modelservice.engine_args import CHART_WIRING, check_args
 from modelservice.vllm.converters import Refused, convert, convert_config
-from modelservice.vllm.flags import _index, flag_data
+from modelservice.vllm.flags import flag_data, index_for
 
 DATA = flag_data("0.33.0")
-INDEX = _index(str(ROOT / "schemas" / "vllm" / "0.33.0.json"))
+INDEX = index_for("0.33.0")
 
 SAMPLES = [
     (described["kind"], described["nullable"], sample)
@@ -156,7 +156,7 @@ def test_every_flag_the_chart_wiring_names_is_a_flag_of_the_pinned_release():
     ],
 )
 def test_engine_args_get_the_verdict_vllm_gives_them(args, rules):
-    assert [rule for _, _, rule in check_args(args, INDEX)] == rules
+    assert [rule.id for _, _, rule in check_args(args, INDEX)] == rules
 
 
 def test_an_unknown_image_tag_never_blocks_render():

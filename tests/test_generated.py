@@ -7,6 +7,7 @@ import json
 from click.testing import CliRunner
 
 from conftest import CHART, ROOT
+from modelservice import generated
 from modelservice.cli import cli
 from modelservice.schema import docs, generate
 
@@ -19,7 +20,7 @@ def test_chart_values_schema_json_is_generated_from_schemas_without_drift():
 
 
 def test_the_chart_readme_values_comments_and_schema_are_generated_without_drift():
-    assert generate.drifted() == []
+    assert generated.drifted() == []
 
 
 def test_docs_check_fails_when_the_schema_source_changes(tmp_path, monkeypatch):

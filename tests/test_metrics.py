@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from conftest import CHART, ROOT, render_values
 from modelservice.cli import cli
 from modelservice.core.errors import EngineError
-from modelservice.k8s import schemas as k8s
+from modelservice.k8s import names as k8s
 
 MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 VLLM_METRICS: dict[str, Any] = json.loads(
@@ -676,7 +676,13 @@ def test_helm_lint_reports_no_messages_with_every_monitoring_object_on():
 )
 def test_a_scrape_timeout_longer_than_the_interval_fails_early(interval, timeout):
     values = with_metrics(serviceMonitor={"interval": interval, "scrapeTimeout": timeout})
-    with pytest.raises(EngineError, match=r"scrapeTimeout .* must not exceed"):
+    refusal = (
+        r"modelservice: metrics\.serviceMonitor\.scrapeTimeout\|"
+        r"metrics\.serviceMonitor\.interval: "
+        rf"scrapeTimeout {timeout} is longer than interval {interval}: .* "
+        r"\[scrape-timeout-above-interval\]"
+    )
+    with pytest.raises(EngineError, match=refusal):
         render_values(values)
 
 

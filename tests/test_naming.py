@@ -6,7 +6,7 @@ import pytest
 
 from conftest import Objects, assert_valid_kubernetes, render_values
 from modelservice.helm.engine import validate_release_name
-from modelservice.k8s import schemas as k8s
+from modelservice.k8s import names as k8s
 
 
 def names(values, release="test"):

@@ -86,7 +86,9 @@ def test_the_package_is_the_versioned_archive_of_the_chart_with_its_readme_and_s
     names = set(tarfile.open(archive).getnames())
     for member in ("Chart.yaml", "values.yaml", "values.schema.json", "README.md"):
         assert f"modelservice/{member}" in names
-    assert "modelservice/values-map.yaml" not in names  # the toolkit's, not Helm's
+    # the values map travels with the chart: `validate --chart` of a pulled chart reports every
+    # finding on the rendered release at its values key
+    assert "modelservice/values-map.yaml" in names
 
 
 def test_make_package_writes_the_archive_into_dist(tmp_path):
@@ -206,3 +208,17 @@ def test_a_baked_chart_does_not_claim_the_base_charts_release_notes_or_images(tm
     assert "artifacthub.io/changes" not in baked["annotations"]
     assert "artifacthub.io/images" not in baked["annotations"]
     assert baked["annotations"]["artifacthub.io/license"] == "Apache-2.0"
+
+
+def test_validate_with_a_packaged_chart_reports_release_findings_at_their_values_key(tmp_path):
+    archive = package_chart(CHART, tmp_path / "dist")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "pulled", filter="data")
+    values = tmp_path / "two.yaml"
+    values.write_text("model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\nreplicaCount: 2\n")
+    result = CliRunner().invoke(
+        cli, ["validate", "--chart", str(tmp_path / "pulled" / "modelservice"), str(values)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{values}:3:15: /replicaCount: 2 replicas would share")
+    assert result.stderr.rstrip().endswith("[rwo-claim-shared-by-replicas]")

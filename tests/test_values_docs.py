@@ -11,6 +11,7 @@ import pytest
 from kube_harness import cached_binary
 
 from conftest import CHART
+from modelservice import generated
 from modelservice.schema import docs, generate, values_docs
 
 
@@ -108,7 +109,7 @@ def test_a_changed_description_changes_the_comment_and_the_chart_files_drift(tmp
     files = generate.generated_files()
     assert "# -- GPUs, described anew.\ngpu:" in files[CHART / "values.yaml"]
     assert "| `gpu` | object |  | GPUs, described anew. |" in files[CHART / "README.md"]
-    assert sorted(p.name for p in generate.drifted()) == [
+    assert sorted(p.name for p in generated.drifted()) == [
         "README.md",
         "values.schema.json",
         "values.yaml",

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from conftest import CASES, CHART, EXAMPLES
-from modelservice.rendered_checks import ValuesMap, containers, pod_specs
-from modelservice.validate import Context, merge, validate_loaded
-from modelservice.values.loader import has_path, load_file, load_text
+from modelservice.core.tree import has
+from modelservice.validate import merge, validate_loaded
+from modelservice.values.loader import load_file, load_text
 
 FILES = [
     p
@@ -23,18 +23,31 @@ FILES = [
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_every_list_item_the_chart_renders_into_a_pod_leads_back_to_a_values_key(path: Path):
     result = validate_loaded(load_file(path), CHART, release="map")
-    assert result.rendered is not None, [p.format_text() for p in result.problems]
-    ctx = Context(loaded=result.loaded, values=result.values, merged=result.merged, chart=CHART)
-    vmap = ValuesMap.of_chart(CHART)
-    for obj in result.rendered.objects():
-        for base, spec in pod_specs(obj):
-            fields = [(*base, "volumes", i) for i in range(len(spec.get("volumes") or []))]
-            for where, container in containers(spec, base):
-                for group in ("env", "volumeMounts"):
-                    fields += [(*where, group, i) for i in range(len(container.get(group) or []))]
-            for field in fields:
-                key = vmap.values_path(ctx, obj, field)
-                assert key and has_path(result.merged, key), (obj["kind"], field, key)
+    ctx = result.context
+    assert ctx is not None and result.rendered is not None, [
+        p.format_text() for p in result.problems
+    ]
+    for pod in ctx.release.pods:
+        fields = [path for path, _ in pod.volumes()]
+        for container in pod.containers():
+            fields += [(*container.path, "env", i) for i, _ in container.env()]
+            fields += [path for path, _ in container.mounts()]
+        for field in fields:
+            key = ctx.values_path(pod.obj, field)
+            assert key and has(ctx.merged, key), (pod.kind, field, key)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_optional_object_the_chart_renders_leads_back_to_the_key_that_enables_it(path: Path):
+    result = validate_loaded(load_file(path), CHART, release="map")
+    ctx = result.context
+    assert ctx is not None and result.rendered is not None
+    always = {"Deployment", "Service", "Pod"}
+    for obj in ctx.release.objects:
+        if obj["kind"] in always:
+            continue
+        key = ctx.values_path(obj, ())
+        assert key and has(ctx.merged, key), (obj["kind"], key)
 
 
 def _default_paths(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

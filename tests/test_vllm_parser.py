@@ -18,10 +18,10 @@ from test_multinode import pods, server, vllm_argv
 from test_validate_cases import expectations
 from vllm_env import run_vllm
 
-from conftest import CASES, EXAMPLES, ROOT, render_values
-from modelservice.engine_args import check_args
+from conftest import CASES, EXAMPLES, render_values
+from modelservice.checks.engine_args.flags import check_args
 from modelservice.values.loader import load_file
-from modelservice.vllm.flags import _index, flag_data
+from modelservice.vllm.flags import flag_data, index_for
 
 DATA = flag_data("0.33.0")
 
@@ -168,7 +168,7 @@ def test_the_refused_cases_cover_every_rule_read_from_vllm():
 @pytest.mark.parametrize("probe", sorted(_registry_probes()))
 def test_vllm_and_the_toolkit_agree_on_the_names_of_each_registry(probe, verdicts):
     argv = _registry_probes()[probe]
-    index = _index(str(ROOT / "schemas" / "vllm" / "0.33.0.json"))
+    index = index_for("0.33.0")
     toolkit_ok = check_args(argv[1:], index) == []
     assert verdicts[probe]["ok"] == toolkit_ok == (not probe.endswith("/no_such_name")), verdicts[
         probe

@@ -1,44 +1,93 @@
 {{/*
 Accelerator families: which GPUs the pod asks for, the runtime class they need, and the vLLM
-image that can drive them.
+images that can drive them, all from files/accelerators.yaml (which `modelservice validate`
+reads too).
 */}}
 
 {{/*
-The accelerator family of the pod's GPUs: "nvidia" for nvidia.com/* resources and vGPU slices
-(HAMi and Volcano slice NVIDIA GPUs), "amd" for amd.com/*, "other" for any other device plugin,
-empty without GPUs.
+The accelerator data of files/accelerators.yaml, as a dict.
+*/}}
+{{- define "modelservice.acceleratorData" -}}
+{{- .Files.Get "files/accelerators.yaml" }}
+{{- end }}
+
+{{/*
+The accelerator family of the pod's GPUs: the name of the family whose resource prefix
+gpu.resourceName starts with ("nvidia" for vGPU slices too: HAMi and Volcano slice NVIDIA
+GPUs), "other" for a device plugin of no known family, empty without GPUs.
 */}}
 {{- define "modelservice.acceleratorFamily" -}}
 {{- if gt (int .Values.gpu.count) 0 }}
-{{- if or .Values.vgpu.enabled (hasPrefix "nvidia.com/" .Values.gpu.resourceName) }}
-{{- "nvidia" }}
-{{- else if hasPrefix "amd.com/" .Values.gpu.resourceName }}
-{{- "amd" }}
-{{- else }}
-{{- "other" }}
+{{- $data := include "modelservice.acceleratorData" . | fromYaml }}
+{{- $found := "" }}
+{{- range $data.families }}
+{{- $family := . }}
+{{- range .resourcePrefixes }}
+{{- if and (not $found) (or (hasPrefix . $.Values.gpu.resourceName) (and $.Values.vgpu.enabled (eq $family.name "nvidia"))) }}
+{{- $found = $family.name }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- $found | default "other" }}
 {{- end }}
 {{- end }}
 
 {{/*
-RuntimeClass of the pod: gpu.runtimeClassName on GPU pods, except that "nvidia" (the NVIDIA
-container runtime, the default) is rendered only for NVIDIA GPUs: it cannot hand any other
-device to the container, and a node without it refuses the pod.
+The family an image.repository is built for (files/accelerators.yaml images), else empty.
+*/}}
+{{- define "modelservice.imageFamily" -}}
+{{- $data := include "modelservice.acceleratorData" . | fromYaml }}
+{{- $found := "" }}
+{{- range $data.images }}
+{{- if and (not $found) (regexMatch .pattern $.Values.image.repository) }}
+{{- $found = .family }}
+{{- end }}
+{{- end }}
+{{- $found }}
+{{- end }}
+
+{{/*
+RuntimeClass of the pod: gpu.runtimeClassName on GPU pods, except that a family's own runtime
+class (the NVIDIA container runtime, "nvidia", the default) is rendered only for that family's
+GPUs: it cannot hand any other device to the container, and a node without it refuses the pod.
 */}}
 {{- define "modelservice.runtimeClassName" -}}
 {{- $family := include "modelservice.acceleratorFamily" . }}
 {{- $name := .Values.gpu.runtimeClassName }}
-{{- if and $family $name (or (ne $name "nvidia") (eq $family "nvidia")) }}
+{{- $owner := "" }}
+{{- range (include "modelservice.acceleratorData" . | fromYaml).families }}
+{{- if and .runtimeClass (eq .runtimeClass $name) }}
+{{- $owner = .name }}
+{{- end }}
+{{- end }}
+{{- if and $family $name (or (not $owner) (eq $owner $family)) }}
 {{- $name }}
 {{- end }}
 {{- end }}
 
 {{/*
-Refuse vLLM's CUDA image on AMD GPUs: it cannot drive them (its ROCm build is
-vllm/vllm-openai-rocm). `modelservice validate` says the same at the values line.
+Refuse a vLLM image on the GPUs of another family (the CUDA build cannot drive AMD GPUs), and
+a GPU build of vLLM on a pod without GPUs (it cannot start). `modelservice validate` says the
+same at the values line (the rule ids in brackets).
 */}}
 {{- define "modelservice.checkAcceleratorImage" -}}
-{{- if and (eq (include "modelservice.acceleratorFamily" .) "amd") (regexMatch "(^|/)vllm/vllm-openai$" .Values.image.repository) }}
-{{- fail (printf "modelservice: gpu.resourceName %s is an AMD GPU, and %s is vLLM's CUDA build: set image.repository to vLLM's ROCm build, vllm/vllm-openai-rocm" .Values.gpu.resourceName .Values.image.repository) }}
+{{- $data := include "modelservice.acceleratorData" . | fromYaml }}
+{{- $image := include "modelservice.imageFamily" . }}
+{{- $family := include "modelservice.acceleratorFamily" . }}
+{{- $built := "" }}
+{{- range $data.families }}
+{{- if eq .name $image }}
+{{- $built = .title }}
+{{- end }}
+{{- end }}
+{{- if $image }}
+{{- if and (not $family) (not .Values.vgpu.enabled) }}
+{{- include "modelservice.fail" (list "gpu.count" "gpu-count-zero-gpu-image" (printf "gpu.count 0 with %s, a vLLM build for %s GPUs that cannot start without one: set gpu.count, or use a CPU build of vLLM as image.repository" .Values.image.repository $built)) }}
+{{- end }}
+{{- range $data.families }}
+{{- if and (eq .name $family) (ne .name $image) }}
+{{- include "modelservice.fail" (list "gpu.resourceName|image.repository" "gpu-image-accelerator-mismatch" (printf "gpu.resourceName %s is an %s GPU, and %s is vLLM's build for %s GPUs, which cannot drive it: set image.repository to %s, vLLM's build for %s GPUs" $.Values.gpu.resourceName .title $.Values.image.repository $built .image .title)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}

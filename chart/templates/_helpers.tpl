@@ -104,6 +104,17 @@ The server image, pinned by digest when one is given.
 {{- end }}
 
 {{/*
+Refuse the values: fail with a message that names the values key at fault and the rule that
+explains it, `modelservice: KEY: MESSAGE [RULE]`, so that `helm install` says what to change and
+`modelservice validate` reports it at the line of KEY (the first of several keys "a|b" that the
+values file sets) with `modelservice rules RULE` to explain it.
+Usage: include "modelservice.fail" (list "model.path" "model-path-required" "MESSAGE")
+*/}}
+{{- define "modelservice.fail" -}}
+{{- fail (printf "modelservice: %s: %s [%s]" (index . 0) (index . 2) (index . 1)) }}
+{{- end }}
+
+{{/*
 Whether the model comes from a hub (huggingface or modelscope).
 */}}
 {{- define "modelservice.isHub" -}}
@@ -116,9 +127,15 @@ Fails early, with the key to set, when the source lacks it.
 */}}
 {{- define "modelservice.model" -}}
 {{- if eq .Values.model.source "local" }}
-{{- required "modelservice: model.path is required when model.source is local" .Values.model.path }}
+{{- if not .Values.model.path }}
+{{- include "modelservice.fail" (list "model.path" "model-path-required" "model.source local needs model.path, the model directory inside the container (mounted from persistence or extraVolumes)") }}
+{{- end }}
+{{- .Values.model.path }}
 {{- else }}
-{{- required (printf "modelservice: model.name is required when model.source is %s" .Values.model.source) .Values.model.name }}
+{{- if not .Values.model.name }}
+{{- include "modelservice.fail" (list "model.name" "model-name-required" (printf "model.source %s needs model.name, the repository id such as Qwen/Qwen2.5-0.5B-Instruct%s" .Values.model.source (ternary " (model.path is only read with model.source: local)" "" (not (empty .Values.model.path))))) }}
+{{- end }}
+{{- .Values.model.name }}
 {{- end }}
 {{- end }}
 

@@ -4,7 +4,7 @@ Deployment (role "server") and the leader and the workers of a LeaderWorkerSet g
 "leader" and "worker", with multiNode.enabled). It renders the `metadata` and `spec` of a
 PodTemplateSpec at column 0; the caller indents it. The argument is the root context plus the
 role, as a dict (every helper that takes the root context takes it too):
-  include "modelservice.podTemplate" (dict "Values" .Values "Release" .Release "Chart" .Chart "Capabilities" .Capabilities "Template" .Template "role" "leader")
+  include "modelservice.podTemplate" (dict "Values" .Values "Release" .Release "Chart" .Chart "Capabilities" .Capabilities "Template" .Template "Files" .Files "role" "leader")
 Only what differs between the roles is branched on here:
 - the command line: a leader and a worker of the multiprocessing backend add --nnodes,
   --node-rank and --master-addr (the worker also --headless, it serves no API); the Ray

@@ -6,10 +6,9 @@ Printed like ``helm template`` on stdout (by the CLI), or written into release f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .core.errors import EngineError, InvalidValues, UserError
 from .core.parallel import map_chunks
@@ -17,9 +16,6 @@ from .core.problem import Problem
 from .helm.engine import EngineName, Rendered, release_name_for, render_helm
 from .helm.output_dir import WrittenRelease, write_release
 from .validate import validate_file
-
-if TYPE_CHECKING:
-    from .cli.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -81,14 +77,13 @@ def render_files(
     namespace: str,
     engine: EngineName,
     output_dir: Path | None,
-    progress: Progress | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RenderedFiles:
     """Validate and render every file; write release folders when ``output_dir`` is given.
 
     Nothing is written unless every file is valid and renders: invalid input
     raises :class:`InvalidValues` with every problem of every file. Many files are spread
-    over the machine's cores. ``progress`` counts the files as they are done and is
-    finished (its bar erased) before this returns, so the caller prints after it.
+    over the machine's cores. ``progress`` is told how many files are done as they complete.
     """
     names: dict[str, str] = {}
     for file in files:
@@ -99,10 +94,8 @@ def render_files(
             )
         names[name] = file
     jobs = [_Job(f, release, chart, namespace, engine) for f in files]
-    outcomes = map_chunks(_validate_and_render, jobs, progress.advance if progress else None)
+    outcomes = map_chunks(_validate_and_render, jobs, progress)
     problems = [p for o in outcomes for p in o.problems]
-    if progress is not None:
-        progress.finish(problems)
     if any(p.severity == "error" for p in problems):
         raise InvalidValues(problems)
     warnings = [p for p in problems if p.severity != "error"]

@@ -1,84 +1,39 @@
-"""Validation of values files: one ordered pipeline of checks, declared here and nowhere else.
+"""Validation of values files: the registry's checks, run stage by stage.
 
-1. **File**: the loader reads the values the way Helm does (its own reader) and checks the
+1. **file**: the loader reads the values the way Helm does (its own reader) and checks the
    structure (one mapping, no duplicate keys, bounded aliases); ruamel.yaml gives positions.
-2. **Before the schema**: findings that explain a schema error better than the schema can
-   (a token pasted where a Secret name belongs; a scalar Helm reads otherwise than an editor).
-3. **Schema**: the chart's values.schema.json on the values Helm computes (the chart's
-   defaults merged by Helm's own code, ``null`` deleting a default), and on the user's own
-   keys, every error at its line.
-4. **Values**: checks that judge their own keys alone (engine arguments, Kubernetes objects
-   passed through); they run even when the schema refused something else.
-5. **Rules**: cross-field rules on the merged values (only when the schema accepts them).
-6. **Rendered release**: the chart is rendered once with the real engine; what depends on the
-   templates (names, env, mounts, flags, resources, probes, strategy) is checked on the
-   rendered objects, each finding led back to its values key by the chart's values map.
+2. **values**: on the values Helm computes (the chart's defaults merged by Helm's own code,
+   ``null`` deleting a default), in phases: ``early`` checks whose findings explain a schema
+   error better than the schema can (a token pasted where a Secret name belongs); the chart's
+   ``schema``; ``objects``, checks that judge their own keys alone (Kubernetes objects passed
+   through, engine arguments) and run even when the schema refused something else; ``rules``
+   between keys, which need values the schema accepted.
+3. **release**: the chart is rendered once with the real engine. A template's own refusal
+   (``modelservice.fail``) is reported at the key it names; what depends on the templates is
+   checked on the rendered objects, each finding led back to its values key by the chart's
+   values map.
+4. **model**: what depends on the model's own config, against the rendered server.
 
-Nothing here prints; the CLI does.
+The ``cluster`` stage is ``modelservice check``'s (:mod:`modelservice.preflight`). The checks
+come from the registry (:mod:`modelservice.checks`); nothing here lists them. Nothing here
+prints; the CLI does.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.problem import Problem, has_errors
+from .core.rules import Check, Phase, Stage
 from .values.loader import LoadedValues, load_file
 
 if TYPE_CHECKING:
+    from .checks.context import Context
     from .helm.engine import Rendered
-
-
-@dataclass
-class Context:
-    """What a check sees of one values file."""
-
-    loaded: LoadedValues
-    #: The user's values as Helm reads the file.
-    values: dict[str, Any]
-    #: The values Helm renders with: the chart's defaults merged with the user's by Helm.
-    merged: dict[str, Any]
-    chart: Path
-    release: str = "release"
-    namespace: str = "default"
-    #: The release rendered by the real engine (for the rendered-release checks).
-    rendered: Rendered | None = None
-
-    def problem(self, path: tuple[str | int, ...], message: str, rule: str, **kw: Any) -> Problem:
-        """A problem at ``path`` of the user's file (or its nearest ancestor there)."""
-        return self.loaded.problem(path, message, rule, **kw)
-
-
-Check = Callable[[Context], list[Problem]]
-
-
-def _before_schema() -> list[Check]:
-    from . import rules
-    from .checks import file as yaml_checks
-
-    return [lambda ctx: yaml_checks.reader_differences(ctx.loaded), rules.secret_literals]
-
-
-def _values_checks() -> list[Check]:
-    from . import engine_args
-    from .checks.k8s import passthrough as k8s_check
-
-    return [k8s_check.kubernetes_objects, engine_args.engine_args_check]
-
-
-def _rules() -> list[Check]:
-    from . import accelerators, offline, rules, scale_rules
-
-    return [*rules.RULES, accelerators.accelerator_image, *scale_rules.RULES, *offline.RULES]
-
-
-def _rendered_checks() -> list[Check]:
-    from . import model_fit, rendered_checks
-
-    return [*rendered_checks.CHECKS, model_fit.check]
 
 
 @dataclass
@@ -87,13 +42,27 @@ class Result:
 
     loaded: LoadedValues
     problems: list[Problem] = field(default_factory=list)
-    merged: dict[str, Any] | None = None
-    #: The release the real engine rendered from these values (None when it could not).
-    rendered: Rendered | None = None
+    #: the context the checks saw, once the values could be merged (the rendered release and
+    #: its reader included when the file is valid)
+    context: Context | None = None
 
     @property
     def values(self) -> Any:
         return self.loaded.data
+
+    @property
+    def merged(self) -> dict[str, Any] | None:
+        """The merged values, when the chart's schema accepted them."""
+        return self.context.merged if self.context is not None and self.valid else None
+
+    @property
+    def rendered(self) -> Rendered | None:
+        """The release the real engine rendered from these values, when they are valid."""
+        return self.context.rendered if self.context is not None and self.valid else None
+
+    @property
+    def valid(self) -> bool:
+        return not has_errors(self.problems)
 
 
 def merge(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
@@ -107,6 +76,40 @@ def merge(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
+def run(check: Check, ctx: Context) -> list[Problem]:
+    """One check's problems: findings on rendered objects are led back to the values lines,
+    once each (the same field of the server and of the download container is one problem)."""
+    from .checks.context import Finding
+
+    subject: Any = ctx.release if check.reads == "release" else ctx
+    problems: list[Problem] = []
+    seen: set[tuple[str, str, str]] = set()
+    for item in check.func(subject):
+        if not isinstance(item, Finding):
+            problems.append(item)
+            continue
+        problem = ctx.report(item)
+        key = (problem.pointer, problem.rule, item.message)
+        if key not in seen:
+            seen.add(key)
+            problems.append(problem)
+    return problems
+
+
+def _stage(ctx: Context, stage: Stage, phase: Phase | None = None) -> list[Problem]:
+    from .checks import load
+
+    found: list[Problem] = []
+    for check in load().in_stage(stage, phase):
+        found.extend(run(check, ctx))
+    return found
+
+
+def _new(found: Iterable[Problem], said: set[str]) -> list[Problem]:
+    """Problems at keys no error was reported at yet (one key, one error)."""
+    return [p for p in found if p.pointer not in said]
+
+
 def validate_loaded(
     loaded: LoadedValues,
     chart: Path,
@@ -115,93 +118,79 @@ def validate_loaded(
     namespace: str = "default",
 ) -> Result:
     """Validate parsed values against ``chart``, rendering them as release ``release``."""
+    from .checks import load
+    from .checks.context import Context
     from .helm.engine import release_name_for
-    from .schema import check as schema_check
 
     result = Result(loaded=loaded, problems=list(loaded.problems))
     if loaded.problems:
         return result
-    data = loaded.data
-    if data is None:
-        result.problems.append(
-            loaded.problem(
-                (),
-                "is empty: the chart's defaults alone serve no model; set model.name "
-                "(or model.source: local and model.path)",
-                "values-empty",
-            )
-        )
-        return result
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a single {type(data).__name__} value"
-        result.problems.append(
-            loaded.problem((), f"is {kind}, not a mapping of values", "values-not-mapping")
-        )
-        return result
-    merged = merge(chart, data)
+    for check in load().in_stage("file"):
+        result.problems.extend(check.func(loaded))
+    if has_errors(result.problems) or not isinstance(loaded.data, dict):
+        return _sorted(result)
+    merged = merge(chart, loaded.data)
     ctx = Context(
         loaded=loaded,
-        values=data,
-        merged=merged if merged is not None else data,
+        values=loaded.data,
+        merged=merged if merged is not None else loaded.data,
+        merged_or_none=merged,
         chart=chart,
-        release=release or release_name_for(loaded.file),
+        release_name=release or release_name_for(loaded.file),
         namespace=namespace,
     )
-    early: list[Problem] = []
-    for check in _before_schema():
-        early.extend(check(ctx))
+    result.context = ctx
+    early = _stage(ctx, "values", "early")
     explained = [p.pointer for p in early if p.severity == "error"]
-    schema_problems = schema_check.check(loaded, data, merged, chart)
-    schema_ok = merged is not None and not has_errors(schema_problems)
+    schema = _stage(ctx, "values", "schema")
+    schema_ok = merged is not None and not has_errors(schema)
     result.problems.extend(early)
     result.problems.extend(
         p
-        for p in schema_problems
+        for p in schema
         if not any(p.pointer == e or p.pointer.startswith(e + "/") for e in explained)
     )
     said = {p.pointer for p in result.problems if p.severity == "error"}
     # Checks that judge their own keys alone run even when the schema refused other keys: a
     # reviewer learns every mistake at once. A key already refused is not judged again.
-    for check in _values_checks():
-        result.problems.extend(p for p in check(ctx) if p.pointer not in said)
+    result.problems.extend(_new(_stage(ctx, "values", "objects"), said))
     if not schema_ok:
         return _sorted(result)
-    result.merged = merged
-    found: list[Problem] = []
-    for check in _rules():
-        found.extend(check(ctx))
-    result.problems.extend(found)
-    if has_errors(found):  # the values the templates need are wrong: rendering says no more
-        return _sorted(result)
-    ctx.rendered = _render(ctx, result)
-    if ctx.rendered is not None:
-        said = {p.pointer for p in result.problems if p.severity == "error"}
-        for check in _rendered_checks():
-            result.problems.extend(p for p in check(ctx) if p.pointer not in said)
-        if not has_errors(result.problems):
-            result.rendered = ctx.rendered
+    rules = _stage(ctx, "values", "rules")
+    result.problems.extend(rules)
+    _render(ctx, result, judged=not has_errors(rules))
     return _sorted(result)
 
 
-def _render(ctx: Context, result: Result) -> Rendered | None:
-    """The release as the embedded engine renders it; a template's refusal is a problem.
+def _render(ctx: Context, result: Result, *, judged: bool) -> None:
+    """Render the release and run the release and model stages on it.
 
-    Only values the schema accepted get here, so Helm's render does not check them again.
+    A template's own refusal is reported at the key it names. When the rules between keys
+    already found errors (``judged`` false), the values the templates need are wrong: only the
+    chart's own refusals are said, not what rendering the wrong values makes of them.
     """
+    from .checks.template import names_a_rule, template_failure
     from .core.errors import EngineError
     from .helm.engine import render
 
     try:
-        return render(
+        ctx.rendered = render(
             ctx.chart,
             ctx.values,
-            release=ctx.release,
+            release=ctx.release_name,
             namespace=ctx.namespace,
             schema_checked=True,
         )
     except EngineError as exc:
-        result.problems.append(ctx.problem((), exc.message, "helm-render"))
-        return None
+        if judged or names_a_rule(exc.message):
+            result.problems.append(template_failure(ctx, exc.message))
+        return
+    if not judged:
+        return
+    stages: tuple[Stage, ...] = ("release", "model")
+    for stage in stages:
+        said = {p.pointer for p in result.problems if p.severity == "error"}
+        result.problems.extend(_new(_stage(ctx, stage), said))
 
 
 def _sorted(result: Result) -> Result:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidValues
+from ..core.rules import Rule, rule
+from ..schema import check as schema_check
 
 Key = tuple[str, ...]
 
@@ -56,6 +58,47 @@ CONSTRAINTS_SCHEMA: dict[str, Any] = {
 }
 
 
+_BAKE = "`modelservice bake`"
+CONSTRAINTS_RULES: dict[str, Rule] = {
+    keyword: rule(
+        f"constraints-{keyword}",
+        "error",
+        "values",
+        f"A constraint of {_BAKE}'s constraints file that its closed vocabulary refuses: {doc}.",
+    )
+    for keyword, doc in {
+        "type": "a value of the wrong type (a number where a list of names belongs)",
+        "minimum": "a number below the constraint's least value (maxGPUs below 0)",
+        "minItems": "an empty list of allowed names",
+        "uniqueItems": "an allowed name listed twice",
+        "minLength": "an empty name",
+        "minProperties": "an empty map of node labels",
+    }.items()
+}
+CONSTRAINTS_UNKNOWN_KEY = rule(
+    "constraints-unknown-key",
+    "error",
+    "values",
+    f"A key the constraints file of {_BAKE} does not know (its vocabulary is closed: an "
+    "unknown constraint would otherwise constrain nothing), with the closest one.",
+)
+CONSTRAINTS_INVALID = rule(
+    "constraints-invalid",
+    "error",
+    "values",
+    f"A constraints file of {_BAKE} that is not a mapping of constraints, or breaks its schema "
+    "in a way no other `constraints-*` rule names.",
+)
+
+
+class _ConstraintWords(schema_check.Words):
+    """Schema errors of the constraints file, under the ``constraints-*`` rules."""
+
+    rules = CONSTRAINTS_RULES
+    fallback = CONSTRAINTS_INVALID
+    unknown_rule = CONSTRAINTS_UNKNOWN_KEY
+
+
 @dataclass(frozen=True)
 class ConstraintRow:
     """One constraint as the baked README lists it."""
@@ -69,7 +112,6 @@ def load_constraints(file: Path) -> tuple[Any, dict[str, Any]]:
     :data:`CONSTRAINTS_SCHEMA`; every problem on its own line."""
     from jsonschema import Draft7Validator
 
-    from ..core.problem import Problem
     from ..schema.check import positioned
     from ..values.loader import load_file
 
@@ -81,15 +123,10 @@ def load_constraints(file: Path) -> tuple[Any, dict[str, Any]]:
         return loaded, {}
     if not isinstance(data, dict):
         raise InvalidValues(
-            [Problem(str(file), 1, 1, "/", "is not a mapping of constraints", "constraints-type")]
+            [loaded.problem((), "is not a mapping of constraints", CONSTRAINTS_INVALID)]
         )
-    problems = positioned(loaded, data, list(Draft7Validator(CONSTRAINTS_SCHEMA).iter_errors(data)))
+    errors = list(Draft7Validator(CONSTRAINTS_SCHEMA).iter_errors(data))
+    problems = positioned(loaded, data, errors, words=_ConstraintWords())
     if problems:
-        raise InvalidValues([_as_constraint_problem(p) for p in problems])
+        raise InvalidValues(problems)
     return loaded, data
-
-
-def _as_constraint_problem(problem: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(problem, rule=problem.rule.replace("schema-", "constraints-", 1))

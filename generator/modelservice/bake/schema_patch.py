@@ -10,8 +10,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import InvalidValues, UserError
-from ..values.loader import value_at
+from ..core.rules import rule
+from ..core.tree import get as value_at
 from .constraints import ConstraintRow, Key
+
+BAKE_DEFAULT_CONFLICT = rule(
+    "bake-default-conflict",
+    "error",
+    "values",
+    "A default of `modelservice bake`'s defaults file (or of the base chart) breaks one of the "
+    "constraints baked with it: every install of the derived chart would fail. Set the key in "
+    "the defaults file to a value the constraint allows.",
+)
+BAKE_WIDENS = rule(
+    "bake-widens",
+    "error",
+    "values",
+    "A constraint of `modelservice bake` that would allow more than the base chart's schema "
+    "does (a maxGPUs above the chart's limit): a derived chart may only narrow the base.",
+)
 
 
 def _inline(node: Any, root: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,10 +246,8 @@ def check_baked_defaults(
             f"set {'.'.join(path) or 'it'} in the defaults file"
         )
         if constraint is not None and constraints_file is not None:
-            problems.append(
-                constraints_file.problem((constraint,), message, "bake-default-conflict")
-            )
+            problems.append(constraints_file.problem((constraint,), message, BAKE_DEFAULT_CONFLICT))
         else:
-            problems.append(Problem("values.yaml", 1, 1, where, message, "bake-default-conflict"))
+            problems.append(Problem("values.yaml", 1, 1, where, message, BAKE_DEFAULT_CONFLICT.id))
     if problems:
         raise InvalidValues(problems)

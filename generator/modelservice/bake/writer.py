@@ -20,7 +20,13 @@ from ..core.errors import InvalidValues, UserError
 from ..core.paths import resolve_chart
 from ..core.problem import Problem
 from .constraints import ConstraintRow, load_constraints
-from .schema_patch import Widened, apply_constraints, check_baked_defaults, set_defaults
+from .schema_patch import (
+    BAKE_WIDENS,
+    Widened,
+    apply_constraints,
+    check_baked_defaults,
+    set_defaults,
+)
 from .values_merge import BAKED_HEADER, deep_merge, load_defaults, merged_values_text
 
 #: Chart names as Helm wants them (lowercase letters, digits and dashes).
@@ -226,7 +232,7 @@ def bake(
             raise UserError("; ".join(w.message for w in exc.widenings)) from None
         raise InvalidValues(
             [
-                loaded_constraints.problem((w.constraint,), w.message, "bake-widens")
+                loaded_constraints.problem((w.constraint,), w.message, BAKE_WIDENS)
                 for w in exc.widenings
             ]
         ) from None

@@ -1,4 +1,10 @@
-"""Scalars that Helm reads otherwise than a YAML 1.2 reader (an editor, a linter, yq) does.
+"""The file stage: the document is a mapping of values, and every scalar means to a reader
+what it means to Helm.
+
+Reading the file (syntax, encoding, size, duplicate keys) is the loader's
+(:mod:`modelservice.values.loader`, which declares those rules); here the document it read is
+judged: an empty file or one that is not a mapping, and scalars that Helm reads otherwise
+than a YAML 1.2 reader (an editor, a linter, yq) does.
 
 The values are Helm's reading of the file (:mod:`modelservice.values.loader`): ``y``, ``on`` and
 ``no`` are booleans there, ``010`` is 8, ``1_000`` is 1000, a key ``n:`` is "false". A reviewer
@@ -14,7 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.problem import Problem, to_pointer
+from ..core.rules import rule
 from ..values.loader import LoadedValues, helm_key, to_plain
+from .context import check
 
 #: Cheap filter: a file without any of these cannot hold a scalar the two readers disagree on.
 #: A number with a leading zero counts only at the start of a scalar (after a space, ``[``,
@@ -29,6 +37,50 @@ _CANDIDATE = re.compile(
 Path_ = tuple[str | int, ...]
 
 
+VALUES_EMPTY = rule(
+    "values-empty",
+    "error",
+    "file",
+    "The file is empty: the chart's defaults alone serve no model. Set model.name (or "
+    "model.source: local and model.path).",
+)
+VALUES_NOT_MAPPING = rule(
+    "values-not-mapping",
+    "error",
+    "file",
+    "The document is a list or a single value, not a mapping of values keys.",
+)
+YAML_READER_DIFFERS = rule(
+    "yaml-reader-differs",
+    "warning",
+    "file",
+    "A scalar Helm's own reader (the values are what it reads) makes a boolean or another "
+    "number of, while a YAML 1.2 reader (an editor, a linter, yq) sees text or another number: "
+    "`yes`/`no`/`on`/`off`, `y`/`n`, `010`, `1_000`, a key `n:`. Quote it if you mean the "
+    "text, or write the value Helm reads.",
+)
+
+
+@check("file", VALUES_EMPTY, VALUES_NOT_MAPPING)
+def document(loaded: LoadedValues) -> list[Problem]:
+    """The document is a mapping of values."""
+    data = loaded.data
+    if data is None:
+        return [
+            loaded.problem(
+                (),
+                "is empty: the chart's defaults alone serve no model; set model.name "
+                "(or model.source: local and model.path)",
+                VALUES_EMPTY,
+            )
+        ]
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a single {type(data).__name__} value"
+        return [loaded.problem((), f"is {kind}, not a mapping of values", VALUES_NOT_MAPPING)]
+    return []
+
+
+@check("file", YAML_READER_DIFFERS)
 def reader_differences(loaded: LoadedValues) -> list[Problem]:
     """A warning at every scalar (or key) Helm reads otherwise than YAML 1.2 does."""
     text = loaded.source
@@ -52,8 +104,8 @@ def reader_differences(loaded: LoadedValues) -> list[Problem]:
                 message=f"`{written}` is {_describe(helm)} to Helm, but {_describe(yaml12)} "
                 f'to a YAML 1.2 reader (editors, linters, yq); quote it ("{written}") if you '
                 "mean the text, or write the value Helm reads",
-                rule="yaml-reader-differs",
-                severity="warning",
+                rule=YAML_READER_DIFFERS.id,
+                severity=YAML_READER_DIFFERS.severity,
             )
         )
 

@@ -25,6 +25,7 @@ from .init import init_command
 from .options import CHART_OPTION_HELP, chart_option
 from .package import package_command
 from .plan import plan_command
+from .rules import rules_command
 
 if TYPE_CHECKING:
     from ..helm.output_dir import WrittenRelease
@@ -139,15 +140,16 @@ def render(
             namespace=namespace,
             engine=engine,  # type: ignore[arg-type]
             output_dir=Path(output_dir) if output_dir else None,
-            progress=progress,
+            progress=progress.advance,
         )
     except InvalidValues as exc:
         # Reported here rather than by the group, so that the summary line comes last.
-        progress.clear()
+        progress.finish(exc.problems)
         for problem in exc.problems:
             click.echo(problem.format_text(), err=True)
         progress.summary()
         sys.exit(1)
+    progress.finish(result.warnings)
     for warning in result.warnings:
         click.echo(warning.format_text(), err=True)
     if output_dir is None:
@@ -187,7 +189,8 @@ def _report_written(written: WrittenRelease) -> None:
     "--write",
     "mode",
     flag_value="write",
-    help="Rewrite the generated files (chart/values.schema.json, values.yaml comments, README.md).",
+    help="Rewrite the generated files (chart/values.schema.json, values.yaml comments, "
+    "README.md, docs/rules.md).",
 )
 def docs(mode: str | None) -> None:
     """Print the parameter table (of chart/README.md) generated from the values schema.
@@ -195,16 +198,17 @@ def docs(mode: str | None) -> None:
     With --write (what `make generate` runs) rewrite the generated files; with --check fail
     when the committed ones drift.
     """
+    from .. import generated
     from ..core.paths import chart_dir
     from ..schema import docs as docs_module
     from ..schema import generate
 
     if mode == "write":
-        for path in generate.write_generated():
+        for path in generated.write_generated():
             click.echo(f"wrote {path}", err=True)
         return
     if mode == "check":
-        drifted = generate.drifted()
+        drifted = generated.drifted()
         for path in drifted:
             click.echo(f"{path}: out of date; run `make generate`", err=True)
         if drifted:
@@ -240,6 +244,7 @@ cli.add_command(bake_command)
 cli.add_command(plan_command)
 cli.add_command(check_command)
 cli.add_command(package_command)
+cli.add_command(rules_command)
 
 
 def main(argv: list[str] | None = None) -> None:

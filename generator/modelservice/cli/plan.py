@@ -1,4 +1,4 @@
-"""``modelservice plan``: the click command over :func:`modelservice.plan.plan_file`."""
+"""``modelservice plan``: the click command over :func:`modelservice.plan.planner.plan_file`."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def plan_command(
     import sys
 
     from ..core.paths import resolve_chart
-    from ..plan import format_text, plan_file
+    from ..plan.planner import format_text, plan_file
 
     if gpu and gpu_memory:
         raise click.UsageError("give --gpu or --gpu-memory, not both")

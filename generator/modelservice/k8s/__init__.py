@@ -1,1 +1,1 @@
-"""k8s."""
+"""Kubernetes facts: its OpenAPI schemas, quantities, names and labels."""

@@ -2,14 +2,12 @@
 
 The schemas come from the ``kubernetes-validate`` package, for :data:`KUBERNETES_VERSION`.
 Validators are built once per definition and cached, so checking many objects stays fast.
-Also here: Kubernetes quantity parsing and the name and label rules an API server enforces.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
@@ -95,87 +93,3 @@ def iter_object_errors(obj: dict[str, Any]) -> list[tuple[str, str]]:
         (".".join(str(p) for p in err.absolute_path), err.message)
         for err in validator.iter_errors(obj)
     ]
-
-
-# -- quantities ---------------------------------------------------------------------------
-
-_QUANTITY = re.compile(
-    r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d*)?|\.\d+)"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
-)
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-}
-
-
-def parse_quantity(value: str | int | float) -> Decimal:
-    """A Kubernetes quantity (``"500m"``, ``"16Gi"``, ``4``) as a number, as the API server
-    parses it. Raises ``ValueError`` for anything Kubernetes would reject."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a quantity")
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    match = _QUANTITY.match(value.strip()) if isinstance(value, str) else None
-    if not match or value != value.strip():
-        raise ValueError(
-            f"{value!r} is not a Kubernetes quantity (a number with an optional suffix such as "
-            "m, k, M, G, Ki, Mi, Gi)"
-        )
-    try:
-        number = Decimal(match.group("num"))
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity") from None
-    suffix = match.group("suffix") or ""
-    if suffix in _BINARY:
-        number *= _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        number *= _DECIMAL[suffix]
-    else:
-        exponent = int(suffix[1:])
-        if abs(exponent) > 60:  # far beyond any resource; Decimal would overflow
-            raise ValueError(f"{value!r} is out of range for a Kubernetes quantity")
-        number *= Decimal(10) ** exponent
-    return -number if match.group("sign") == "-" else number
-
-
-# -- names and labels ---------------------------------------------------------------------
-
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-
-
-def label_key_problem(key: str) -> str | None:
-    """Why an API server would reject ``key`` as a label key, or None."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
-        return f"label key prefix {prefix!r} must be a DNS subdomain"
-    if not name or len(name) > 63 or not LABEL_NAME.match(name):
-        return f"label key {key!r}: the name part must be 1-63 alphanumerics, '-', '_' or '.'"
-    return None
-
-
-def label_value_problem(value: object) -> str | None:
-    """Why an API server would reject ``value`` as a label value, or None."""
-    if not isinstance(value, str):
-        return f"label value {value!r} must be a string"
-    if len(value) > 63 or not LABEL_VALUE.match(value):
-        return (
-            f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', "
-            "starting and ending with an alphanumeric"
-        )
-    return None

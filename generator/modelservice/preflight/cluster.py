@@ -30,9 +30,16 @@ class Cluster:
             raise UserError(f"cannot use the kubeconfig{where}: {exc}") from None
         self.client = client
         self.server = self.api.configuration.host
+        self._answers: dict[str, Any] = {}
 
     def get(self, path: str, *, what: str) -> Any:
-        """GET ``path``: the decoded object, or None when it does not exist (404)."""
+        """GET ``path``: the decoded object, or None when it does not exist (404); each path
+        is asked once (the checks of one run see one state of the cluster)."""
+        if path not in self._answers:
+            self._answers[path] = self._get(path, what=what)
+        return self._answers[path]
+
+    def _get(self, path: str, *, what: str) -> Any:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 

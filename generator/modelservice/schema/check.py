@@ -12,10 +12,72 @@ import difflib
 import json
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from ..core.problem import Problem
-from ..values.loader import LoadedValues, Path_, value_at
+from ..core.rules import Rule, rule
+from ..core.tree import Path_, get
+from ..values.loader import LoadedValues
+
+# -- the rules of the chart's schema --------------------------------------------------------
+
+_SCHEMA = (
+    "the chart's JSON Schema (chart/values.schema.json, generated from "
+    "schemas/values.schema.yaml), which plain `helm install` enforces too"
+)
+#: The JSON Schema keyword behind each ``schema-*`` rule, and what it refuses.
+SCHEMA_KEYWORDS: dict[str, str] = {
+    "type": "a value of the wrong type (text where a number belongs; an unquoted number or "
+    "boolean where text belongs, with the advice to quote it)",
+    "enum": "a value outside the key's choices, with the closest one",
+    "const": "a value other than the one the key allows in this context",
+    "pattern": "text of the wrong form: a Kubernetes quantity, name or label, an http(s) "
+    "URL for a mirror, a duration; the key's description says what it takes",
+    "minimum": "a number below the key's least value",
+    "maximum": "a number above the key's greatest value",
+    "exclusiveMinimum": "a number not above the key's bound",
+    "exclusiveMaximum": "a number not below the key's bound",
+    "minLength": "empty text where the key needs some",
+    "maxLength": "text longer than the key allows (a Kubernetes name, a label value)",
+    "minItems": "a list with fewer items than the key needs",
+    "maxItems": "a list with more items than the key allows",
+    "uniqueItems": "a list holding the same item twice",
+    "minProperties": "a mapping with fewer keys than it needs",
+    "not": "a value the key forbids (an image tag `latest`)",
+}
+SCHEMA_RULES: dict[str, Rule] = {
+    keyword: rule(f"schema-{keyword}", "error", "values", f"{doc[0].upper()}{doc[1:]}: {_SCHEMA}.")
+    for keyword, doc in SCHEMA_KEYWORDS.items()
+}
+SCHEMA_INVALID = rule(
+    "schema-invalid",
+    "error",
+    "values",
+    f"A value {_SCHEMA} refuses for a reason no other schema rule names (a keyword of a chart "
+    "given with --chart).",
+)
+SCHEMA_UNKNOWN_KEY = rule(
+    "schema-unknown-key",
+    "error",
+    "values",
+    "A key the chart does not have (every object the chart owns refuses unknown keys), "
+    "reported at the key itself with the closest known one: a typo would otherwise be ignored "
+    "silently.",
+)
+SCHEMA_REQUIRED = rule(
+    "schema-required",
+    "error",
+    "values",
+    f"A key that must be set here is missing: {_SCHEMA}.",
+)
+NULL_REMOVES_DEFAULT = rule(
+    "null-removes-default",
+    "error",
+    "values",
+    "`null` for a key whose chart default the templates need: Helm deletes the default, and "
+    "every key the defaults fill is `required` in the generated schema, so `helm install` "
+    "refuses it too. Delete the line to keep the default, or give a value.",
+)
 
 
 @cache
@@ -166,6 +228,14 @@ def _message(error: Any) -> str:
         return f"holds {len(value)} items, at most {error.validator_value} allowed here{what}"
     if validator == "uniqueItems":
         return "holds the same item twice"
+    if validator == "not":
+        description = error.schema.get("description")
+        what = f": {description}" if description else ""
+        return f"{_describe(value)} is not allowed here{what}"
+    if validator == "minProperties":
+        description = error.schema.get("description")
+        what = f" ({description})" if description else ""
+        return f"needs at least {error.validator_value} key(s){what}"
     if validator == "minLength":
         return "must not be empty"
     if validator == "maxLength":
@@ -198,7 +268,7 @@ def check(
 class ProblemAt(Protocol):
     """Where problems are made: ``LoadedValues.problem`` or ``Context.problem``."""
 
-    def __call__(self, path: Path_, message: str, rule: str, *, key: bool = True) -> Problem: ...
+    def __call__(self, path: Path_, message: str, rule: Rule, *, key: bool = True) -> Problem: ...
 
 
 class Words:
@@ -210,8 +280,13 @@ class Words:
     Kubernetes objects of :mod:`modelservice.checks.k8s.passthrough`).
     """
 
-    rule = "schema"
-    unknown_rule = "schema-unknown-key"
+    rules: ClassVar[dict[str, Rule]] = SCHEMA_RULES
+    fallback: Rule = SCHEMA_INVALID
+    unknown_rule: Rule = SCHEMA_UNKNOWN_KEY
+
+    def rule(self, validator: str) -> Rule:
+        """The rule of a failing keyword."""
+        return self.rules.get(validator, self.fallback)
 
     def unknown(self, error: Any, key: str, path: Path_, near: str | None) -> str:
         hint = f" (did you mean `{near}`?)" if near else ""
@@ -220,19 +295,19 @@ class Words:
 
     def required(
         self, error: Any, missing: str, path: Path_, values: Any
-    ) -> tuple[Path_, str, str, bool] | None:
+    ) -> tuple[Path_, str, Rule, bool] | None:
         """(path, message, rule, at the key) for a missing key, or None to say nothing."""
-        parent = value_at(values, path) if path else values
+        parent = get(values, path) if path else values
         if isinstance(parent, dict) and missing in parent and parent[missing] is None:
             dotted = ".".join(map(str, (*path, missing)))
             return (
                 (*path, missing),
                 f"null removes the chart's default for {dotted}, which the chart "
                 "needs; delete this line to keep the default, or give a value",
-                "null-removes-default",
+                NULL_REMOVES_DEFAULT,
                 False,
             )
-        return path, f"`{missing}` is required here", "schema-required", True
+        return path, f"`{missing}` is required here", SCHEMA_REQUIRED, True
 
     def leaf(self, error: Any) -> Any:
         return _leaf(error)
@@ -278,7 +353,7 @@ def positioned(
             at(
                 (*base, *leaf.absolute_path),
                 words.message(leaf),
-                f"{words.rule}-{leaf.validator}",
+                words.rule(str(leaf.validator)),
                 key=False,
             )
         )

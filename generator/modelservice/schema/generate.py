@@ -127,22 +127,3 @@ def _values_yaml(chart: Path) -> Any:
     from ..values.loader import helm_reading
 
     return helm_reading((chart / "values.yaml").read_text(encoding="utf-8"))
-
-
-def write_generated() -> list[Path]:
-    """Write every generated file; returns the ones that changed."""
-    changed = []
-    for path, text in generated_files().items():
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            changed.append(path)
-    return changed
-
-
-def drifted() -> list[Path]:
-    """Generated files whose committed text differs from what would be generated."""
-    return [
-        path
-        for path, text in generated_files().items()
-        if not path.exists() or path.read_text(encoding="utf-8") != text
-    ]

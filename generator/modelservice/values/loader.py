@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.problem import Problem, to_pointer
+from ..core.problem import Problem, Severity, to_pointer
+from ..core.rules import Rule, rule
 
 #: Values files beyond this size are refused before parsing (a values file is a few KiB).
 MAX_FILE_BYTES = 1024 * 1024
@@ -34,6 +35,74 @@ MAX_NODES = 200_000
 MAX_DEPTH = 200
 
 Path_ = tuple[str | int, ...]
+
+
+# -- the rules of reading a file -----------------------------------------------------------
+
+FILE_UNREADABLE = rule(
+    "file-unreadable",
+    "error",
+    "file",
+    "The file cannot be read: it does not exist, it is a directory or another file that is "
+    "not a regular file, or its permissions refuse it.",
+)
+FILE_TOO_BIG = rule(
+    "file-too-big",
+    "error",
+    "file",
+    "The file is larger than 1 MiB. A values file is a few KiB; anything this large is not "
+    "one (or would make Helm and every reviewer slow), so it is refused before it is parsed.",
+)
+FILE_ENCODING = rule(
+    "file-encoding",
+    "error",
+    "file",
+    "The file is not UTF-8 text, or holds NUL bytes (a binary file). Helm reads values files "
+    "as UTF-8; save the file as UTF-8.",
+)
+YAML_SYNTAX = rule(
+    "yaml-syntax",
+    "error",
+    "file",
+    "The file is not YAML: the message gives the parser's reason at the line and column where "
+    "it stopped (a bad indentation, an unclosed quote or bracket, a tab).",
+)
+YAML_DUPLICATE_KEY = rule(
+    "yaml-duplicate-key",
+    "error",
+    "file",
+    "A key is written twice in one mapping. Helm keeps one of them silently, so one of the "
+    "two settings is lost; the message names the line of the first. Keep one.",
+)
+YAML_MULTIPLE_DOCUMENTS = rule(
+    "yaml-multiple-documents",
+    "error",
+    "file",
+    "The file holds more than one YAML document (`---`). Helm reads only the first; a values "
+    "file is one mapping. Split it into several files.",
+)
+YAML_TOO_DEEP = rule(
+    "yaml-too-deep",
+    "error",
+    "file",
+    "The document is nested more than 200 levels deep. No values file needs that; such a file "
+    "is refused before it can exhaust a reader.",
+)
+YAML_TOO_BIG = rule(
+    "yaml-too-big",
+    "error",
+    "file",
+    'Aliases expand the document beyond 200,000 nodes (a "billion laughs"). Write the '
+    "values out instead of nesting aliases.",
+)
+YAML_HELM_READER = rule(
+    "yaml-helm-reader",
+    "error",
+    "file",
+    "Helm's own reader refuses a file that is YAML: `.inf` and `.nan` (Helm turns values into "
+    "JSON, which has no such numbers), or a key Helm cannot turn into text. `helm install -f` "
+    "would fail the same way.",
+)
 
 
 @dataclass
@@ -81,12 +150,13 @@ class LoadedValues:
         self,
         path: Path_,
         message: str,
-        rule: str,
+        rule: Rule,
         *,
-        severity: str = "error",
+        severity: Severity | None = None,
         key: bool = True,
     ) -> Problem:
-        """A problem at ``path`` of this file."""
+        """A problem of ``rule`` at ``path`` of this file (its severity unless ``severity``
+        says otherwise)."""
         line, column = self.position(path, key=key)
         return Problem(
             file=self.file,
@@ -94,8 +164,8 @@ class LoadedValues:
             column=column,
             pointer=to_pointer(path),
             message=message,
-            rule=rule,
-            severity=severity,  # type: ignore[arg-type]
+            rule=rule.id,
+            severity=severity or rule.severity,
         )
 
 
@@ -140,25 +210,6 @@ def locate(tree: Any, path: Path_, *, key: bool = True) -> tuple[int, int]:
         if key_pos is not None and key_pos[0] is not None:
             anchor = (key_pos[0] + 1, key_pos[1] + 1)
     return line, column
-
-
-def has_path(data: Any, path: Sequence[Any]) -> bool:
-    """Whether plain values hold ``path`` (keys of mappings, indexes of lists)."""
-    for part in path:
-        if isinstance(data, Mapping) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
-            return False
-    return True
-
-
-def value_at(data: Any, path: Sequence[Any]) -> Any:
-    """The value at a path of keys in plain values, or None where a key is missing."""
-    for key in path:
-        data = data.get(key) if isinstance(data, Mapping) else None
-    return data
 
 
 class _TooBig(Exception):
@@ -259,7 +310,7 @@ def load_text(text: str, file: str) -> LoadedValues:
         result.data = helm_reading(text)
     except HelmReadError as exc:
         result.data = None
-        result.problems.append(Problem(file, exc.line, 1, "/", exc.message, "yaml-helm-reader"))
+        result.problems.append(Problem(file, exc.line, 1, "/", exc.message, YAML_HELM_READER.id))
     return result
 
 
@@ -328,7 +379,7 @@ def _load_structure(text: str, file: str) -> LoadedValues:
         result.problems.append(_duplicate_problem(file, exc))
         return result
     except YAMLError as exc:
-        result.problems.append(_mark_problem(file, exc, "yaml-syntax"))
+        result.problems.append(_mark_problem(file, exc, YAML_SYNTAX.id))
         return result
     except RecursionError:
         result.problems.append(
@@ -338,12 +389,12 @@ def _load_structure(text: str, file: str) -> LoadedValues:
                 1,
                 "/",
                 "the document is nested too deeply to be a values file",
-                "yaml-too-deep",
+                YAML_TOO_DEEP.id,
             )
         )
         return result
     except (ValueError, TypeError, OverflowError) as exc:
-        result.problems.append(Problem(file, 1, 1, "/", f"YAML: {exc}", "yaml-syntax"))
+        result.problems.append(Problem(file, 1, 1, "/", f"YAML: {exc}", YAML_SYNTAX.id))
         return result
     docs = [d for d in docs if d is not None] if len(docs) > 1 else docs
     if len(docs) > 1:
@@ -355,7 +406,7 @@ def _load_structure(text: str, file: str) -> LoadedValues:
                 "/",
                 f"holds {len(docs)} YAML documents; a values file is one mapping "
                 "(Helm reads only the first)",
-                "yaml-multiple-documents",
+                YAML_MULTIPLE_DOCUMENTS.id,
             )
         )
         return result
@@ -372,7 +423,7 @@ def _load_structure(text: str, file: str) -> LoadedValues:
                 "/",
                 f"the document expands to more than {MAX_NODES} nodes through aliases; "
                 "write the values out instead of nesting aliases",
-                "yaml-too-big",
+                YAML_TOO_BIG.id,
             )
         )
         result.data = None
@@ -384,7 +435,7 @@ def _load_structure(text: str, file: str) -> LoadedValues:
                 1,
                 "/",
                 f"the document is nested more than {MAX_DEPTH} levels deep",
-                "yaml-too-deep",
+                YAML_TOO_DEEP.id,
             )
         )
         result.data = None
@@ -462,7 +513,7 @@ def _duplicate_problem(file: str, exc: Exception) -> Problem:
         column,
         "/",
         f"duplicate key `{key}`{where}: Helm would silently keep only one of them",
-        "yaml-duplicate-key",
+        YAML_DUPLICATE_KEY.id,
     )
 
 
@@ -474,7 +525,7 @@ def load_file(path: str | os.PathLike[str]) -> LoadedValues:
     try:
         if p.is_dir():
             empty.problems.append(
-                Problem(file, 1, 1, "/", "is a directory, not a values file", "file-unreadable")
+                Problem(file, 1, 1, "/", "is a directory, not a values file", FILE_UNREADABLE.id)
             )
             return empty
         size = p.stat().st_size
@@ -487,17 +538,17 @@ def load_file(path: str | os.PathLike[str]) -> LoadedValues:
                     "/",
                     f"is {size / 1048576:.1f} MiB; values files above "
                     f"{MAX_FILE_BYTES // 1048576} MiB are refused",
-                    "file-too-big",
+                    FILE_TOO_BIG.id,
                 )
             )
             return empty
         raw = p.read_bytes()
     except FileNotFoundError:
-        empty.problems.append(Problem(file, 1, 1, "/", "no such file", "file-unreadable"))
+        empty.problems.append(Problem(file, 1, 1, "/", "no such file", FILE_UNREADABLE.id))
         return empty
     except OSError as exc:
         empty.problems.append(
-            Problem(file, 1, 1, "/", f"cannot be read: {exc.strerror or exc}", "file-unreadable")
+            Problem(file, 1, 1, "/", f"cannot be read: {exc.strerror or exc}", FILE_UNREADABLE.id)
         )
         return empty
     return load_bytes(raw, file)
@@ -526,7 +577,7 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
                 column,
                 "/",
                 f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                "file-encoding",
+                FILE_ENCODING.id,
             )
         )
         return result
@@ -536,7 +587,9 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
         line = text[: text.index("\x00")].count("\n") + 1
         result = LoadedValues(file=file, data=None)
         result.problems.append(
-            Problem(file, line, 1, "/", "holds NUL bytes: a binary file, not YAML", "file-encoding")
+            Problem(
+                file, line, 1, "/", "holds NUL bytes: a binary file, not YAML", FILE_ENCODING.id
+            )
         )
         return result
     return load_text(text, file)

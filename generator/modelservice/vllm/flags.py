@@ -1,11 +1,7 @@
-"""The flags of a vLLM release and one tokenizer of engine arguments, read as vLLM reads them.
-
-The flags come from ``schemas/vllm/<version>.json``, extracted from that release's own
-argument parser by ``tools/extract_vllm_flags.py``. Tokens are read the way vLLM's
-FlexibleArgumentParser reads them: ``--flag=value`` and ``--flag value``, underscores in flag
-names as dashes, ``--no-``/``--disable-`` negations, short aliases. Checks of ``engine.args``
-(modelservice.engine_args) and of the rendered command line (modelservice.rendered_checks)
-both read arguments through this module.
+"""The flags of a vLLM release: every spelling of every flag, its converter, choices and
+default, from ``schemas/vllm/<version>.json``, extracted from that release's own argument
+parser by ``tools/extract_vllm_flags.py``. Argument lists are read with them by
+:mod:`modelservice.vllm.args`.
 """
 
 from __future__ import annotations
@@ -66,6 +62,12 @@ def _index(path: str) -> FlagIndex:
     return FlagIndex(_load(path))
 
 
+def index_for(version: str) -> FlagIndex | None:
+    """The flags of one vLLM release, or None when none were extracted for it."""
+    path = schemas_dir() / "vllm" / f"{version}.json"
+    return _index(str(path)) if path.is_file() else None
+
+
 def flag_index(merged: dict[str, Any], chart: Path) -> tuple[FlagIndex | None, str | None]:
     """The flags of the vLLM release ``image.tag`` pins, and, when no data was extracted for
     that tag, the chart's pinned version used instead (else None). No index without data."""
@@ -77,7 +79,7 @@ def flag_index(merged: dict[str, Any], chart: Path) -> tuple[FlagIndex | None, s
         data = flag_data(fallback)
     if data is None:
         return None, fallback
-    return _index(str(schemas_dir() / "vllm" / f"{data['vllm_version']}.json")), fallback
+    return index_for(str(data["vllm_version"])), fallback
 
 
 def pinned_version(chart: Path | None = None) -> str:
@@ -85,34 +87,3 @@ def pinned_version(chart: Path | None = None) -> str:
     text = ((chart or chart_dir()) / "Chart.yaml").read_text(encoding="utf-8")
     match = re.search(r"^appVersion:\s*[\"']?v?([^\"'\s]+)", text, flags=re.M)
     return match.group(1) if match else ""
-
-
-def flag_values(
-    args: list[Any], merged: dict[str, Any], chart: Path
-) -> dict[str, tuple[int, str | None]]:
-    """The value each flag of ``args`` is given, by canonical long flag: (item index, value).
-
-    Read with the flags of the pinned release; the last occurrence wins, as in argparse.
-    Switches map to None; unknown flags are left out (they are reported elsewhere).
-    """
-    index, _ = flag_index(merged, chart)
-    if index is None:
-        return {}
-    found: dict[str, tuple[int, str | None]] = {}
-    for i, token in enumerate(args):
-        if not isinstance(token, str) or not token.startswith("-"):
-            continue
-        flag, has_value, value = token.partition("=")
-        hit = index.lookup(flag)
-        if hit is None:
-            continue
-        name, negation = hit
-        if has_value:
-            found[name] = (i, value)
-        elif index.flags[name].get("takes_value") and not negation:
-            following = args[i + 1] if i + 1 < len(args) else None
-            if isinstance(following, str) and not following.startswith("-"):
-                found[name] = (i, following)
-        else:
-            found[name] = (i, None)
-    return found

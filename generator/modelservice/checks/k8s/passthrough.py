@@ -13,15 +13,77 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...core.problem import Problem
+from ...core.rules import Rule, rule
+from ...core.tree import Path_, get
 from ...k8s import schemas as k8s
+from ...k8s.names import DNS1123_LABEL, ENV_VAR_NAME
+from ...k8s.quantity import parse_quantity
 from ...schema import check as schema_check
-from ...values.loader import value_at
+from ..context import check
 
 if TYPE_CHECKING:
-    from ...validate import Context
+    from ..context import Context
+
+_OBJECTS = (
+    "env, envFrom, extraVolumes, extraVolumeMounts, affinity, tolerations, "
+    "topologySpreadConstraints, imagePullSecrets, resources, podSecurityContext, "
+    "securityContext, networkPolicy.from, tests.resources, autoscaling.hpa.selector"
+)
+K8S_UNKNOWN_FIELD = rule(
+    "k8s-unknown-field",
+    "error",
+    "values",
+    f"A field the Kubernetes object passed through ({_OBJECTS}) does not have, by the official "
+    "Kubernetes definitions in strict mode, with the closest field: an API server with strict "
+    "field validation refuses it, and one without drops it silently.",
+)
+K8S_REQUIRED = rule(
+    "k8s-required",
+    "error",
+    "values",
+    "A Kubernetes object passed through lacks a field its definition requires (an env item "
+    "without a name, a toleration of an unknown shape).",
+)
+K8S_TYPE = rule(
+    "k8s-type",
+    "error",
+    "values",
+    "A field of a Kubernetes object passed through holds a value of the wrong type (a user id "
+    "as text, a list where a mapping belongs).",
+)
+K8S_ENUM = rule(
+    "k8s-enum",
+    "error",
+    "values",
+    "A field of a Kubernetes object passed through takes one of a fixed set of values the API "
+    "server enforces (a toleration operator `Exists` or `Equal`, a topology spread's "
+    "whenUnsatisfiable, an emptyDir medium), with the closest one.",
+)
+K8S_QUANTITY = rule(
+    "k8s-quantity",
+    "error",
+    "values",
+    "A quantity the API server cannot parse (`16 Gi`, `1.5.0`, `lots`), in a Kubernetes object "
+    "passed through or in the rendered pod (an emptyDir sizeLimit): a number with an optional "
+    "suffix such as m, k, M, G, Ki, Mi, Gi.",
+)
+K8S_NAME = rule(
+    "k8s-name",
+    "error",
+    "values",
+    "A name the API server refuses: an environment variable name (letters, digits, `_`, `-`, "
+    "`.`, not starting with a digit) or a volume name (a DNS label).",
+)
+K8S_INVALID = rule(
+    "k8s-invalid",
+    "error",
+    "values",
+    "A Kubernetes object passed through breaks its official definition in a way no other "
+    "`k8s-*` rule names.",
+)
 
 _API = "io.k8s.api.core.v1."
 
@@ -47,8 +109,6 @@ PASS_THROUGH: dict[tuple[str, ...], tuple[str, bool]] = {
 }
 
 _QUANTITY_REF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
-
-Path_ = tuple[str | int, ...]
 
 
 def _kind(definition: str) -> str:
@@ -132,33 +192,33 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
-def _field_problem(owner: str, field: str, value: Any) -> tuple[str, str] | None:
+def _field_problem(owner: str, field: str, value: Any) -> tuple[str, Rule] | None:
     """(message, rule) when the API server would reject one field's value, else None."""
     if field == "<quantity>":
         try:
-            k8s.parse_quantity(value)
+            parse_quantity(value)
         except ValueError as exc:
-            return str(exc), "k8s-quantity"
+            return str(exc), K8S_QUANTITY
         return None
     allowed = ENUMS.get((owner, field))
     if allowed is not None and value not in allowed:
         near = difflib.get_close_matches(str(value), [a for a in allowed if a], n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         options = ", ".join(repr(a) for a in allowed)
-        return f"{value!r} is not one of {options} ({owner}.{field}){hint}", "k8s-enum"
+        return f"{value!r} is not one of {options} ({owner}.{field}){hint}", K8S_ENUM
     if owner == "EnvVar" and field == "name" and isinstance(value, str):
-        if not k8s.ENV_VAR_NAME.match(value):
+        if not ENV_VAR_NAME.match(value):
             return (
                 f"{value!r} is not a valid environment variable name (letters, digits, "
                 "'_', '-' and '.', not starting with a digit)",
-                "k8s-name",
+                K8S_NAME,
             )
     if field == "name" and owner in ("Volume", "VolumeMount") and isinstance(value, str):
-        if len(value) > 63 or not k8s.DNS1123_LABEL.match(value):
+        if len(value) > 63 or not DNS1123_LABEL.match(value):
             return (
                 f"volume name {value!r} must be a DNS label (at most 63 lowercase "
                 "alphanumerics or '-', starting and ending with an alphanumeric)",
-                "k8s-name",
+                K8S_NAME,
             )
     return None
 
@@ -166,8 +226,9 @@ def _field_problem(owner: str, field: str, value: Any) -> tuple[str, str] | None
 class _KubernetesWords(schema_check.Words):
     """Schema errors of a Kubernetes object said in its own terms (``k8s-*`` rules)."""
 
-    rule = "k8s"
-    unknown_rule = "k8s-unknown-field"
+    rules: ClassVar[dict[str, Rule]] = {"type": K8S_TYPE, "enum": K8S_ENUM}
+    fallback = K8S_INVALID
+    unknown_rule = K8S_UNKNOWN_FIELD
 
     def __init__(self, definition: str) -> None:
         self.definition = definition
@@ -178,11 +239,11 @@ class _KubernetesWords(schema_check.Words):
 
     def required(
         self, error: Any, missing: str, path: Path_, values: Any
-    ) -> tuple[Path_, str, str, bool] | None:
+    ) -> tuple[Path_, str, Rule, bool] | None:
         if _misspelled(error, missing):
             return None  # reported as the unknown field that meant it
         message = f"a Kubernetes {_where(error, self.definition)} needs `{missing}`"
-        return path, message, "k8s-required", True
+        return path, message, K8S_REQUIRED, True
 
     def leaf(self, error: Any) -> Any:
         if error.validator in ("oneOf", "anyOf") and error.context:
@@ -222,10 +283,10 @@ def _quantity_problems(ctx: Context, path: Path_, resources: dict[str, Any]) -> 
     for section in ("requests", "limits"):
         for name, quantity in (resources.get(section) or {}).items():
             try:
-                k8s.parse_quantity(quantity)
+                parse_quantity(quantity)
             except ValueError as exc:
                 where = (*path, section, name)
-                problems.append(ctx.problem(where, str(exc), "k8s-quantity", key=False))
+                problems.append(ctx.problem(where, str(exc), K8S_QUANTITY, key=False))
     return problems
 
 
@@ -248,11 +309,22 @@ def _where(error: Any, definition: str) -> str:
     return _kind(definition)
 
 
+@check(
+    "values",
+    K8S_UNKNOWN_FIELD,
+    K8S_REQUIRED,
+    K8S_TYPE,
+    K8S_ENUM,
+    K8S_QUANTITY,
+    K8S_NAME,
+    K8S_INVALID,
+    phase="objects",
+)
 def kubernetes_objects(ctx: Context) -> list[Problem]:
     """Validate every pass-through object the user wrote against its Kubernetes definition."""
     problems: list[Problem] = []
     for path, (definition, is_list) in PASS_THROUGH.items():
-        value = value_at(ctx.values, path)
+        value = get(ctx.values, path)
         if not value:
             continue
         if definition.endswith(".ResourceRequirements") and not value.get("claims"):

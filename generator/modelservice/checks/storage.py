@@ -1,0 +1,278 @@
+"""The model cache and the pods' volumes: a cache that survives restarts, claims one node can
+mount shared by several pods, and volumes and mounts the API server refuses."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..core.problem import Problem
+from ..core.rules import rule
+from ..core.tree import Path_, get
+from ..release import SINGLE_NODE_MODES, Pod, Release, replicas, surge_pods
+from .context import Finding, check
+
+if TYPE_CHECKING:
+    from .context import Context
+
+HUB_SOURCES = ("huggingface", "modelscope")
+
+NO_MODEL_CACHE = rule(
+    "no-model-cache",
+    "warning",
+    "values",
+    "A hub model without a cache volume: every restart of the pod downloads the model again. "
+    "Set persistence.enabled (or persistence.existingClaim for a shared cache).",
+)
+RWO_CLAIM_SHARED_BY_REPLICAS = rule(
+    "rwo-claim-shared-by-replicas",
+    "error",
+    "release",
+    "Several replicas of the server's workload mount one ReadWriteOnce (or ReadWriteOncePod) "
+    "cache claim, which only one node can mount: the other pods never start. Use a "
+    "ReadWriteMany claim, a claim per pod (persistence.perPod), or one release per replica.",
+)
+ROLLING_UPDATE_ON_RWO_CACHE = rule(
+    "rolling-update-on-rwo-cache",
+    "warning",
+    "release",
+    "`strategy` a rolling update that starts the new pod before the old one stops while the "
+    "cache is a ReadWriteOnce claim: the new pod waits forever for the volume (and the GPUs) "
+    "the old pod holds. Use strategy type Recreate (the chart's default for such a cache) or "
+    "a ReadWriteMany cache.",
+)
+RWO_CLAIM_SHARED_BY_GROUP = rule(
+    "rwo-claim-shared-by-group",
+    "error",
+    "release",
+    "With multiNode, every pod of a group (one per node) mounts one ReadWriteOnce cache claim: "
+    "the workers never start. Use persistence.perPod (a claim per pod) or a ReadWriteMany cache.",
+)
+AUTOSCALING_RWO_CACHE = rule(
+    "autoscaling-rwo-cache",
+    "error",
+    "release",
+    "An autoscaler adds replicas that must mount the ReadWriteOnce cache claim one node already "
+    "holds: they never start. Use a ReadWriteMany cache, or a claim per pod "
+    "(persistence.perPod).",
+)
+EXISTING_CLAIM_NOT_MOUNTED = rule(
+    "existing-claim-not-mounted",
+    "error",
+    "release",
+    "persistence.existingClaim with persistence.enabled false: the rendered pod mounts an "
+    "emptyDir, never the claim, so it starts without the claim's files. Set "
+    "persistence.enabled: true to mount it.",
+)
+VOLUME_NAME_CONFLICT = rule(
+    "volume-name-conflict",
+    "error",
+    "release",
+    "An extra volume named like another volume of the pod (the chart's `cache` and `dshm` "
+    "included): the API server refuses two volumes of one name.",
+)
+VOLUME_MOUNT_UNKNOWN_VOLUME = rule(
+    "volume-mount-unknown-volume",
+    "error",
+    "release",
+    "A volume mount naming a volume the pod does not have (with the closest one): the API "
+    "server refuses the pod.",
+)
+VOLUME_MOUNT_PATH_CONFLICT = rule(
+    "volume-mount-path-conflict",
+    "error",
+    "release",
+    "Two mounts of one container at one path (the cache, /dev/shm, another mount): the API "
+    "server refuses the pod.",
+)
+
+
+@check("values", NO_MODEL_CACHE, phase="rules")
+def cache(ctx: Context) -> list[Problem]:
+    """A hub model is cached on a volume that survives restarts."""
+    if ctx.value(("model", "source")) in HUB_SOURCES and not ctx.value(("persistence", "enabled")):
+        return [
+            ctx.problem(
+                ("persistence", "enabled"),
+                "without a cache volume every restart of the pod downloads the model again: "
+                "set persistence.enabled (or persistence.existingClaim for a shared cache)",
+                NO_MODEL_CACHE,
+                key=False,
+            )
+        ]
+    return []
+
+
+def shared_single_node_modes(ctx: Context, pod: Pod) -> list[str]:
+    """Single-node access modes of the claims every pod of ``pod``'s workload mounts alike (a
+    claim the release renders, or an existing claim with the modes the values declare for
+    it); claim templates, one claim per pod, are not shared."""
+    templates = {get(t, ("metadata", "name")) for t in pod.claim_templates}
+    modes: list[str] = []
+    for name, found in ctx.release.claim_modes(pod):
+        if name not in templates:
+            modes += found
+    existing = ctx.value(("persistence", "existingClaim"))
+    if existing and existing in ctx.release.existing_claims(pod):
+        modes += ctx.value(("persistence", "accessModes")) or []
+    return [m for m in modes if m in SINGLE_NODE_MODES]
+
+
+def _cache_key(ctx: Context, fallback: Path_) -> Path_:
+    """Where to report a cache claim problem: the claim keys the file sets, else ``fallback``."""
+    return ctx.at(("persistence", "accessModes"), ("persistence", "existingClaim"), fallback)
+
+
+@check("release", RWO_CLAIM_SHARED_BY_REPLICAS, ROLLING_UPDATE_ON_RWO_CACHE)
+def shared_claims(ctx: Context) -> Iterator[Finding]:
+    """A ReadWriteOnce claim is mounted by one node: replicas, or the new pod of a rolling
+    update, would wait for it forever."""
+    for pod in ctx.release.server_pods:
+        if pod.kind == "LeaderWorkerSet":
+            continue  # a group is judged as a whole (shared_by_group)
+        rwo = shared_single_node_modes(ctx, pod)
+        if not rwo:
+            continue
+        count = replicas(pod.obj)
+        if count is not None and count > 1:
+            yield Finding(
+                pod.obj,
+                ("spec", "replicas"),
+                f"{count} replicas would share a {rwo[0]} cache claim that only one node can "
+                "mount: the other pods would never start. Use a ReadWriteMany claim "
+                "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is), a "
+                "claim per pod (persistence.perPod: true), or one release per replica",
+                RWO_CLAIM_SHARED_BY_REPLICAS,
+            )
+        if pod.kind == "Deployment" and surge_pods(pod.obj) > 0 and ctx.sets(("strategy",)):
+            yield Finding(
+                pod.obj,
+                ("spec", "strategy"),
+                "a rolling update starts the new pod before the old one stops, and the new pod "
+                f"waits forever for the {rwo[0]} cache claim the old one holds (and for its "
+                "GPUs): use strategy type Recreate (the chart's default for such a cache) or a "
+                "ReadWriteMany cache",
+                ROLLING_UPDATE_ON_RWO_CACHE,
+            )
+
+
+@check("release", RWO_CLAIM_SHARED_BY_GROUP)
+def shared_by_group(ctx: Context) -> Iterator[Finding]:
+    """Every pod of a group mounts the cache: a ReadWriteOnce claim reaches one node only."""
+    for pod in ctx.release.server_pods:
+        if pod.role != "leader" or pod.group_size < 2:
+            continue
+        modes = shared_single_node_modes(ctx, pod)
+        if modes:
+            yield Finding(
+                pod.obj,
+                (*pod.path, "volumes"),
+                f"the {pod.group_size} pods of a group, one per node, would share a {modes[0]} "
+                "cache claim that only one node can mount: the workers would never start. Use "
+                "persistence.perPod: true (a claim per pod) or a ReadWriteMany cache "
+                "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is)",
+                RWO_CLAIM_SHARED_BY_GROUP,
+                values=_cache_key(ctx, ("multiNode", "enabled")),
+            )
+
+
+@check("release", AUTOSCALING_RWO_CACHE)
+def autoscaled_claims(ctx: Context) -> Iterator[Finding]:
+    """An autoscaler adds replicas that must mount the cache too."""
+    target = ctx.release.scale_target()
+    if target is None:
+        return
+    modes = [m for pod in ctx.release.pods_of(target) for m in shared_single_node_modes(ctx, pod)]
+    if modes:
+        yield Finding(
+            target,
+            ("spec",),
+            f"autoscaling adds replicas that must mount the {modes[0]} cache claim one node "
+            "already holds: they would never start. Use a ReadWriteMany cache "
+            "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is), or a "
+            "claim per pod (persistence.perPod: true)",
+            AUTOSCALING_RWO_CACHE,
+            values=_cache_key(ctx, ("autoscaling", "enabled")),
+        )
+
+
+@check("release", EXISTING_CLAIM_NOT_MOUNTED)
+def existing_claim(ctx: Context) -> Iterator[Finding]:
+    """persistence.existingClaim names a claim that the rendered pods mount."""
+    claim = get(ctx.values, ("persistence", "existingClaim"))
+    if not claim:
+        return
+    for pod in ctx.release.server_pods:
+        claims = {get(v, ("persistentVolumeClaim", "claimName")) for _, v in pod.volumes()}
+        if claim in claims:
+            continue
+        yield Finding(
+            pod.obj,
+            (*pod.path, "volumes"),
+            f"the claim {claim} is not mounted: with persistence.enabled false the cache is an "
+            "emptyDir and existingClaim is ignored, so the pod starts without the files of the "
+            "claim; set persistence.enabled: true to mount it",
+            EXISTING_CLAIM_NOT_MOUNTED,
+            values=("persistence", "existingClaim"),
+        )
+
+
+@check(
+    "release",
+    VOLUME_NAME_CONFLICT,
+    VOLUME_MOUNT_UNKNOWN_VOLUME,
+    VOLUME_MOUNT_PATH_CONFLICT,
+    reads="release",
+)
+def volumes_and_mounts(release: Release) -> Iterator[Finding]:
+    """Volume names unique; every mount names a volume; one mount per path."""
+    for pod in release.pods:
+        names: dict[str, int] = {}
+        for claim in pod.claim_templates:  # a claim template is a volume of every pod
+            if isinstance(get(claim, ("metadata", "name")), str):
+                names[claim["metadata"]["name"]] = -1
+        for path, volume in pod.volumes():
+            name = volume.get("name")
+            if name in names:
+                yield Finding(
+                    pod.obj,
+                    (*path, "name"),
+                    f"volume name {name!r} is already taken by another volume of the pod "
+                    "(the chart's cache and dshm volumes included); pick another",
+                    VOLUME_NAME_CONFLICT,
+                )
+            elif isinstance(name, str):
+                names[name] = path[-1]  # type: ignore[assignment]
+        for container in pod.containers():
+            paths: set[str] = set()
+            for path, mount in container.mounts():
+                yield from _mount(pod.obj, path, mount, names, paths)
+
+
+def _mount(
+    obj: dict[str, Any], path: Path_, mount: dict[str, Any], names: dict[str, int], paths: set[str]
+) -> Iterator[Finding]:
+    name = mount.get("name")
+    if isinstance(name, str) and name not in names:
+        near = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        yield Finding(
+            obj,
+            (*path, "name"),
+            f"mounts volume {name!r}, which the pod does not have (its volumes: "
+            f"{', '.join(sorted(names))}){hint}",
+            VOLUME_MOUNT_UNKNOWN_VOLUME,
+        )
+    where = mount.get("mountPath")
+    if isinstance(where, str):
+        normal = where.rstrip("/") or "/"
+        if normal in paths:
+            yield Finding(
+                obj,
+                (*path, "mountPath"),
+                f"{where} is already the mount path of another volume of this container; two "
+                "volumes cannot be mounted at one path",
+                VOLUME_MOUNT_PATH_CONFLICT,
+            )
+        paths.add(normal)
