@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .diagnostics import Problem
 from .engine import EngineName, Rendered, release_name_for, render_helm
 from .errors import EngineError, InvalidValues, UserError
-from .output_dir import WrittenRelease, write_release
+from .output_dir import WrittenRelease, check_release, write_release
 from .parallel import map_chunks
 from .validate import validate_file
 
@@ -107,5 +107,10 @@ def render_files(
         raise InvalidValues(problems)
     warnings = [p for p in problems if p.severity != "error"]
     outputs = [o.rendered for o in outcomes if o.rendered is not None]
-    written = [] if output_dir is None else [write_release(r, output_dir) for r in outputs]
+    written = []
+    if output_dir is not None:
+        inputs = [chart, *map(Path, files)]
+        for rendered in outputs:  # every folder is checked before the first is written
+            check_release(rendered, output_dir, inputs)
+        written = [write_release(r, output_dir, inputs) for r in outputs]
     return RenderedFiles(outputs, warnings, written)

@@ -111,14 +111,16 @@ def init_command(
     Only what differs from the chart's defaults is written, each key under a comment. Asks
     for the model when run at a terminal without --model or --path.
     """
-    from .. import scaffold
+    from .. import safe_write, scaffold
     from ..errors import UserError
     from ..paths import resolve_chart
 
     chart = resolve_chart(chart_path)
     target = Path(output) if output and output != "-" else None
-    if target is not None and target.exists() and not force:
+    if target is not None and (target.exists() or target.is_symlink()) and not force:
         raise UserError(f"{target}: exists; give --force to overwrite it")
+    if target is not None and safe_write.is_inside(target, chart):
+        raise UserError(f"{target}: inside the chart {chart}; write the values file elsewhere")
     if not model and not model_path:
         if not scaffold.stdin_is_interactive():
             if rest.get("source") == "local":
@@ -141,6 +143,5 @@ def init_command(
     if target is None:
         click.echo(text, nl=False)
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        safe_write.write_file(target, text.encode("utf-8"), "init")
         click.echo(f"wrote {target}", err=True)
