@@ -383,7 +383,8 @@ def engine_args_check(ctx: Context) -> list[Problem]:
         return []
     problems: list[Problem] = []
     index, fallback = flag_index(ctx.merged, ctx.chart)
-    tag = str((ctx.merged.get("image") or {}).get("tag") or "")
+    image = ctx.merged.get("image")
+    tag = str((image if isinstance(image, dict) else {}).get("tag") or "")
     if fallback is not None:
         problems.append(
             ctx.problem(

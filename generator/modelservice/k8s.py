@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from .diagnostics import shown
+
 #: The Kubernetes version whose schemas every manifest and pass-through object is checked
 #: against.
 KUBERNETES_VERSION = "1.33.0"
@@ -122,14 +124,14 @@ def parse_quantity(value: str | int | float) -> Decimal:
     """A Kubernetes quantity (``"500m"``, ``"16Gi"``, ``4``) as a number, as the API server
     parses it. Raises ``ValueError`` for anything Kubernetes would reject."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a quantity")
+        raise ValueError(f"{shown(value)} is not a quantity")
     if isinstance(value, (int, float)):
         return Decimal(str(value))
     match = _QUANTITY.match(value.strip()) if isinstance(value, str) else None
     if not match or value != value.strip():
         raise ValueError(
-            f"{value!r} is not a Kubernetes quantity (a number with an optional suffix such as "
-            "m, k, M, G, Ki, Mi, Gi)"
+            f"{shown(value)} is not a Kubernetes quantity (a number with an optional suffix "
+            "such as m, k, M, G, Ki, Mi, Gi)"
         )
     try:
         number = Decimal(match.group("num"))
@@ -172,7 +174,7 @@ def label_key_problem(key: str) -> str | None:
 def label_value_problem(value: object) -> str | None:
     """Why an API server would reject ``value`` as a label value, or None."""
     if not isinstance(value, str):
-        return f"label value {value!r} must be a string"
+        return f"label value {shown(value)} must be a string"
     if len(value) > 63 or not LABEL_VALUE.match(value):
         return (
             f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', "

@@ -374,7 +374,11 @@ def local_paths(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding
     for path, key, label in wanted:
         mount = _mount_of(container, path)
         if mount is None:
-            mounts = ", ".join(str(m.get("mountPath")) for m in container.get("volumeMounts") or [])
+            mounts = ", ".join(
+                m["mountPath"]
+                for m in container.get("volumeMounts") or []
+                if isinstance(m, dict) and isinstance(m.get("mountPath"), str)
+            )
             image = (
                 "the vLLM image has no such folder"
                 if stock

@@ -554,7 +554,7 @@ def volumes_and_mounts(objects: list[dict[str, Any]]) -> Iterator[Finding]:
                         names[claim["metadata"]["name"]] = -1
             for index, volume in enumerate(spec.get("volumes") or []):
                 name = volume.get("name") if isinstance(volume, dict) else None
-                if name in names:
+                if isinstance(name, str) and name in names:  # other types: the schema's
                     yield Finding(
                         obj,
                         (*base, "volumes", index, "name"),
@@ -849,8 +849,8 @@ def _cache_claim_modes(
     modes: list[str] = []
     for volume in spec.get("volumes") or []:
         claim = _get(volume, ("persistentVolumeClaim", "claimName"))
-        if claim is None:
-            continue
+        if not isinstance(claim, str):
+            continue  # none, or another type the schema refuses
         if claim in claims:
             modes += claims[claim]
         elif claim == value_at(ctx.merged, ("persistence", "existingClaim")):

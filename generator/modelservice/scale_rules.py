@@ -13,7 +13,7 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Problem
+from .diagnostics import Problem, shown
 from .loader import has_path, value_at
 from .paths import schemas_dir
 
@@ -152,6 +152,11 @@ def _triggers(ctx: Context, triggers: list[Any]) -> list[Problem]:
             where = (*base, *error.path)
             if error.validator == "required":
                 what = f"a KEDA trigger needs {error.message.split()[0]}"
+            elif error.validator == "type":
+                wanted = error.validator_value
+                types = " or ".join(wanted) if isinstance(wanted, list) else str(wanted)
+                what = f"{shown(error.instance)} is not of type {types}"
+                what += " (KEDA's ScaledObject schema)"
             else:
                 what = f"{error.message} (KEDA's ScaledObject schema)"
             if error.validator == "type" and error.path and error.path[0] == "metadata":
