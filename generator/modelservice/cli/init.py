@@ -90,6 +90,21 @@ def _pairs(
 )
 @click.option("--metrics", is_flag=True, help="Render a Prometheus Operator ServiceMonitor.")
 @click.option(
+    "--volume-claim",
+    metavar="CLAIM",
+    help="An existing claim holding the local model (--path), mounted read-only.",
+)
+@click.option(
+    "--host-path",
+    metavar="DIR",
+    help="A folder of the node holding the local model (--path), mounted read-only.",
+)
+@click.option(
+    "--mount-path",
+    metavar="PATH",
+    help="Where --volume-claim or --host-path is mounted (default: the folder above --path).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
