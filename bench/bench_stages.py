@@ -40,16 +40,11 @@ def _timed_function(function: Any, label: str, spent: dict[str, float]) -> Any:
 
 
 def main() -> None:
-    from modelservice import (
-        engine,
-        engine_args,
-        k8s_check,
-        rendered_checks,
-        rules,
-        schema_check,
-        validate,
-        yaml_checks,
-    )
+    from modelservice import engine_args, rendered_checks, rules, validate
+    from modelservice.checks import file as yaml_checks
+    from modelservice.checks.k8s import passthrough as k8s_check
+    from modelservice.helm import engine
+    from modelservice.schema import check as schema_check
 
     spent: dict[str, float] = defaultdict(float)
     before = "before the schema: YAML reader differences, secret literals"

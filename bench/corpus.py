@@ -185,7 +185,7 @@ def schema_for_check_jsonschema(folder: Path) -> Path:
     """
     import json
 
-    from modelservice.generate import load_schema_source
+    from modelservice.schema.generate import load_schema_source
 
     path = folder / "values.schema.json"
     path.write_text(json.dumps(load_schema_source()), encoding="utf-8")

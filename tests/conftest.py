@@ -12,8 +12,8 @@ import pytest
 from hypothesis import settings
 from kube_harness import ApiServer, cache_dir, start_apiserver
 
-from modelservice import k8s
-from modelservice.engine import Rendered, render
+from modelservice.helm.engine import Rendered, render
+from modelservice.k8s import schemas as k8s
 
 #: Every Hypothesis test draws the same examples on every run: `make test` passes or fails on
 #: the code, never on the luck of a draw (derandomize seeds each test from its own name; no

@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from modelservice.schema_refs import resolve
+from modelservice.schema.refs import resolve
 
 _KEY = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
 

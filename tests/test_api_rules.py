@@ -17,8 +17,8 @@ import pytest
 from test_validate_cases import INVALID, expectations
 
 from conftest import EXAMPLES, render_values
-from modelservice.loader import load_file
 from modelservice.rendered_checks import api_findings
+from modelservice.values.loader import load_file
 
 #: Rule ids the offline API rules report.
 API_RULES = {

@@ -15,9 +15,9 @@ import pytest
 from kube_harness import ApiServer
 
 from conftest import CASES, CHART, EXAMPLES, render_values
-from modelservice.engine import Rendered, release_name_for, render
-from modelservice.loader import load_file
+from modelservice.helm.engine import Rendered, release_name_for, render
 from modelservice.validate import validate_file
+from modelservice.values.loader import load_file
 
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")
 VALID_CASES = sorted((CASES / "valid").glob("*.yaml"))

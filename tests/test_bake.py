@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from conftest import CHART, EXAMPLES, Objects, assert_valid_kubernetes
 from modelservice.cli import cli
-from modelservice.engine import render
-from modelservice.errors import EngineError
+from modelservice.core.errors import EngineError
+from modelservice.helm.engine import render
 
 PLATFORM = EXAMPLES / "platform"
 DEFAULTS = PLATFORM / "defaults.yaml"

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import CHART, Objects
-from modelservice.engine import render
-from modelservice.errors import EngineError
+from modelservice.core.errors import EngineError
+from modelservice.helm.engine import render
 
 HF = {"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}}
 
@@ -579,7 +579,7 @@ def test_service_type_port_and_node_port_are_configurable(objects):
 )
 def test_the_chart_fails_early_with_the_key_to_set(values, message):
     from conftest import render_values
-    from modelservice.errors import EngineError
+    from modelservice.core.errors import EngineError
 
     with pytest.raises(EngineError, match=message):
         render_values(values)

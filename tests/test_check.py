@@ -416,7 +416,7 @@ def test_every_custom_kind_rendered_needs_a_crd_serving_its_version(case):
     result, problems = case.check(values)
     assert result.exit_code == 0 and problems == [], result.output
 
-    from modelservice.loader import load_file
+    from modelservice.values.loader import load_file
 
     loaded = load_file(values)
     release = Release(
@@ -498,8 +498,8 @@ def test_a_cordoned_node_takes_no_pod(case):
 def _install(case, values: str, release: str):
     """Create what `helm install` would of a release (its Deployment and claim)."""
     from conftest import CHART
-    from modelservice.engine import render
-    from modelservice.loader import load_file
+    from modelservice.helm.engine import render
+    from modelservice.values.loader import load_file
 
     rendered = render(CHART, load_file(values).data, release=release, namespace=case.namespace)
     for obj in rendered.objects():

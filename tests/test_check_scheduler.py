@@ -18,8 +18,8 @@ from test_check import _ensure, add_node, add_pod_on, unique
 
 from conftest import CHART
 from modelservice.cli import cli
-from modelservice.engine import render
-from modelservice.loader import load_file
+from modelservice.helm.engine import render
+from modelservice.values.loader import load_file
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import CHART, EXAMPLES, ROOT
-from modelservice.engine import release_name_for, render
+from modelservice.helm.engine import release_name_for, render
 from modelservice.render import write_release
 from modelservice.validate import validate_file
 

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import CHART, EXAMPLES, generated_key_masked
-from modelservice import k8s
 from modelservice.cli import cli, main
-from modelservice.engine import helm_binary, release_name_for, render, validate_release_name
+from modelservice.helm.engine import helm_binary, release_name_for, render, validate_release_name
+from modelservice.k8s import schemas as k8s
 
 QWEN = EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml"
 
@@ -197,7 +197,7 @@ def test_the_helm_binary_renders_the_same_manifests_as_the_embedded_engine():
 
 
 def test_many_files_render_in_parallel_in_file_order_and_one_bad_file_stops_all(tmp_path: Path):
-    from modelservice.parallel import MIN_ITEMS_FOR_POOL
+    from modelservice.core.parallel import MIN_ITEMS_FOR_POOL
 
     count = MIN_ITEMS_FOR_POOL + 6
     files = []

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from conftest import CASES, ROOT
 from modelservice.cli import cli
 from modelservice.engine_args import CHART_WIRING, check_args
-from modelservice.vllm_converters import Refused, convert, convert_config
-from modelservice.vllm_flags import _index, flag_data
+from modelservice.vllm.converters import Refused, convert, convert_config
+from modelservice.vllm.flags import _index, flag_data
 
 DATA = flag_data("0.33.0")
 INDEX = _index(str(ROOT / "schemas" / "vllm" / "0.33.0.json"))

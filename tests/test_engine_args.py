@@ -12,7 +12,7 @@ import pytest
 from conftest import CHART, ROOT
 from modelservice.engine_args import check_args
 from modelservice.validate import validate_file
-from modelservice.vllm_flags import _index, flag_data
+from modelservice.vllm.flags import _index, flag_data
 
 DATA = ROOT / "schemas" / "vllm" / "0.33.0.json"
 

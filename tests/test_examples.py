@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CHART, EXAMPLES, Objects, assert_valid_kubernetes, strict_errors
-from modelservice.engine import release_name_for, render
+from modelservice.helm.engine import release_name_for, render
 from modelservice.validate import validate_file
 
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")

@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from conftest import CHART, ROOT
-from modelservice import docs, generate
 from modelservice.cli import cli
+from modelservice.schema import docs, generate
 
 
 def test_chart_values_schema_json_is_generated_from_schemas_without_drift():

@@ -13,9 +13,9 @@ import pytest
 from kube_harness import cached_binary
 
 from conftest import CASES, CHART, EXAMPLES, generated_key_masked, render_values
-from modelservice.engine import release_name_for, render, render_helm
-from modelservice.loader import load_file
+from modelservice.helm.engine import release_name_for, render, render_helm
 from modelservice.validate import validate_file
+from modelservice.values.loader import load_file
 
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")
 VALID_CASES = sorted((CASES / "valid").glob("*.yaml"))

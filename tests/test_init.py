@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from conftest import CHART, Objects, assert_valid_kubernetes
 from modelservice import scaffold
 from modelservice.cli import cli
-from modelservice.engine import render
+from modelservice.helm.engine import render
 
 QWEN = ["--model", "Qwen/Qwen2.5-0.5B-Instruct"]
 
@@ -173,7 +173,7 @@ LOOK_ALIKES = ["1", "y", "n", "Y", "on", "off", "yes", "08", "010", "0o17", "1_0
 @pytest.mark.parametrize("text", [*LOOK_ALIKES, "12:30", "~", ".inf", "2024-01-01T10:00:00Z"])
 def test_env_values_and_names_read_back_as_the_same_strings_to_helms_reader(tmp_path, text):
     """`--env Y=1` wrote an unquoted `Y`, a boolean to Helm's reader (not to PyYAML)."""
-    from modelservice.loader import helm_reading
+    from modelservice.values.loader import helm_reading
 
     out = init_file(tmp_path, *QWEN, "--env", f"Y={text}", "--env", "V=1")
     assert helm_reading(out.read_text())["env"] == [
@@ -190,7 +190,7 @@ def test_node_selector_keys_and_values_read_back_as_the_same_strings_to_helms_re
     tmp_path, text
 ):
     """`--node-selector y=n` wrote `y: n`, the key "true" and the value false to Helm."""
-    from modelservice.loader import helm_reading
+    from modelservice.values.loader import helm_reading
 
     out = init_file(
         tmp_path, *QWEN, "--node-selector", f"y={text}", "--node-selector", f"on={text}"

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from conftest import CASES, CHART, EXAMPLES, ROOT, Objects, render_values
 from modelservice.cli import cli
-from modelservice.loader import load_file, load_text
 from modelservice.validate import validate_loaded
+from modelservice.values.loader import load_file, load_text
 
 QWEN = "model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\n"
 
@@ -197,7 +197,7 @@ def test_the_timestamp_warning_quotes_the_value_as_written_z_included():
 
 
 def test_quoting_as_the_warning_says_keeps_the_value_helm_reads_and_ends_the_warning(tmp_path):
-    from modelservice.loader import helm_reading
+    from modelservice.values.loader import helm_reading
 
     source = CASES / "invalid" / "yaml-timestamp-is-text-to-helm-and-a-date-to-others.yaml"
     text = source.read_text()
@@ -209,7 +209,7 @@ def test_quoting_as_the_warning_says_keeps_the_value_helm_reads_and_ends_the_war
 
 def test_helms_reader_makes_a_number_of_digit_separators():
     """What the warning about `8_000` says of Helm, asked of Helm's own reader."""
-    from modelservice.loader import helm_reading
+    from modelservice.values.loader import helm_reading
 
     assert helm_reading("a: 8_000\nb: 1_0.5\nc: '8_000'\n") == {"a": 8000, "b": 10.5, "c": "8_000"}
 

@@ -15,7 +15,7 @@ import yaml
 from kube_harness import ApiError, cached_binary
 
 from conftest import CHART, EXAMPLES, Objects, render_values
-from modelservice.loader import load_file
+from modelservice.values.loader import load_file
 
 PER_POD = {
     "model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"},

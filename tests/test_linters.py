@@ -25,7 +25,7 @@ from kube_harness import cache_dir
 from kubeconform_schemas import lowest_kubernetes, write_schemas
 
 from conftest import CASES, CHART, EXAMPLES, ROOT
-from modelservice.engine import render
+from modelservice.helm.engine import render
 from modelservice.validate import validate_file
 
 LINTERS = cache_dir() / "linters"
@@ -79,7 +79,7 @@ def objects(folder: Path) -> list[dict[str, Any]]:
     """Every object, read as Kubernetes reads it (sigs.k8s.io/yaml, through helm_python):
     PyYAML refuses a plain `=`, which Helm's toYaml writes for the text "=". A render writes
     one object per file."""
-    from modelservice.loader import helm_reading
+    from modelservice.values.loader import helm_reading
 
     return [helm_reading(path.read_text(encoding="utf-8")) for path in manifests(folder)]
 

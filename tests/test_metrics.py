@@ -19,9 +19,9 @@ import yaml
 from click.testing import CliRunner
 
 from conftest import CHART, ROOT, render_values
-from modelservice import k8s
 from modelservice.cli import cli
-from modelservice.errors import EngineError
+from modelservice.core.errors import EngineError
+from modelservice.k8s import schemas as k8s
 
 MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 VLLM_METRICS: dict[str, Any] = json.loads(

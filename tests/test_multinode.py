@@ -23,7 +23,7 @@ from test_serving import notes
 from vllm_env import run_vllm
 
 from conftest import CHART, EXAMPLES, ROOT, render_values, strict_errors
-from modelservice.engine import release_name_for, render
+from modelservice.helm.engine import release_name_for, render
 from modelservice.validate import validate_file
 
 DEEPSEEK = "deepseek-ai/DeepSeek-R1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import Objects, assert_valid_kubernetes, render_values
-from modelservice import k8s
-from modelservice.engine import validate_release_name
+from modelservice.helm.engine import validate_release_name
+from modelservice.k8s import schemas as k8s
 
 
 def names(values, release="test"):

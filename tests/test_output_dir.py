@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from conftest import CHART, render_values
 from modelservice.cli import cli
-from modelservice.output_dir import HOOKS, MANIFEST, write_release
+from modelservice.helm.output_dir import HOOKS, MANIFEST, write_release
 
 QWEN = "model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\n"
 

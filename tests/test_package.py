@@ -20,7 +20,7 @@ from oci_registry import Registry, start_registry
 from conftest import CHART, EXAMPLES, ROOT
 from modelservice import __version__
 from modelservice.cli import cli
-from modelservice.package import package_chart
+from modelservice.helm.package import package_chart
 
 HELMS = ["helm3", "helm4"]
 QWEN = EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml"

@@ -17,7 +17,7 @@ from kube_harness import cache_dir
 from vllm_env import run_vllm
 
 from modelservice.plan import sizing, tables
-from modelservice.vllm_flags import pinned_version
+from modelservice.vllm.flags import pinned_version
 
 TENSOR_PARALLEL = (1, 2, 4, 8)
 KV_CACHE_DTYPES = ("auto", "fp8")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES
-from modelservice.parallel import map_chunks
-from modelservice.progress import Progress
+from modelservice.cli.progress import Progress
+from modelservice.core.parallel import map_chunks
 
 CLI = [sys.executable, "-m", "modelservice.cli"]
 QWEN = EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml"
@@ -144,7 +144,7 @@ def test_render_to_stdout_off_a_terminal_writes_only_manifests_and_nothing_on_st
 
 
 def test_the_bar_counts_to_the_total_and_the_summary_counts_errors_and_warnings():
-    from modelservice.diagnostics import Problem
+    from modelservice.core.problem import Problem
 
     stream = io.StringIO()
     progress = Progress(5, "validate", stream=stream, enabled=True)

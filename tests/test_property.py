@@ -18,11 +18,11 @@ import helm_python
 from hypothesis import HealthCheck, assume, example, given, settings
 
 from conftest import CHART, assert_valid_kubernetes, render_values
-from modelservice import generate
-from modelservice.engine import go_log_silenced, load_chart
-from modelservice.loader import load_text
-from modelservice.schema_check import chart_validator
+from modelservice.helm.engine import go_log_silenced, load_chart
+from modelservice.schema import generate
+from modelservice.schema.check import chart_validator
 from modelservice.validate import validate_loaded
+from modelservice.values.loader import load_text
 from schema_strategy import from_schema
 
 POOLS: dict[str, list[Any]] = {

@@ -1,4 +1,4 @@
-"""The one schema validator (modelservice.schema_check) gives Helm's own verdict.
+"""The one schema validator (modelservice.schema.check) gives Helm's own verdict.
 
 `validate` checks the merged values once with it, and the render that follows skips Helm's
 second check (engine.schemaless_chart). That is safe only while both verdicts agree, on the
@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from test_property import generation_schema
 
 from conftest import CHART
-from modelservice import engine, schema_check
+from modelservice.helm import engine
+from modelservice.schema import check as schema_check
 from schema_strategy import from_schema
 
 #: Characters where the regex dialects part: line ends, a vertical tab and Unicode spaces
@@ -195,8 +196,8 @@ def test_the_schemaless_chart_renders_exactly_what_the_chart_renders():
 def test_validate_renders_without_helms_second_schema_check():
     """What validate renders comes from the schemaless chart, so a schema Helm would enforce
     is not enforced twice (and the output is the same as through the full chart)."""
-    from modelservice.loader import load_text
     from modelservice.validate import validate_loaded
+    from modelservice.values.loader import load_text
 
     values = {"model": {"name": "org/model"}}
     result = validate_loaded(load_text(json.dumps(values), "one.yaml"), CHART, release="one")

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from conftest import CHART, EXAMPLES, Objects, render_values
 from modelservice.cli import cli
-from modelservice.errors import EngineError
+from modelservice.core.errors import EngineError
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 

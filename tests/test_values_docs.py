@@ -11,7 +11,7 @@ import pytest
 from kube_harness import cached_binary
 
 from conftest import CHART
-from modelservice import docs, generate, values_docs
+from modelservice.schema import docs, generate, values_docs
 
 
 def doc_comments(text: str) -> dict[tuple[str, ...], str]:

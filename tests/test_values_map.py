@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from conftest import CASES, CHART, EXAMPLES
-from modelservice.loader import has_path, load_file, load_text
 from modelservice.rendered_checks import ValuesMap, containers, pod_specs
 from modelservice.validate import Context, merge, validate_loaded
+from modelservice.values.loader import has_path, load_file, load_text
 
 FILES = [
     p

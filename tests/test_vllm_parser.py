@@ -20,8 +20,8 @@ from vllm_env import run_vllm
 
 from conftest import CASES, EXAMPLES, ROOT, render_values
 from modelservice.engine_args import check_args
-from modelservice.loader import load_file
-from modelservice.vllm_flags import _index, flag_data
+from modelservice.values.loader import load_file
+from modelservice.vllm.flags import _index, flag_data
 
 DATA = flag_data("0.33.0")
 

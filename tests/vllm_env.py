@@ -14,7 +14,7 @@ from typing import Any
 
 from kube_harness import cache_dir
 
-from modelservice.vllm_flags import pinned_version
+from modelservice.vllm.flags import pinned_version
 
 
 def vllm_python() -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .paths import chart_dir
+from .core.paths import chart_dir
 
 
 def _chart_version() -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .diagnostics import Problem
-from .loader import value_at
+from .core.problem import Problem
 from .rules import GPU_IMAGES
+from .values.loader import value_at
 
 if TYPE_CHECKING:
     from .validate import Context

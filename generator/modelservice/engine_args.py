@@ -6,7 +6,7 @@ FlexibleArgumentParser reads them: ``--flag=value`` and ``--flag value``, unders
 names as dashes, ``--no-``/``--disable-`` negations, short aliases, dotted sub-keys of JSON
 config flags (``--compilation-config.mode=3``) and the ``-O3`` shorthand.
 
-Values are read by the converter each flag has in vLLM (``modelservice.vllm_converters``, one
+Values are read by the converter each flag has in vLLM (``modelservice.vllm.converters``, one
 reading per converter kind named in the data), names of registered plugins (quantization
 methods, reasoning and tool-call parsers) against vLLM's registries, and the rules between flags
 that vLLM's argument validation enforces at startup (``startup_rules`` of the data) are applied
@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Problem
-from .vllm_converters import Refused, convert, convert_config, normalize
-from .vllm_flags import FlagIndex, flag_index
+from .core.problem import Problem
+from .vllm.converters import Refused, convert, convert_config, normalize
+from .vllm.flags import FlagIndex, flag_index
 
 if TYPE_CHECKING:
     from .validate import Context

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .diagnostics import Problem
-from .loader import has_path, value_at
+from .core.problem import Problem
+from .values.loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -20,12 +20,8 @@ if TYPE_CHECKING:
 
 def check(ctx: Context) -> list[Problem]:
     """``model-does-not-fit`` / ``max-model-len-does-not-fit`` warnings."""
-    from .errors import UserError
-    from .plan import (
-        gpu_from_values,
-        server_facts,
-        settings_for,
-    )
+    from .core.errors import UserError
+    from .plan import gpu_from_values, server_facts, settings_for
     from .plan.sizing import GIB, NotModelled, architecture, estimate, smallest_fit
     from .plan.tables import known_model
 

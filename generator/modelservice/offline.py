@@ -20,10 +20,10 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Problem
-from .loader import has_path, value_at
+from .core.problem import Problem
 from .rendered_checks import Finding, _get, _server, pod_specs
 from .rules import GPU_IMAGES
+from .values.loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -103,7 +103,7 @@ _MISTRAL_FLAGS = ("--load-format", "--config-format", "--tokenizer-mode")
 
 def download_patterns(ctx: Context) -> list[Problem]:
     """The download keeps the files the engine arguments make vLLM load."""
-    from .vllm_flags import flag_values
+    from .vllm.flags import flag_values
 
     args = value_at(ctx.merged, ("engine", "args")) or []
     found = flag_values(list(args), ctx.merged, ctx.chart)
@@ -217,7 +217,7 @@ def _lora_modules(value: str) -> list[tuple[str, str]]:
 
 def _flag_positions(args: list[str], ctx: Context) -> Iterator[tuple[str, int, list[str]]]:
     """Each known flag of ``args`` with its position and its values (several for nargs +)."""
-    from .vllm_flags import flag_index
+    from .vllm.flags import flag_index
 
     index, _ = flag_index(ctx.merged, ctx.chart)
     if index is None:

@@ -1,7 +1,7 @@
 """``modelservice render``: validate every file first, then render each release.
 
 Printed like ``helm template`` on stdout (by the CLI), or written into release folders by
-:mod:`modelservice.output_dir`. Nothing here prints.
+:mod:`modelservice.helm.output_dir`. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .diagnostics import Problem
-from .engine import EngineName, Rendered, release_name_for, render_helm
-from .errors import EngineError, InvalidValues, UserError
-from .output_dir import WrittenRelease, check_release, write_release
-from .parallel import map_chunks
+from .core.errors import EngineError, InvalidValues, UserError
+from .core.parallel import map_chunks
+from .core.problem import Problem
+from .helm.engine import EngineName, Rendered, release_name_for, render_helm
+from .helm.output_dir import WrittenRelease, check_release, write_release
 from .validate import validate_file
 
 if TYPE_CHECKING:
-    from .progress import Progress
+    from .cli.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import k8s
-from .diagnostics import Problem
-from .loader import has_path, value_at
+from .core.problem import Problem
+from .k8s import schemas as k8s
+from .values.loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -621,7 +621,7 @@ def tolerations(objects: list[dict[str, Any]]) -> Iterator[Finding]:
 def pod_quantities(objects: list[dict[str, Any]]) -> Iterator[Finding]:
     """Every quantity of a pod spec (an emptyDir sizeLimit, an overhead), parsed as the API
     server parses it; found by walking the spec along its Kubernetes definition."""
-    from .k8s_check import quantity_fields
+    from .checks.k8s.passthrough import quantity_fields
 
     for obj in objects:
         for base, spec in pod_specs(obj):
@@ -722,7 +722,7 @@ def _server(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], Path_, dict[
 
 def engine_flags(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Finding]:
     """A flag of engine.args that the chart renders itself from a typed key."""
-    from .vllm_flags import flag_index
+    from .vllm.flags import flag_index
 
     server = _server(objects)
     index, _ = flag_index(ctx.merged, ctx.chart)
@@ -774,7 +774,7 @@ def parallel_factors(
     """The tensor, pipeline and data parallel sizes of a rendered server's command line (by
     word: ``tensor``, ``pipeline``, ``data``), and the argument to point at when their product
     is wrong: the first size other than tensor's that is not 1, else tensor's."""
-    from .vllm_flags import flag_values
+    from .vllm.flags import flag_values
 
     args = [str(a) for a in container.get("args") or []]
     found = flag_values(args, ctx.merged, ctx.chart)
@@ -932,7 +932,7 @@ def gpu_resources(ctx: Context, objects: list[dict[str, Any]]) -> Iterator[Findi
 
 def _chart_resources(ctx: Context) -> set[str]:
     """The resource names the chart renders for the server without the user's resources."""
-    from .engine import render
+    from .helm.engine import render
 
     values = json.loads(json.dumps(ctx.values))
     values["resources"] = {}

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Problem
-from .loader import has_path, value_at
+from .core.problem import Problem
+from .values.loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context

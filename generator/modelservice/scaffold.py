@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .core.errors import UserError
 
 Key = tuple[str, ...]
 
@@ -323,7 +323,7 @@ def _plain_reads_back(value: str) -> bool:
     reads back as the same text to Helm, to PyYAML and to ruamel."""
     import yaml
 
-    from .loader import HelmReadError, helm_reading
+    from .values.loader import HelmReadError, helm_reading
 
     out = io.StringIO()
     yaml_rt().dump({value: value}, out)
@@ -436,12 +436,12 @@ def scaffold(options: InitOptions, chart: Path, output: Path | None) -> str:
     :class:`UserError` with one line per problem when the options do not add up."""
     import json
 
-    from .diagnostics import has_errors
-    from .docs import chart_defaults
-    from .engine import render
-    from .errors import EngineError
-    from .loader import load_text
+    from .core.errors import EngineError
+    from .core.problem import has_errors
+    from .helm.engine import render
+    from .schema.docs import chart_defaults
     from .validate import validate_loaded
+    from .values.loader import load_text
 
     schema = json.loads((chart / "values.schema.json").read_text(encoding="utf-8"))
     defaults = chart_defaults(chart)

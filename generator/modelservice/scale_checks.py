@@ -16,7 +16,6 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .loader import has_path, value_at
 from .rendered_checks import (
     Finding,
     _cache_claim_modes,
@@ -25,6 +24,7 @@ from .rendered_checks import (
     parallel_factors,
     pod_specs,
 )
+from .values.loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context

@@ -13,9 +13,9 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Problem, shown
-from .loader import has_path, value_at
-from .paths import schemas_dir
+from .core.paths import schemas_dir
+from .core.problem import Problem, shown
+from .values.loader import has_path, value_at
 
 if TYPE_CHECKING:
     from .validate import Context
@@ -58,7 +58,7 @@ def _where(ctx: Context, *paths: tuple[str | int, ...]) -> tuple[str | int, ...]
 
 def autoscaling(ctx: Context) -> list[Problem]:
     """Replica bounds, scale to zero, and the metric names of the triggers."""
-    from .vllm_flags import pinned_version
+    from .vllm.flags import pinned_version
 
     if not value_at(ctx.merged, ("autoscaling", "enabled")):
         return []

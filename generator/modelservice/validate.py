@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Problem, has_errors
-from .loader import LoadedValues, load_file
+from .core.problem import Problem, has_errors
+from .values.loader import LoadedValues, load_file
 
 if TYPE_CHECKING:
-    from .engine import Rendered
+    from .helm.engine import Rendered
 
 
 @dataclass
@@ -56,13 +56,15 @@ Check = Callable[[Context], list[Problem]]
 
 
 def _before_schema() -> list[Check]:
-    from . import rules, yaml_checks
+    from . import rules
+    from .checks import file as yaml_checks
 
     return [lambda ctx: yaml_checks.reader_differences(ctx.loaded), rules.secret_literals]
 
 
 def _values_checks() -> list[Check]:
-    from . import engine_args, k8s_check
+    from . import engine_args
+    from .checks.k8s import passthrough as k8s_check
 
     return [k8s_check.kubernetes_objects, engine_args.engine_args_check]
 
@@ -97,7 +99,7 @@ class Result:
 def merge(chart: Path, values: dict[str, Any]) -> dict[str, Any] | None:
     """The user's values over the chart's defaults, coalesced by Helm's own code (``null``
     deletes a default), or None when Helm cannot merge them."""
-    from .engine import merge_values
+    from .helm.engine import merge_values
 
     try:
         return merge_values(chart, values)
@@ -113,8 +115,8 @@ def validate_loaded(
     namespace: str = "default",
 ) -> Result:
     """Validate parsed values against ``chart``, rendering them as release ``release``."""
-    from . import schema_check
-    from .engine import release_name_for
+    from .helm.engine import release_name_for
+    from .schema import check as schema_check
 
     result = Result(loaded=loaded, problems=list(loaded.problems))
     if loaded.problems:
@@ -186,8 +188,8 @@ def _render(ctx: Context, result: Result) -> Rendered | None:
 
     Only values the schema accepted get here, so Helm's render does not check them again.
     """
-    from .engine import render
-    from .errors import EngineError
+    from .core.errors import EngineError
+    from .helm.engine import render
 
     try:
         return render(
@@ -228,6 +230,6 @@ def validate_paths(
 ) -> list[list[Problem]]:
     """The problems of each file, in order; many files are spread over the cores.
     ``progress`` is told how many files are done as they complete."""
-    from .parallel import map_chunks
+    from .core.parallel import map_chunks
 
     return map_chunks(_problems_of_chunk, [(f, chart) for f in files], progress)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidValues
+from ..core.errors import InvalidValues
 
 Key = tuple[str, ...]
 
@@ -69,9 +69,9 @@ def load_constraints(file: Path) -> tuple[Any, dict[str, Any]]:
     :data:`CONSTRAINTS_SCHEMA`; every problem on its own line."""
     from jsonschema import Draft7Validator
 
-    from ..diagnostics import Problem
-    from ..loader import load_file
-    from ..schema_check import positioned
+    from ..core.problem import Problem
+    from ..schema.check import positioned
+    from ..values.loader import load_file
 
     loaded = load_file(file)
     if loaded.problems:

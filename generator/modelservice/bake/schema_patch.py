@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidValues, UserError
-from ..loader import value_at
+from ..core.errors import InvalidValues, UserError
+from ..values.loader import value_at
 from .constraints import ConstraintRow, Key
 
 
@@ -208,8 +208,8 @@ def check_baked_defaults(
     """The baked defaults satisfy the baked schema (else every install would fail)."""
     from jsonschema import Draft7Validator
 
-    from ..diagnostics import Problem
-    from ..schema_check import _leaf, _message
+    from ..core.problem import Problem
+    from ..schema.check import _leaf, _message
 
     problems: list[Problem] = []
     for error in Draft7Validator(schema).iter_errors(merged):

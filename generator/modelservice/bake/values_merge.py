@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import Problem
-from ..errors import InvalidValues
+from ..core.errors import InvalidValues
+from ..core.problem import Problem
 
 BAKED_HEADER = "# Baked by `modelservice bake`"
 

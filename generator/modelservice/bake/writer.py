@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import safe_write
-from ..diagnostics import Problem
-from ..errors import InvalidValues, UserError
-from ..paths import resolve_chart
+from ..core import safe_write
+from ..core.errors import InvalidValues, UserError
+from ..core.paths import resolve_chart
+from ..core.problem import Problem
 from .constraints import ConstraintRow, load_constraints
 from .schema_patch import Widened, apply_constraints, check_baked_defaults, set_defaults
 from .values_merge import BAKED_HEADER, deep_merge, load_defaults, merged_values_text
@@ -116,7 +116,7 @@ def readme(
     values: dict[str, Any],
 ) -> str:
     """The derived chart's README: defaults, constraints and the parameter table."""
-    from ..docs import parameters_table
+    from ..schema.docs import parameters_table
 
     return (
         _jinja()
@@ -197,9 +197,9 @@ def bake(
     import helm_python
     import yaml
 
-    from .. import engine
-    from ..generate import render_chart_schema
-    from ..loader import load_text
+    from ..helm import engine
+    from ..schema.generate import render_chart_schema
+    from ..values.loader import load_text
 
     if not CHART_NAME.match(name) or len(name) > 53:
         raise UserError(

@@ -1,6 +1,6 @@
 """The ``modelservice`` command line: a thin click layer over the package's functions.
 
-User mistakes are :class:`~modelservice.errors.UserError`s, caught in exactly one place
+User mistakes are :class:`~modelservice.core.errors.UserError`s, caught in exactly one place
 (:func:`main`) and mapped to exit code 1; click maps usage errors to exit code 2. Every
 command is defined in this package (``init``, ``bake``, ``plan``, ``check`` in modules of their
 own) and registered below with ``cli.add_command``; library modules return data and never
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import __version__
-from ..errors import InvalidValues, UserError
+from ..core.errors import InvalidValues, UserError
 from .bake import bake_command
 from .check import check_command
 from .init import init_command
@@ -27,7 +27,7 @@ from .package import package_command
 from .plan import plan_command
 
 if TYPE_CHECKING:
-    from ..output_dir import WrittenRelease
+    from ..helm.output_dir import WrittenRelease
 
 __all__ = ["CHART_OPTION_HELP", "chart_option", "cli", "main"]
 
@@ -74,10 +74,10 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
 
     Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
     """
-    from ..diagnostics import format_json, has_errors
-    from ..paths import resolve_chart
-    from ..progress import Progress
+    from ..core.paths import resolve_chart
+    from ..core.problem import format_json, has_errors
     from ..validate import validate_paths
+    from .progress import Progress
 
     chart = resolve_chart(chart_path)
     progress = Progress(len(files), "validate", stream=sys.stderr)
@@ -122,9 +122,9 @@ def render(
 
     A folder argument means every *.yaml / *.yml file in it.
     """
-    from ..paths import resolve_chart
-    from ..progress import Progress
+    from ..core.paths import resolve_chart
     from ..render import render_files
+    from .progress import Progress
 
     chart = resolve_chart(chart_path)
     expanded = _expand(files)
@@ -159,7 +159,7 @@ def render(
 
 def _report_written(written: WrittenRelease) -> None:
     """One line per release folder, and one per Secret left out of it."""
-    from ..output_dir import HOOKS
+    from ..helm.output_dir import HOOKS
 
     folder = written.folder
     plain = len(written.files) - written.hooks
@@ -195,9 +195,9 @@ def docs(mode: str | None) -> None:
     With --write (what `make generate` runs) rewrite the generated files; with --check fail
     when the committed ones drift.
     """
-    from .. import docs as docs_module
-    from .. import generate
-    from ..paths import chart_dir
+    from ..core.paths import chart_dir
+    from ..schema import docs as docs_module
+    from ..schema import generate
 
     if mode == "write":
         for path in generate.write_generated():

@@ -44,7 +44,7 @@ def bake_command(
 ) -> None:
     """Bake a platform team's defaults and constraints into a derived chart."""
     from ..bake import bake
-    from ..paths import resolve_chart
+    from ..core.paths import resolve_chart
 
     chart = resolve_chart(chart_path)
     baked = bake(

@@ -38,8 +38,8 @@ def check_command(
     """
     import sys
 
-    from ..diagnostics import format_json, has_errors
-    from ..paths import resolve_chart
+    from ..core.paths import resolve_chart
+    from ..core.problem import format_json, has_errors
     from ..preflight import check_file
 
     found = check_file(

@@ -126,9 +126,10 @@ def init_command(
     Only what differs from the chart's defaults is written, each key under a comment. Asks
     for the model when run at a terminal without --model or --path.
     """
-    from .. import safe_write, scaffold
-    from ..errors import UserError
-    from ..paths import resolve_chart
+    from .. import scaffold
+    from ..core import safe_write
+    from ..core.errors import UserError
+    from ..core.paths import resolve_chart
 
     chart = resolve_chart(chart_path)
     target = Path(output) if output and output != "-" else None

@@ -15,7 +15,7 @@ def chart_option(help_text: str = CHART_OPTION_HELP) -> Any:
 
 
 def _namespace(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from ..k8s import DNS1123_LABEL
+    from ..k8s.schemas import DNS1123_LABEL
 
     if len(value) > 63 or not DNS1123_LABEL.match(value):
         raise click.BadParameter(

@@ -1,4 +1,5 @@
-"""``modelservice package``: the click command over :func:`modelservice.package.package_chart`."""
+"""``modelservice package``: the click command over
+:func:`modelservice.helm.package.package_chart`."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def package_command(destination: str, chart_path: str | None) -> None:
 
     Prints the archive's path.
     """
-    from ..package import package_chart
-    from ..paths import resolve_chart
+    from ..core.paths import resolve_chart
+    from ..helm.package import package_chart
 
     click.echo(package_chart(resolve_chart(chart_path), Path(destination)))

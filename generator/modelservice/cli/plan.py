@@ -44,7 +44,7 @@ def plan_command(
     import json
     import sys
 
-    from ..paths import resolve_chart
+    from ..core.paths import resolve_chart
     from ..plan import format_text, plan_file
 
     if gpu and gpu_memory:

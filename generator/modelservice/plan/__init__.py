@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidValues, UserError
-from ..loader import value_at
+from ..core.errors import InvalidValues, UserError
+from ..values.loader import value_at
 from . import sources, tables
 from .sizing import (
     GIB,
@@ -73,7 +73,7 @@ def human_int(text: str) -> int | None:
 def server_facts(objects: list[dict[str, Any]], merged: dict[str, Any], chart: Path) -> ServerFacts:
     """The server's settings as rendered (flag defaults from the pinned release's flag data)."""
     from ..rendered_checks import containers, pod_specs
-    from ..vllm_flags import flag_index, flag_values
+    from ..vllm.flags import flag_index, flag_values
 
     for obj in objects:
         if obj.get("kind") == "Pod":
@@ -280,7 +280,7 @@ def plan_file(
     offline: bool = False,
 ) -> Plan:
     """Validate and render ``file``, then estimate its server's memory."""
-    from ..diagnostics import has_errors
+    from ..core.problem import has_errors
     from ..validate import validate_file
 
     validated = validate_file(file, chart)

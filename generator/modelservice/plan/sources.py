@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..core.errors import UserError
 from . import tables
 
 HF_DEFAULT = "https://huggingface.co"
@@ -43,7 +43,7 @@ class HubUnreachable(Exception):
 def from_folder(path: Path) -> Config:
     """config.json of a local model folder (or the file itself)."""
     file = path / "config.json" if path.is_dir() else path
-    from ..loader import regular_file_problem
+    from ..values.loader import regular_file_problem
 
     try:
         why = regular_file_problem(file, "config.json file")

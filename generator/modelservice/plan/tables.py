@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from ..paths import schemas_dir
+from ..core.paths import schemas_dir
 
 
 @cache

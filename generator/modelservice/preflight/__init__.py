@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..diagnostics import Problem
+from ..core.problem import Problem
 
 
 @dataclass
@@ -29,8 +29,8 @@ def check_file(
     context: str | None = None,
 ) -> CheckResult:
     """Validate and render ``file``, then check it against the cluster."""
-    from ..diagnostics import has_errors
-    from ..errors import InvalidValues
+    from ..core.errors import InvalidValues
+    from ..core.problem import has_errors
     from ..validate import validate_file
     from .checks import Release, run
     from .cluster import Cluster

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..diagnostics import Problem
-from ..loader import LoadedValues, has_path, value_at
+from ..core.problem import Problem
+from ..values.loader import LoadedValues, has_path, value_at
 from .cluster import Cluster
 
 Path_ = tuple[str | int, ...]

@@ -2,7 +2,7 @@
 
 Every call is a GET or a LIST; answers come back as plain JSON data (the API server's own
 form, quantities as written), ``None`` for an object that does not exist. A refusal (RBAC,
-no route) becomes a :class:`~modelservice.errors.UserError` naming the permission.
+no route) becomes a :class:`~modelservice.core.errors.UserError` naming the permission.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from ..errors import UserError
+from ..core.errors import UserError
 
 
 class Cluster:

@@ -14,8 +14,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from .diagnostics import Problem
-from .loader import LoadedValues, Path_, value_at
+from ..core.problem import Problem
+from ..values.loader import LoadedValues, Path_, value_at
 
 
 @cache
@@ -27,8 +27,8 @@ def go_regex(pattern: str) -> Any:
     compile (Helm could not install such a chart either)."""
     import re2
 
-    from .engine import go_log_silenced
-    from .errors import UserError
+    from ..core.errors import UserError
+    from ..helm.engine import go_log_silenced
 
     try:
         with go_log_silenced():  # RE2 logs its parse errors to file descriptor 2 as well
@@ -69,7 +69,7 @@ def compile_schema(schema: dict[str, Any]) -> Any:
     """A draft-07 validator of ``schema`` that gives Helm's verdict (Go's regexp dialect for
     ``pattern``); collect its errors with ``iter_errors``. Local references are inlined once
     here rather than looked up for every value checked."""
-    from .schema_refs import inline
+    from .refs import inline
 
     return _validator_class()(inline(schema))
 
@@ -207,7 +207,7 @@ class Words:
     :func:`positioned` walks the errors the same way for every schema (an unknown key at the
     key itself with the closest known one, a missing key at its parent, the most useful error
     inside ``anyOf``/``oneOf`` at its value); a subclass says them in its own words (the
-    Kubernetes objects of :mod:`modelservice.k8s_check`).
+    Kubernetes objects of :mod:`modelservice.checks.k8s.passthrough`).
     """
 
     rule = "schema"

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import EngineError, UserError
+from ..core.errors import EngineError, UserError
 
 EngineName = Literal["embedded", "helm"]
 
@@ -197,7 +197,7 @@ def schemaless_chart(chart: Path) -> Any:
 
     Helm's render checks the values against the chart's schema again, compiling the schema on
     every call: most of a render's time. A caller whose values already passed the one schema
-    validator of :mod:`modelservice.schema_check` (the same verdict as Helm's, tested on
+    validator of :mod:`modelservice.schema.check` (the same verdict as Helm's, tested on
     generated values by tests/test_schema_agreement.py and tests/test_property.py) renders
     with this copy; the templates, defaults and files are the very ones Helm loaded.
     """
@@ -234,7 +234,7 @@ def render_embedded(
     """Render in-process with Helm's Go SDK (offline; enforces values.schema.json).
 
     ``schema_checked`` says the caller has already checked the merged values against the
-    chart's schema with :mod:`modelservice.schema_check`; Helm's own second check is then
+    chart's schema with :mod:`modelservice.schema.check`; Helm's own second check is then
     skipped (:func:`schemaless_chart`).
     """
     import helm_python

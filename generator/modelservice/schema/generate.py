@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .paths import chart_dir, values_schema_source
+from ..core.paths import chart_dir, values_schema_source
 
 
 def load_schema_source(source: Path | None = None) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def chart_readme(chart: Path, schema: dict[str, Any]) -> str:
 def _values_yaml(chart: Path) -> Any:
     """The chart's values.yaml as data, read from the file (not from a loaded chart, whose
     cached schema may be the one being regenerated)."""
-    from .loader import helm_reading
+    from ..values.loader import helm_reading
 
     return helm_reading((chart / "values.yaml").read_text(encoding="utf-8"))
 

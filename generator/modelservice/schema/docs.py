@@ -29,7 +29,7 @@ class Row:
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     """Follow a local ``$ref`` (keeping the referring schema's own description)."""
-    from .schema_refs import resolve
+    from .refs import resolve
 
     return resolve(schema, root)
 

@@ -1,6 +1,6 @@
 """Scalars that Helm reads otherwise than a YAML 1.2 reader (an editor, a linter, yq) does.
 
-The values are Helm's reading of the file (:mod:`modelservice.loader`): ``y``, ``on`` and
+The values are Helm's reading of the file (:mod:`modelservice.values.loader`): ``y``, ``on`` and
 ``no`` are booleans there, ``010`` is 8, ``1_000`` is 1000, a key ``n:`` is "false". A reviewer
 reading the file in an editor sees strings and other numbers. This check compares Helm's
 reading with the YAML 1.2 one, scalar by scalar, and warns at each one that differs, saying
@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .diagnostics import Problem, to_pointer
-from .loader import LoadedValues, helm_key, to_plain
+from ..core.problem import Problem, to_pointer
+from ..values.loader import LoadedValues, helm_key, to_plain
 
 #: Cheap filter: a file without any of these cannot hold a scalar the two readers disagree on.
 #: A number with a leading zero counts only at the start of a scalar (after a space, ``[``,

@@ -10,7 +10,8 @@ import os
 from functools import cache
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parent
+#: The package folder (modelservice/), two levels above this module.
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 @cache

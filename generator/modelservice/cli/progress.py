@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from .diagnostics import Problem
+from ..core.problem import Problem
 
 #: Width of the bar in characters.
 BAR = 30

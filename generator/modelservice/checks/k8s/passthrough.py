@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from . import k8s, schema_check
-from .diagnostics import Problem, shown
-from .loader import value_at
+from ...core.problem import Problem, shown
+from ...k8s import schemas as k8s
+from ...schema import check as schema_check
+from ...values.loader import value_at
 
 if TYPE_CHECKING:
-    from .validate import Context
+    from ...validate import Context
 
 _API = "io.k8s.api.core.v1."
 
@@ -64,7 +65,7 @@ def _resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 @cache
 def _definition(ref: str) -> tuple[str | None, dict[str, Any]]:
-    from .schema_refs import ref_name, resolve
+    from ...schema.refs import ref_name, resolve
 
     reference = {"$ref": ref}
     try:

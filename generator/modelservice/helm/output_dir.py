@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import safe_write
+from ..core import safe_write
+from ..core.errors import UserError
 from .engine import Document, Rendered
-from .errors import UserError
 
 #: The list of files the last render wrote in a release folder (not YAML: no tool applies it).
 MANIFEST = ".modelservice-manifest"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .diagnostics import Problem
+    from .problem import Problem
 
 
 class ModelServiceError(Exception):

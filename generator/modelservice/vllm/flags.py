@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .paths import chart_dir, schemas_dir
+from ..core.paths import chart_dir, schemas_dir
 
 
 @cache

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from .diagnostics import shown
+from ..core.problem import shown
 
 #: The Kubernetes version whose schemas every manifest and pass-through object is checked
 #: against.

@@ -22,9 +22,9 @@ def package_chart(chart: Path, destination: Path) -> Path:
 
     from helm_python import package
 
-    from . import safe_write
+    from ..core import safe_write
+    from ..core.errors import UserError
     from .engine import go_log_silenced
-    from .errors import UserError
 
     what = "package"
     if safe_write.is_inside(destination, chart):

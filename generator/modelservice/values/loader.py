@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import Problem, to_pointer
+from ..core.problem import Problem, to_pointer
 
 #: Values files beyond this size are refused before parsing (a values file is a few KiB).
 MAX_FILE_BYTES = 1024 * 1024
