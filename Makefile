@@ -19,9 +19,11 @@ demo: install
 	$(BIN)/modelservice render values-examples/qwen2.5-0.5b-instruct-hf-mirror.yaml
 
 ## promtool (Prometheus' rule checker) for the alert tests, from Debian's prometheus package;
-## etcd, kube-apiserver, helm3 and helm4 cached in ~/.cache/modelservice (tools/test-binaries.sh).
+## etcd, kube-apiserver, helm3 and helm4 cached in ~/.cache/modelservice (tools/test-binaries.sh);
+## the chart linters ct, kube-score and kubeconform built from their Go modules (tools/linters.sh).
 tools:
 	tools/test-binaries.sh
+	tools/linters.sh
 	@command -v promtool >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { \

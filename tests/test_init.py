@@ -165,6 +165,42 @@ def test_the_rendered_env_value_of_a_yaml_1_1_boolean_word_is_the_string(tmp_pat
     assert objects_of(out).env()["FEATURE"] == "on"
 
 
+#: Strings some reader takes for something else; Helm's own reader is the one that decides.
+LOOK_ALIKES = ["1", "y", "n", "Y", "on", "off", "yes", "08", "010", "0o17", "1_0", "8_000",
+               "1e3", "0x1F", "true", "null", "plain"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", [*LOOK_ALIKES, "12:30", "~", ".inf", "2024-01-01T10:00:00Z"])
+def test_env_values_and_names_read_back_as_the_same_strings_to_helms_reader(tmp_path, text):
+    """`--env Y=1` wrote an unquoted `Y`, a boolean to Helm's reader (not to PyYAML)."""
+    from modelservice.values.loader import helm_reading
+
+    out = init_file(tmp_path, *QWEN, "--env", f"Y={text}", "--env", "V=1")
+    assert helm_reading(out.read_text())["env"] == [
+        {"name": "Y", "value": text},
+        {"name": "V", "value": "1"},
+    ]
+    code, _, err = run("validate", "--strict", str(out))
+    assert (code, err) == (0, "")
+    assert objects_of(out).env()["Y"] == text
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_node_selector_keys_and_values_read_back_as_the_same_strings_to_helms_reader(
+    tmp_path, text
+):
+    """`--node-selector y=n` wrote `y: n`, the key "true" and the value false to Helm."""
+    from modelservice.values.loader import helm_reading
+
+    out = init_file(
+        tmp_path, *QWEN, "--node-selector", f"y={text}", "--node-selector", f"on={text}"
+    )
+    assert helm_reading(out.read_text())["nodeSelector"] == {"y": text, "on": text}
+    code, _, err = run("validate", "--strict", str(out))
+    assert (code, err) == (0, "")
+    assert objects_of(out).pod["nodeSelector"] == {"y": text, "on": text}
+
+
 def test_vgpu_memory_turns_the_slice_on_in_the_rendered_limits(tmp_path):
     out = init_file(tmp_path, *QWEN, "--vgpu-memory", "8000", "--vgpu-cores", "50")
     limits = objects_of(out).server["resources"]["limits"]
@@ -285,6 +321,13 @@ def test_env_values_that_look_like_secrets_are_refused(tmp_path, pair):
         ([*QWEN, "--engine-arg=--dtype=fp17"], "--engine-arg: /engine/args/0: --dtype"),
         ([*QWEN, "--hf-mirror", "ftp://mirror"], "--hf-mirror: /huggingface/endpoint"),
         ([*QWEN, "--cpu", "lots"], "--cpu: /resources/requests/cpu"),
+        (["--model", "org/m", "--host-path", "/data"], "give --path"),
+        (["--path", "/models/m", "--volume-claim", "c", "--host-path", "/d"], "not both"),
+        (["--path", "/models/m", "--mount-path", "/models"], "--mount-path says where"),
+        (
+            ["--path", "/models/m", "--host-path", "/d", "--mount-path", "/other"],
+            "--mount-path /other: --path /models/m must be in the mounted folder",
+        ),
     ],
 )
 def test_options_that_do_not_add_up_exit_1_naming_the_option(args, message):
@@ -383,3 +426,53 @@ def test_the_round_trip_keeps_comments_when_a_value_is_changed(tmp_path):
     assert before and after == before
     assert "  count: 4\n" in changed
     assert changed.splitlines()[0].startswith("# yaml-language-server: $schema=")
+
+
+@pytest.mark.parametrize(
+    ("args", "volume"),
+    [
+        pytest.param(
+            ["--volume-claim", "shared-models"],
+            {"name": "models", "persistentVolumeClaim": {"claimName": "shared-models",
+                                                         "readOnly": True}},
+            id="an-existing-claim",
+        ),
+        pytest.param(
+            ["--host-path", "/data/models"],
+            {"name": "models", "hostPath": {"path": "/data/models", "type": "Directory"}},
+            id="a-node-folder",
+        ),
+    ],
+)  # fmt: skip
+def test_a_local_model_outside_the_cache_is_mounted_from_its_volume_and_validates(
+    tmp_path, args, volume
+):
+    """Without a volume, a --path outside the cache always failed validate
+    (local-path-not-mounted): --volume-claim / --host-path write the volume and its mount."""
+    out = init_file(tmp_path, "--path", "/models/llama-3-8b", *args)
+    values = load(out)
+    assert values["extraVolumes"] == [volume]
+    assert values["extraVolumeMounts"] == [
+        {"name": "models", "mountPath": "/models", "readOnly": True}
+    ]
+    code, _, err = run("validate", "--strict", str(out))
+    assert (code, err) == (0, "")
+    pod = objects_of(out).pod
+    assert volume in pod["volumes"]
+    mounts = next(c for c in pod["containers"] if c["name"] == "vllm")["volumeMounts"]
+    assert {"name": "models", "mountPath": "/models", "readOnly": True} in mounts
+    assert pod["containers"][0]["args"][0] == "/models/llama-3-8b"
+
+
+def test_the_mount_path_may_be_the_model_folder_itself(tmp_path):
+    out = init_file(
+        tmp_path, "--path", "/llama", "--host-path", "/data/llama", "--mount-path", "/llama"
+    )
+    assert load(out)["extraVolumeMounts"][0]["mountPath"] == "/llama"
+    assert run("validate", "--strict", str(out))[0] == 0
+
+
+def test_without_a_volume_a_path_outside_the_cache_still_fails_naming_the_options():
+    code, _, err = run("init", "--path", "/models/llama-3-8b")
+    assert code == 1
+    assert "local-path-not-mounted" in err

@@ -14,7 +14,7 @@ from .core.errors import EngineError, InvalidValues, UserError
 from .core.parallel import map_chunks
 from .core.problem import Problem
 from .helm.engine import EngineName, Rendered, release_name_for, render_helm
-from .helm.output_dir import WrittenRelease, write_release
+from .helm.output_dir import WrittenRelease, check_release, write_release
 from .validate import validate_file
 
 
@@ -100,5 +100,10 @@ def render_files(
         raise InvalidValues(problems)
     warnings = [p for p in problems if p.severity != "error"]
     outputs = [o.rendered for o in outcomes if o.rendered is not None]
-    written = [] if output_dir is None else [write_release(r, output_dir) for r in outputs]
+    written = []
+    if output_dir is not None:
+        inputs = [chart, *map(Path, files)]
+        for rendered in outputs:  # every folder is checked before the first is written
+            check_release(rendered, output_dir, inputs)
+        written = [write_release(r, output_dir, inputs) for r in outputs]
     return RenderedFiles(outputs, warnings, written)

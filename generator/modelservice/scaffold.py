@@ -9,6 +9,7 @@ rendered before anything is written, so a file ``init`` writes always installs.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -45,7 +46,12 @@ OPTION_KEYS: dict[str, Key] = {
     "--node-selector": ("nodeSelector",),
     "--api-key-secret": ("auth", "apiKey", "secretName"),
     "--metrics": ("metrics", "serviceMonitor", "enabled"),
+    "--volume-claim": ("extraVolumes",),
+    "--host-path": ("extraVolumes",),
+    "--mount-path": ("extraVolumeMounts",),
 }
+#: The name of the volume that ``--volume-claim`` / ``--host-path`` mount.
+MODEL_VOLUME = "models"
 
 _SECRET_NAME = re.compile(r"(_TOKEN|_KEY|_SECRET|_PASSWORD)$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -76,6 +82,9 @@ class InitOptions:
     node_selector: list[tuple[str, str]] = field(default_factory=list)
     api_key_secret: str | None = None
     metrics: bool = False
+    volume_claim: str | None = None
+    host_path: str | None = None
+    mount_path: str | None = None
 
 
 def stdin_is_interactive() -> bool:
@@ -125,6 +134,7 @@ def build_values(options: InitOptions, schema: Mapping[str, Any]) -> dict[str, A
         )
     for name, value in options.env:
         refuse_secret_env(name, value)
+    volumes, mounts = model_volume(options)
 
     values: dict[str, Any] = {}
     given: list[tuple[str, Any]] = [
@@ -149,6 +159,8 @@ def build_values(options: InitOptions, schema: Mapping[str, Any]) -> dict[str, A
         ("--node-selector", dict(options.node_selector) or None),
         ("--api-key-secret", options.api_key_secret),
         ("--metrics", True if options.metrics else None),
+        ("--volume-claim", volumes),
+        ("--mount-path", mounts),
     ]
     for option, value in given:
         if value is not None:
@@ -156,6 +168,40 @@ def build_values(options: InitOptions, schema: Mapping[str, Any]) -> dict[str, A
     if options.vgpu_memory is not None:
         _set(values, ("vgpu", "enabled"), True)
     return values
+
+
+def model_volume(options: InitOptions) -> tuple[list[Any] | None, list[Any] | None]:
+    """``extraVolumes`` and ``extraVolumeMounts`` for the volume that holds a local model
+    (``--volume-claim CLAIM`` or ``--host-path DIR``), mounted read-only at ``--mount-path``
+    (default: the folder that holds ``--path``, e.g. /models for /models/llama)."""
+    from pathlib import PurePosixPath
+
+    if options.volume_claim and options.host_path:
+        raise UserError("give --volume-claim or --host-path, not both: one volume holds the model")
+    if not (options.volume_claim or options.host_path):
+        if options.mount_path:
+            raise UserError("--mount-path says where --volume-claim or --host-path is mounted")
+        return None, None
+    if not options.path:
+        raise UserError(
+            "--volume-claim and --host-path mount the volume of a local model: give --path"
+        )
+    model = PurePosixPath(options.path)
+    default = model.parent if len(model.parts) > 2 else model
+    mount = PurePosixPath(options.mount_path) if options.mount_path else default
+    if not mount.is_absolute() or not model.is_relative_to(mount):
+        raise UserError(
+            f"--mount-path {mount}: --path {model} must be in the mounted folder; give the "
+            f"folder that holds the model (e.g. {default})"
+        )
+    if options.volume_claim:
+        source: dict[str, Any] = {
+            "persistentVolumeClaim": {"claimName": options.volume_claim, "readOnly": True}
+        }
+    else:
+        source = {"hostPath": {"path": options.host_path, "type": "Directory"}}
+    volume = {"name": MODEL_VOLUME, **source}
+    return [volume], [{"name": MODEL_VOLUME, "mountPath": str(mount), "readOnly": True}]
 
 
 def without_defaults(values: Mapping[str, Any], defaults: Any) -> dict[str, Any]:
@@ -260,18 +306,33 @@ def comment_for(key: Key, schema: Mapping[str, Any], fallback: Mapping[Key, str]
 
 
 def yaml11_safe(value: Any) -> Any:
-    """A string YAML 1.1 (how Helm reads values) would take for something else (``yes``,
-    ``010``, ``1:30``) is written double-quoted; other values as they are."""
-    import yaml
+    """A string that a reader would take for something else is written double-quoted; other
+    values as they are. Helm's own reader is asked (``y``, ``on``, ``1_0`` and ``010`` are not
+    text to it), and so are a YAML 1.1 reader (PyYAML) and the YAML 1.2 one editors use
+    (ruamel), so that the file means the same text to each."""
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
     if not isinstance(value, str) or not value:
         return value
+    return value if _plain_reads_back(value) else DoubleQuotedScalarString(value)
+
+
+@functools.cache
+def _plain_reads_back(value: str) -> bool:
+    """Whether ``value``, written as ruamel writes it unquoted (as a key and as a value),
+    reads back as the same text to Helm, to PyYAML and to ruamel."""
+    import yaml
+
+    from .values.loader import HelmReadError, helm_reading
+
+    out = io.StringIO()
+    yaml_rt().dump({value: value}, out)
+    text = out.getvalue()
     try:
-        read_back = yaml.safe_load(value)
-    except yaml.YAMLError:
-        return DoubleQuotedScalarString(value)
-    return value if read_back == value else DoubleQuotedScalarString(value)
+        readings = [helm_reading(text), yaml.safe_load(text), dict(yaml_rt().load(text))]
+    except (HelmReadError, yaml.YAMLError, ValueError, TypeError):
+        return False
+    return all(reading == {value: value} for reading in readings)
 
 
 _WORD = re.compile(r"`[^`]*`\S*|\S+")
@@ -320,6 +381,7 @@ def _commented(
         node = CommentedMap()
         for name, item in value.items():
             child = (*key, str(name))
+            name = yaml11_safe(name)
             node[name] = _commented(item, child, schema, fallback, comments=comments)
             text = comment_for(child, schema, fallback) if comments else None
             if text:

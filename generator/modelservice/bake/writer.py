@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core import safe_write
 from ..core.errors import InvalidValues, UserError
 from ..core.paths import resolve_chart
 from ..core.problem import Problem
@@ -139,16 +140,28 @@ def readme(
     )
 
 
-def _check_output(output: Path, chart: Path, force: bool) -> None:
+def _check_output(output: Path, chart: Path, force: bool, inputs: list[Path]) -> None:
+    """Refuse an ``--output`` whose replacement would lose something: a link (replaced, it
+    would be followed), a folder holding the base chart, an input file, the working folder or
+    the home folder, or a folder inside the base chart."""
+    if output.is_symlink():
+        raise safe_write.refuse_link(output, "bake")
     if output.exists() and not output.is_dir():
         raise UserError(f"{output}: exists and is not a directory")
+    if safe_write.is_inside(chart, output):
+        raise UserError(f"{output}: holds the base chart; bake into another directory")
+    if safe_write.is_inside(output, chart):
+        raise UserError(f"{output}: inside the base chart {chart}; bake into another directory")
     if output.is_dir() and any(output.iterdir()):
         if not force:
             raise UserError(f"{output}: not empty; give --force to replace it")
-        resolved = output.resolve()
-        if resolved == chart.resolve() or chart.resolve().is_relative_to(resolved):
-            raise UserError(f"{output}: holds the base chart; bake into another directory")
-        if Path.cwd().resolve().is_relative_to(resolved) or resolved == Path.home().resolve():
+        for given in inputs:
+            if safe_write.is_inside(given, output):
+                raise UserError(
+                    f"{output}: holds {given}, an input of this bake, which replacing the "
+                    "directory would delete; bake into another directory"
+                )
+        if safe_write.is_inside(Path.cwd(), output) or output.resolve() == Path.home().resolve():
             raise UserError(f"{output}: refusing to replace this directory")
 
 
@@ -202,7 +215,8 @@ def bake(
     if not SEMVER.match(version):
         raise UserError(f"--version {version!r}: a chart version is SemVer 2, e.g. 1.0.0")
     chart = resolve_chart(chart)
-    _check_output(output, chart, force)
+    inputs = [defaults_file, *([constraints_file] if constraints_file else [])]
+    _check_output(output, chart, force, inputs)
 
     defaults, warnings = load_defaults(defaults_file, chart)
     loaded_constraints, constraints = (
@@ -242,8 +256,11 @@ def bake(
     description = yaml.safe_load(chart_text)["description"]
     defaults_yaml = yaml.safe_dump(defaults, sort_keys=False) if defaults else ""
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    except OSError as exc:
+        raise safe_write.os_error(output, exc) from None
     try:
         work = staging / name
         shutil.copytree(chart, work, ignore=shutil.ignore_patterns(*GENERATED, ".git"))
@@ -272,9 +289,14 @@ def bake(
         findings = [str(m) for m in report.get("errors", []) + report.get("messages", [])]
         if findings:
             raise UserError("helm lint of the baked chart: " + "; ".join(findings))
+        # The old chart moves aside (same folder: a rename) until the new one is in place,
+        # so a failure leaves one or the other, never neither.
+        _check_output(output, chart, force, inputs)  # nothing changed it meanwhile
         if output.exists():
-            shutil.rmtree(output)
+            output.rename(staging / "replaced")
         work.rename(output)
+    except OSError as exc:
+        raise safe_write.os_error(output, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     engine._loaded_chart.cache_clear()  # the directory may have held another chart

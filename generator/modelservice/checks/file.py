@@ -15,6 +15,7 @@ what Helm makes of it.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -90,20 +91,22 @@ def reader_differences(loaded: LoadedValues) -> list[Problem]:
     if not isinstance(tree, Mapping):
         return []
     lines = text.splitlines()
+    plain = _plain_scalars(text)
     problems: list[Problem] = []
 
-    def warn(path: Path_, position: tuple[int, int], helm: Any, yaml12: Any) -> None:
+    def warn(path: Path_, position: tuple[int, int], helm: Any, item: Any) -> None:
         line, column = position[0] + 1, position[1] + 1
-        written = _written(lines, line, column)
+        written = plain.get(position) or _written(lines, line, column)
+        message = _message(written, helm, item)
+        if message is None:
+            return
         problems.append(
             Problem(
                 file=loaded.file,
                 line=line,
                 column=column,
                 pointer=to_pointer(path),
-                message=f"`{written}` is {_describe(helm)} to Helm, but {_describe(yaml12)} "
-                f'to a YAML 1.2 reader (editors, linters, yq); quote it ("{written}") if you '
-                "mean the text, or write the value Helm reads",
+                message=message,
                 rule=YAML_READER_DIFFERS.id,
                 severity=YAML_READER_DIFFERS.severity,
             )
@@ -119,17 +122,70 @@ def reader_differences(loaded: LoadedValues) -> list[Problem]:
                 if helm_name in helm:
                     if isinstance(item, (Mapping, list)):
                         walk(item, helm[helm_name], (*path, helm_name))
-                    elif _differ(helm[helm_name], _plain(item)):
-                        warn((*path, helm_name), node.lc.value(key), helm[helm_name], _plain(item))
+                    else:
+                        warn((*path, helm_name), node.lc.value(key), helm[helm_name], item)
         elif isinstance(node, list) and isinstance(helm, list):
             for index, (item, helm_item) in enumerate(zip(node, helm, strict=False)):
                 if isinstance(item, (Mapping, list)):
                     walk(item, helm_item, (*path, index))
-                elif _differ(helm_item, _plain(item)):
-                    warn((*path, index), node.lc.item(index), helm_item, _plain(item))
+                else:
+                    warn((*path, index), node.lc.item(index), helm_item, item)
 
     walk(tree, loaded.data, ())
     return problems
+
+
+_READERS = "a YAML 1.2 reader (editors, linters, yq)"
+
+
+def _message(written: str, helm: Any, item: Any) -> str | None:
+    """The warning for a scalar written as ``written`` that Helm reads as ``helm`` and ruamel
+    (YAML 1.2, with its timestamps) as ``item``; None when every reader agrees."""
+    if isinstance(item, (datetime.date, datetime.datetime)):
+        if not isinstance(helm, str) or helm == _plain(item):
+            return None  # a date alone reads back as written
+        # Helm keeps the text; readers that resolve timestamps (YAML 1.1, ruamel) make a
+        # date of it and write it back in their own form (`Z` becomes `+00:00`).
+        return (
+            f'`{written}` is the text "{helm}" to Helm, but a timestamp to readers that '
+            "resolve YAML timestamps (PyYAML, ruamel.yaml, YAML 1.1 tools), which write it "
+            f'back in another form; quote it ("{written}") to keep the text Helm reads for '
+            "every reader"
+        )
+    yaml12 = _plain(item)
+    if _digit_separators(written, item):
+        # YAML 1.1 (so Helm's reader, go-yaml) drops `_` between digits; the YAML 1.2 core
+        # schema has no separators, so a strict 1.2 reader keeps the text.
+        return (
+            f'`{written}` is {_describe(helm)} to Helm, but the text "{written}" to a strict '
+            "YAML 1.2 reader (its core schema has no `_` digit separators); write "
+            f'{_literal(helm)} to keep the number Helm reads, or quote it ("{written}") if you '
+            "mean the text"
+        )
+    if not _differ(helm, yaml12):
+        return None
+    return (
+        f"`{written}` is {_describe(helm)} to Helm, but {_describe(yaml12)} to {_READERS}; "
+        f'quote it ("{written}") if you mean the text, or write {_literal(helm)}, the value '
+        "Helm reads"
+    )
+
+
+def _digit_separators(written: str, item: Any) -> bool:
+    """Whether a plain number was written with ``_`` between its digits (``8_000``)."""
+    number = isinstance(item, (int, float)) and not isinstance(item, bool)
+    return number and re.search(r"[0-9a-fA-F]_+[0-9a-fA-F]", written) is not None
+
+
+def _literal(value: Any) -> str:
+    """How to write ``value`` so that every reader reads it alike."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "null"
+    return f'"{value}"'
 
 
 def _plain(value: Any) -> Any:
@@ -158,8 +214,29 @@ def _describe(value: Any) -> str:
     return f'the text "{value}"'
 
 
+def _plain_scalars(text: str) -> dict[tuple[int, int], str]:
+    """Every plain scalar of the text as written, by its 0-based (line, column): what the
+    warnings quote (``2024-01-01T10:00:00Z`` whole, ``2001-12-14 21:59:43.10 -5`` with its
+    spaces)."""
+    import yaml
+
+    found: dict[tuple[int, int], str] = {}
+    lines = text.splitlines()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for token in yaml.scan(text, Loader=loader):
+            if isinstance(token, yaml.ScalarToken) and token.plain:
+                start, end = token.start_mark, token.end_mark
+                if start.line == end.line and start.line < len(lines):
+                    found[(start.line, start.column)] = lines[start.line][start.column : end.column]
+    except yaml.YAMLError:  # positions come from ruamel, which read the file
+        pass
+    return found
+
+
 def _written(lines: list[str], line: int, column: int) -> str:
     """The plain scalar as written at (line, column)."""
     rest = lines[line - 1][column - 1 :] if 0 < line <= len(lines) else ""
-    match = re.match(r"[^\s,\]\}#:]+(:\d+)*", rest)
+    # a plain scalar ends at `: `, ` #`, a flow indicator or the end of the line
+    match = re.match(r"(?:[^\s,\[\]{}#:]|:(?=[^\s,\[\]{}]))+", rest)
     return match.group(0) if match else rest.strip()

@@ -106,7 +106,11 @@ def local_paths(ctx: Context) -> Iterator[Finding]:
             label = dotted(key)
             mount = container.mount_of(path)
             if mount is None:
-                mounts = ", ".join(str(m.get("mountPath")) for _, m in container.mounts())
+                mounts = ", ".join(
+                    m["mountPath"]
+                    for _, m in container.mounts()
+                    if isinstance(m.get("mountPath"), str)
+                )
                 image = (
                     "the vLLM image has no such folder"
                     if stock

@@ -9,7 +9,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..core.paths import schemas_dir
-from ..core.problem import Problem
+from ..core.problem import Problem, shown
 from ..core.rules import rule
 from ..core.tree import Path_, get
 from ..vllm.metrics import VLLM_METRIC, vllm_series
@@ -195,6 +195,11 @@ def triggers(ctx: Context) -> Iterator[Finding]:
             for error in sorted(validator.iter_errors(trigger), key=lambda e: list(e.path)):
                 if error.validator == "required":
                     what = f"a KEDA trigger needs {error.message.split()[0]}"
+                elif error.validator == "type":
+                    wanted = error.validator_value
+                    types = " or ".join(wanted) if isinstance(wanted, list) else str(wanted)
+                    what = f"{shown(error.instance)} is not of type {types}"
+                    what += " (KEDA's ScaledObject schema)"
                 else:
                     what = f"{error.message} (KEDA's ScaledObject schema)"
                 if error.validator == "type" and error.path and error.path[0] == "metadata":

@@ -234,7 +234,7 @@ def volumes_and_mounts(release: Release) -> Iterator[Finding]:
                 names[claim["metadata"]["name"]] = -1
         for path, volume in pod.volumes():
             name = volume.get("name")
-            if name in names:
+            if isinstance(name, str) and name in names:  # other types: the schema's
                 yield Finding(
                     pod.obj,
                     (*path, "name"),

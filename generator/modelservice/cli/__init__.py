@@ -22,7 +22,7 @@ from ..core.errors import InvalidValues, UserError
 from .bake import bake_command
 from .check import check_command
 from .init import init_command
-from .options import CHART_OPTION_HELP, chart_option
+from .options import CHART_OPTION_HELP, chart_option, namespace_option
 from .package import package_command
 from .plan import plan_command
 from .rules import rules_command
@@ -97,7 +97,7 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--release", help="Release name (default: the file name, made a valid name).")
-@click.option("--namespace", default="default", show_default=True, help="Release namespace.")
+@namespace_option()
 @click.option(
     "--engine",
     type=click.Choice(["embedded", "helm"]),

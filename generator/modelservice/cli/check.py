@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .options import chart_option
+from .options import chart_option, namespace_option
 
 
 @click.command("check")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--release", help="Release name (default: the file name, made a valid name).")
-@click.option("--namespace", default="default", show_default=True, help="Release namespace.")
+@namespace_option()
 @click.option("--context", help="kubeconfig context (default: the current one).")
 @click.option(
     "--format",

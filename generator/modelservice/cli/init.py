@@ -90,6 +90,21 @@ def _pairs(
 )
 @click.option("--metrics", is_flag=True, help="Render a Prometheus Operator ServiceMonitor.")
 @click.option(
+    "--volume-claim",
+    metavar="CLAIM",
+    help="An existing claim holding the local model (--path), mounted read-only.",
+)
+@click.option(
+    "--host-path",
+    metavar="DIR",
+    help="A folder of the node holding the local model (--path), mounted read-only.",
+)
+@click.option(
+    "--mount-path",
+    metavar="PATH",
+    help="Where --volume-claim or --host-path is mounted (default: the folder above --path).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
@@ -112,13 +127,16 @@ def init_command(
     for the model when run at a terminal without --model or --path.
     """
     from .. import scaffold
+    from ..core import safe_write
     from ..core.errors import UserError
     from ..core.paths import resolve_chart
 
     chart = resolve_chart(chart_path)
     target = Path(output) if output and output != "-" else None
-    if target is not None and target.exists() and not force:
+    if target is not None and (target.exists() or target.is_symlink()) and not force:
         raise UserError(f"{target}: exists; give --force to overwrite it")
+    if target is not None and safe_write.is_inside(target, chart):
+        raise UserError(f"{target}: inside the chart {chart}; write the values file elsewhere")
     if not model and not model_path:
         if not scaffold.stdin_is_interactive():
             if rest.get("source") == "local":
@@ -141,6 +159,5 @@ def init_command(
     if target is None:
         click.echo(text, nl=False)
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        safe_write.write_file(target, text.encode("utf-8"), "init")
         click.echo(f"wrote {target}", err=True)

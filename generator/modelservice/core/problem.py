@@ -13,6 +13,20 @@ from typing import Literal
 Severity = Literal["error", "warning"]
 
 
+def shown(value: object) -> str:
+    """A value in a message as the user wrote it in YAML: ``null``, ``true``, ``'text'``,
+    ``{"key": null}``; never Python's ``None`` or ``True``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
 def escape_pointer_token(token: str | int) -> str:
     """Escape one JSON pointer reference token (RFC 6901)."""
     return str(token).replace("~", "~0").replace("/", "~1")

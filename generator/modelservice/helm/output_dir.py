@@ -10,15 +10,23 @@ A release folder is shared with its owner: a GitOps repository keeps a hand-writ
   secret in git; the caller says how to create it instead;
 - hook objects (``helm.sh/hook``, e.g. the ``helm test`` pod) go to :data:`HOOKS`, a subfolder
   that ``kubectl apply -f FOLDER`` (without ``-R``) does not read: applied with the release,
-  a test pod would run at once instead of when asked for.
+  a test pod would run at once instead of when asked for;
+- nothing is written outside the folder: a symbolic link inside it (the release folder,
+  ``hooks/``, the manifest, a manifest file) is refused, never followed, every file is written
+  to a temporary name and renamed (:mod:`.safe_write`), and everything refusable is refused
+  before the first write; an input of the render (a values file, the chart) is never replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..core import safe_write
 from ..core.errors import UserError
 from .engine import Document, Rendered
 
@@ -111,35 +119,56 @@ def _own_path(entry: str) -> str | None:
     return None
 
 
-def previously_written(folder: Path) -> set[str]:
-    """Files (relative paths) an earlier render wrote in ``folder``: its manifest, or, for a
-    folder written before there was one, the YAML files that start with the render's header."""
-    manifest = folder / MANIFEST
-    if manifest.is_file():
-        lines = manifest.read_text(encoding="utf-8").splitlines()
-        entries = (ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))
-        return {own for own in map(_own_path, entries) if own}
+#: What the refusals of :mod:`.safe_write` name.
+_WHAT = "render --output-dir"
+#: Bytes of a file read to recognise a render's header (one line).
+_HEAD = 4096
+
+
+def _scan_generated(dir_fd: int, folder: Path, prefix: str) -> set[str]:
+    """YAML files of an open folder that start with a render's header (links skipped)."""
     found = set()
-    for candidate in [*folder.glob("*.yaml"), *(folder / HOOKS).glob("*.yaml")]:
-        try:
-            with candidate.open(encoding="utf-8") as handle:
-                first = handle.readline()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if _GENERATED.match(first):
-            found.add(candidate.relative_to(folder).as_posix())
+    with os.scandir(dir_fd) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".yaml") or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                head = safe_write.read_at(dir_fd, entry.name, folder / entry.name, _WHAT, _HEAD)
+                first = (head or b"").split(b"\n", 1)[0].decode("utf-8")
+            except (UserError, UnicodeDecodeError):
+                continue
+            if _GENERATED.match(first):
+                found.add(prefix + entry.name)
     return found
 
 
-def write_release(rendered: Rendered, output_dir: Path) -> WrittenRelease:
-    """Write one file per manifest under ``output_dir/<release>/`` (hooks under ``hooks/``),
-    leave out Secrets holding data, and remove what an earlier render wrote and this one does
-    not. Unchanged files are left alone: GitOps diffs and file times stay quiet. A file that
-    a manifest would replace but that no render wrote is an error, before anything is written.
-    """
-    folder = output_dir / rendered.release
-    before = previously_written(folder) if folder.is_dir() else set()
-    result = WrittenRelease(folder)
+def _previously_written(folder_fd: int, folder: Path) -> set[str]:
+    manifest = safe_write.read_at(folder_fd, MANIFEST, folder / MANIFEST, _WHAT)
+    if manifest is not None:
+        lines = manifest.decode("utf-8", errors="replace").splitlines()
+        entries = (ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))
+        return {own for own in map(_own_path, entries) if own}
+    found = _scan_generated(folder_fd, folder, "")
+    if safe_write.check_entry(folder_fd, HOOKS, folder / HOOKS, _WHAT, folder=True):
+        with safe_write.folder(folder / HOOKS, _WHAT, parent_fd=folder_fd) as hooks_fd:
+            found |= _scan_generated(hooks_fd, folder / HOOKS, f"{HOOKS}/")
+    return found
+
+
+def previously_written(folder: Path) -> set[str]:
+    """Files (relative paths) an earlier render wrote in ``folder``: its manifest, or, for a
+    folder written before there was one, the YAML files that start with the render's header.
+    A link in the folder (or the folder itself a link) is refused, never followed."""
+    with (
+        safe_write.folder(folder.parent, _WHAT) as parent_fd,
+        safe_write.folder(folder, _WHAT, parent_fd=parent_fd) as fd,
+    ):
+        return _previously_written(fd, folder)
+
+
+def _planned(rendered: Rendered, result: WrittenRelease) -> dict[str, bytes]:
+    """The files of a release folder (relative path -> bytes); Secrets holding data are left
+    out and recorded in ``result``."""
     planned: dict[str, bytes] = {}
     taken: set[str] = set()
     for doc in rendered.documents:
@@ -151,27 +180,102 @@ def write_release(rendered: Rendered, output_dir: Path) -> WrittenRelease:
         relative = f"{HOOKS}/{name}" if doc.is_hook else name
         result.hooks += doc.is_hook
         planned[relative] = f"# Source: {doc.source}\n{doc.text}\n".encode()
-    for relative in planned:
-        if (folder / relative).exists() and relative not in before:
-            raise UserError(
-                f"{folder / relative}: not written by modelservice render, and a manifest of "
-                f"release {rendered.release} would replace it; move it out of the release folder"
-            )
-    folder.mkdir(parents=True, exist_ok=True)
-    for relative, content in planned.items():
-        file = folder / relative
-        file.parent.mkdir(exist_ok=True)
-        if not file.is_file() or file.read_bytes() != content:
-            file.write_bytes(content)
+    return planned
+
+
+def _at(fds: dict[str, int], relative: str) -> tuple[int, str]:
+    """(open folder, file name) of a path relative to the release folder."""
+    head, _, name = relative.rpartition("/")
+    return fds[head], name
+
+
+def check_release(
+    rendered: Rendered, output_dir: Path, protected: Sequence[Path] = ()
+) -> WrittenRelease:
+    """Everything :func:`write_release` would refuse, checked without writing anything: a
+    link in the release folder (the folder, ``hooks/``, the manifest, a file to write or
+    remove), a file no render wrote that a manifest would replace, a folder inside the chart
+    or a file to write or remove that is one of the ``protected`` inputs (the values files,
+    the chart). Returns what would be written; ``removed`` lists the stale files."""
+    folder = output_dir / rendered.release
+    result = WrittenRelease(folder)
+    planned = _planned(rendered, result)
     result.files = list(planned)
-    for stale in sorted(before - planned.keys()):
-        (folder / stale).unlink(missing_ok=True)
-        result.removed.append(stale)
-    hooks = folder / HOOKS
-    if hooks.is_dir() and not any(hooks.iterdir()):
-        hooks.rmdir()
-    manifest = _MANIFEST_HEADER + "".join(f"{f}\n" for f in sorted(planned))
-    manifest_file = folder / MANIFEST
-    if not manifest_file.is_file() or manifest_file.read_text(encoding="utf-8") != manifest:
-        manifest_file.write_text(manifest, encoding="utf-8")
+    for guarded in protected:
+        if guarded.is_dir() and (
+            safe_write.is_inside(folder, guarded) or safe_write.is_inside(guarded, folder)
+        ):
+            raise UserError(
+                f"{folder}: the release folder would hold or be inside {guarded}, an input of "
+                "this render; give another --output-dir"
+            )
+    before: set[str] = set()
+    with contextlib.ExitStack() as stack:
+        if output_dir.is_dir():
+            out_fd = stack.enter_context(safe_write.folder(output_dir, _WHAT))
+            if safe_write.check_entry(out_fd, folder.name, folder, _WHAT, folder=True):
+                fd = stack.enter_context(safe_write.folder(folder, _WHAT, parent_fd=out_fd))
+                before = _previously_written(fd, folder)
+                fds = {"": fd}
+                if safe_write.check_entry(fd, HOOKS, folder / HOOKS, _WHAT, folder=True):
+                    fds[HOOKS] = stack.enter_context(
+                        safe_write.folder(folder / HOOKS, _WHAT, parent_fd=fd)
+                    )
+                for relative in sorted(planned.keys() | before):
+                    if relative.startswith(f"{HOOKS}/") and HOOKS not in fds:
+                        continue
+                    dir_fd, name = _at(fds, relative)
+                    there = safe_write.check_entry(
+                        dir_fd, name, folder / relative, _WHAT, folder=False
+                    )
+                    if there and relative not in before:
+                        raise UserError(
+                            f"{folder / relative}: not written by modelservice render, and a "
+                            f"manifest of release {rendered.release} would replace it; move it "
+                            "out of the release folder"
+                        )
+    result.removed = sorted(before - planned.keys())
+    inputs = {p.resolve() for p in protected if not p.is_dir()}
+    for relative in sorted(planned.keys() | before):
+        if (folder / relative).resolve() in inputs:
+            raise UserError(
+                f"{folder / relative}: an input of this render, which the render would "
+                "replace or remove; give another --output-dir"
+            )
+    return result
+
+
+def write_release(
+    rendered: Rendered, output_dir: Path, protected: Sequence[Path] = ()
+) -> WrittenRelease:
+    """Write one file per manifest under ``output_dir/<release>/`` (hooks under ``hooks/``),
+    leave out Secrets holding data, and remove what an earlier render wrote and this one does
+    not. Unchanged files are left alone: GitOps diffs and file times stay quiet. Whatever
+    :func:`check_release` refuses is refused before anything is written; every file is
+    written atomically and never through a link (:mod:`.safe_write`).
+    """
+    result = check_release(rendered, output_dir, protected)
+    folder = result.folder
+    planned = _planned(rendered, WrittenRelease(folder))
+    with contextlib.ExitStack() as stack:
+        out_fd = stack.enter_context(safe_write.folder(output_dir, _WHAT, create=True))
+        fd = stack.enter_context(safe_write.folder(folder, _WHAT, parent_fd=out_fd, create=True))
+        fds = {"": fd}
+        if any(r.startswith(f"{HOOKS}/") for r in [*planned, *result.removed]):
+            fds[HOOKS] = stack.enter_context(
+                safe_write.folder(folder / HOOKS, _WHAT, parent_fd=fd, create=True)
+            )
+        for relative, content in planned.items():
+            dir_fd, name = _at(fds, relative)
+            if safe_write.read_at(dir_fd, name, folder / relative, _WHAT) != content:
+                safe_write.write_at(dir_fd, name, content, folder / relative, _WHAT)
+        for stale in result.removed:
+            dir_fd, name = _at(fds, stale)
+            safe_write.remove_at(dir_fd, name, folder / stale, _WHAT)
+        if HOOKS in fds:
+            with contextlib.suppress(OSError):  # not empty: it holds hooks, or the user's files
+                os.rmdir(HOOKS, dir_fd=fd)
+        manifest = (_MANIFEST_HEADER + "".join(f"{f}\n" for f in sorted(planned))).encode()
+        if safe_write.read_at(fd, MANIFEST, folder / MANIFEST, _WHAT) != manifest:
+            safe_write.write_at(fd, MANIFEST, manifest, folder / MANIFEST, _WHAT)
     return result

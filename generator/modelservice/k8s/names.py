@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..core.problem import shown
+
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -26,7 +28,7 @@ def label_key_problem(key: str) -> str | None:
 def label_value_problem(value: object) -> str | None:
     """Why an API server would reject ``value`` as a label value, or None."""
     if not isinstance(value, str):
-        return f"label value {value!r} must be a string"
+        return f"label value {shown(value)} must be a string"
     if len(value) > 63 or not LABEL_VALUE.match(value):
         return (
             f"label value {value!r} must be at most 63 alphanumerics, '-', '_' or '.', "

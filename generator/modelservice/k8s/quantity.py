@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from ..core.problem import shown
+
 _QUANTITY = re.compile(
     r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d*)?|\.\d+)"
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
@@ -29,14 +31,14 @@ def parse_quantity(value: str | int | float) -> Decimal:
     """A Kubernetes quantity (``"500m"``, ``"16Gi"``, ``4``) as a number, as the API server
     parses it. Raises ``ValueError`` for anything Kubernetes would reject."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a quantity")
+        raise ValueError(f"{shown(value)} is not a quantity")
     if isinstance(value, (int, float)):
         return Decimal(str(value))
     match = _QUANTITY.match(value.strip()) if isinstance(value, str) else None
     if not match or value != value.strip():
         raise ValueError(
-            f"{value!r} is not a Kubernetes quantity (a number with an optional suffix such as "
-            "m, k, M, G, Ki, Mi, Gi)"
+            f"{shown(value)} is not a Kubernetes quantity (a number with an optional suffix "
+            "such as m, k, M, G, Ki, Mi, Gi)"
         )
     try:
         number = Decimal(match.group("num"))

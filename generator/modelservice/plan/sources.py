@@ -43,7 +43,12 @@ class HubUnreachable(Exception):
 def from_folder(path: Path) -> Config:
     """config.json of a local model folder (or the file itself)."""
     file = path / "config.json" if path.is_dir() else path
+    from ..values.loader import regular_file_problem
+
     try:
+        why = regular_file_problem(file, "config.json file")
+        if why:
+            raise UserError(f"{file}: {why}")
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{file}: cannot read the model's config: {exc.strerror or exc}") from None

@@ -347,7 +347,7 @@ class Release:
             yield name, list(get(template, ("spec", "accessModes")) or [])
         for _, volume in pod.volumes():
             name = get(volume, ("persistentVolumeClaim", "claimName"))
-            claim = self.claim(str(name)) if name else None
+            claim = self.claim(name) if isinstance(name, str) and name else None
             if claim is not None:
                 yield str(name), list(get(claim, ("spec", "accessModes")) or [])
 
@@ -356,8 +356,8 @@ class Release:
         names = []
         for _, volume in pod.volumes():
             name = get(volume, ("persistentVolumeClaim", "claimName"))
-            if name and self.claim(str(name)) is None:
-                names.append(str(name))
+            if isinstance(name, str) and name and self.claim(name) is None:
+                names.append(name)
         return names
 
     @property

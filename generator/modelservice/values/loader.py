@@ -104,6 +104,16 @@ YAML_HELM_READER = rule(
     "would fail the same way.",
 )
 
+YAML_ODD_SPACE = rule(
+    "yaml-odd-space",
+    "error",
+    "file",
+    "An indent or a space after `:` made of a character YAML does not count as a space (a "
+    "no-break space, pasted from a web page or a chat): what follows is read as text rather "
+    "than the key or value it looks like. The message names the character and its lines, and "
+    "gives a sed command that replaces it with plain spaces.",
+)
+
 
 @dataclass
 class LoadedValues:
@@ -303,6 +313,9 @@ def load_text(text: str, file: str) -> LoadedValues:
     The structure is checked first (and positions kept); the data of a mapping document is
     then Helm's own reading of the text.
     """
+    odd = odd_space_problems(text, file)
+    if odd:  # everything else would be said about keys that are not what they look like
+        return LoadedValues(file=file, data=None, problems=odd, source=text)
     result = _load_structure(text, file)
     if result.problems or not isinstance(result.data, dict):
         return result
@@ -376,7 +389,7 @@ def _load_structure(text: str, file: str) -> LoadedValues:
         with _quiet_yaml():
             docs = list(_yaml().load_all(text))
     except DuplicateKeyError as exc:
-        result.problems.append(_duplicate_problem(file, exc))
+        result.problems.append(_duplicate_problem(file, exc, text))
         return result
     except YAMLError as exc:
         result.problems.append(_mark_problem(file, exc, YAML_SYNTAX.id))
@@ -498,23 +511,183 @@ def _fast_load(text: str, file: str) -> LoadedValues | None:
     return LoadedValues(file=file, data=plain, text=text)
 
 
-def _duplicate_problem(file: str, exc: Exception) -> Problem:
+def _duplicate_problem(file: str, exc: Exception, text: str) -> Problem:
     mark = getattr(exc, "problem_mark", None)
     line = (mark.line + 1) if mark is not None else 1
     column = (mark.column + 1) if mark is not None else 1
     problem = str(getattr(exc, "problem", "") or "")
     # ruamel says: found duplicate key "name" with value "..." (original value: "...")
     key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
-    first = getattr(exc, "context_mark", None)
-    where = f" (first defined on line {first.line + 1})" if first is not None else ""
+    found = _first_definition(text, line - 1, column - 1) if mark is not None else None
+    first, path = found if found else (None, ())
+    if first is None:  # ruamel's context mark is where the mapping starts, a fallback only
+        context = getattr(exc, "context_mark", None)
+        first = context.line + 1 if context is not None else None
+    where = f" (first defined on line {first})" if first is not None else ""
     return Problem(
         file,
         line,
         column,
-        "/",
+        to_pointer(path),
         f"duplicate key `{key}`{where}: Helm would silently keep only one of them",
         YAML_DUPLICATE_KEY.id,
     )
+
+
+def _first_definition(text: str, line: int, column: int) -> tuple[int, Path_] | None:
+    """(1-based line of the first of a duplicated key, path of the key) for the duplicate
+    whose key starts at 0-based (line, column), read off ruamel's node graph."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    try:
+        with _quiet_yaml():
+            roots = list(_yaml().compose_all(text))
+    except Exception:
+        return None
+    stack: list[tuple[Any, Path_]] = [(root, ()) for root in roots if root is not None]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack.extend((item, (*path, index)) for index, item in enumerate(node.value))
+        elif isinstance(node, MappingNode):
+            for key, value in node.value:
+                start = key.start_mark
+                if start.line == line and start.column == column and isinstance(key, ScalarNode):
+                    same = next(
+                        k
+                        for k, _ in node.value
+                        if isinstance(k, ScalarNode) and (k.tag, k.value) == (key.tag, key.value)
+                    )
+                    return same.start_mark.line + 1, (*path, str(key.value))
+                if isinstance(key, ScalarNode):
+                    stack.append((value, (*path, str(key.value))))
+    return None
+
+
+#: Characters an editor or a web page shows as a space that YAML does not count as one:
+#: no-break spaces, the typographic spaces, zero-width ones and the byte-order mark.
+_ODD_SPACES = frozenset(
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u200b\u202f\u205f\u2060\u3000\ufeff"
+)
+_LEADING = re.compile("^[ \t" + "".join(sorted(_ODD_SPACES)) + "]*")
+
+
+def _odd_space_name(char: str) -> str:
+    import unicodedata
+
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'SPACE')}"
+
+
+def _text_spans(text: str) -> tuple[set[int], list[tuple[int, int, int]]] | None:
+    """Where any character is text, not layout: 0-based lines of block scalar content (``|``,
+    ``>``) and multi-line quoted scalars, and (line, start, end) columns of one-line quoted
+    scalars. None when the text does not scan as YAML."""
+    import yaml
+
+    lines: set[int] = set()
+    spans: list[tuple[int, int, int]] = []
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for token in yaml.scan(text, Loader=loader):
+            if not isinstance(token, yaml.ScalarToken) or token.plain:
+                continue
+            start, end = token.start_mark, token.end_mark
+            if start.line == end.line:
+                spans.append((start.line, start.column, end.column))
+            else:
+                first = start.line + 1 if token.style in ("|", ">") else start.line
+                lines.update(range(first, end.line + (1 if end.column > 0 else 0)))
+    except yaml.YAMLError:
+        return None
+    return lines, spans
+
+
+def odd_space_problems(text: str, file: str) -> list[Problem]:
+    """Indentation or a separator made of a character that looks like a space but is none to
+    YAML (a no-break space pasted from a web page or a word processor): YAML reads it as text,
+    so ``\u00a0\u00a0name: x`` under ``model:`` is a top-level key "\u00a0\u00a0name" and
+    every later message would be about that. One problem names the character, where it is
+    and the fix."""
+    if not any(char in _ODD_SPACES for char in text):
+        return []
+    block, quoted = _text_spans(text) or (set(), [])
+    found: list[tuple[int, int, str, int]] = []  # line, column, character, how many
+    for number, line in enumerate(text.splitlines()):
+        if number in block:
+            continue
+        lead = _LEADING.match(line)
+        indent = lead.group(0) if lead else ""
+        odd = [i for i, c in enumerate(indent) if c in _ODD_SPACES]
+        if odd:
+            found.append((number, odd[0], indent[odd[0]], len(odd)))
+            continue
+        # `key:` + a look-alike: the first colon of the line, after a plain key
+        separator = re.match(
+            "[ \\t]*(?:- +)*[^\\s#'\"][^:#]*:([" + "".join(sorted(_ODD_SPACES)) + "])", line
+        )
+        if separator and not any(n == number and a <= separator.start(1) < b for n, a, b in quoted):
+            found.append((number, separator.start(1), separator.group(1), 1))
+    if not found:
+        return []
+    number, column, char, count = found[0]
+    plural = "s" if count > 1 else ""
+    indents = column < len(line_indent(text, number))
+    where = ("indent" if plural else "indents") + " this line" if indents else "follows `:`"
+    utf8 = "".join(f"\\x{b:02x}" for b in char.encode("utf-8"))
+    others = [n + 1 for n, *_ in found[1:]]
+    also = ""
+    if others:
+        shown_lines = ", ".join(map(str, others[:8])) + (", ..." if len(others) > 8 else "")
+        also = f"; so {'does line' if len(others) == 1 else 'do lines'} {shown_lines}"
+    return [
+        Problem(
+            file,
+            number + 1,
+            column + 1,
+            "/",
+            f"{count} {_odd_space_name(char)} character{plural} {where}, which YAML does not "
+            f"count as a space, so what follows is read as text rather than the key or value it "
+            f"looks like{also}; replace {'them' if count > 1 or others else 'it'} with plain "
+            f"spaces (sed -i 's/{utf8}/ /g' {file})",
+            YAML_ODD_SPACE.id,
+        )
+    ]
+
+
+def line_indent(text: str, number: int) -> str:
+    """The leading blanks (spaces, tabs and look-alikes) of 0-based line ``number``."""
+    lines = text.splitlines()
+    match = _LEADING.match(lines[number]) if number < len(lines) else None
+    return match.group(0) if match else ""
+
+
+def regular_file_problem(path: Path, what: str = "values file") -> str | None:
+    """Why ``path`` cannot be read as a file (a folder, a FIFO, a device, a socket), or None.
+    Asked before opening it: opening a FIFO waits for a writer, reading a device never ends."""
+    import stat
+
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return f"is a directory, not a {what}"
+    kind = (
+        "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    return f"is {kind}, not a regular file (reading it might never end); give a {what}"
 
 
 def load_file(path: str | os.PathLike[str]) -> LoadedValues:
@@ -523,10 +696,9 @@ def load_file(path: str | os.PathLike[str]) -> LoadedValues:
     p = Path(file)
     empty = LoadedValues(file=file, data=None)
     try:
-        if p.is_dir():
-            empty.problems.append(
-                Problem(file, 1, 1, "/", "is a directory, not a values file", FILE_UNREADABLE.id)
-            )
+        why = regular_file_problem(p)
+        if why:
+            empty.problems.append(Problem(file, 1, 1, "/", why, FILE_UNREADABLE.id))
             return empty
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -560,7 +732,7 @@ def load_bytes(raw: bytes, file: str) -> LoadedValues:
         result = LoadedValues(file=file, data=None)
         result.problems.append(
             Problem(
-                file, 1, 1, "/", f"is larger than {MAX_FILE_BYTES // 1048576} MiB", "file-too-big"
+                file, 1, 1, "/", f"is larger than {MAX_FILE_BYTES // 1048576} MiB", FILE_TOO_BIG.id
             )
         )
         return result

@@ -71,7 +71,8 @@ def index_for(version: str) -> FlagIndex | None:
 def flag_index(merged: dict[str, Any], chart: Path) -> tuple[FlagIndex | None, str | None]:
     """The flags of the vLLM release ``image.tag`` pins, and, when no data was extracted for
     that tag, the chart's pinned version used instead (else None). No index without data."""
-    tag = str((merged.get("image") or {}).get("tag") or "").removeprefix("v")
+    image = merged.get("image")
+    tag = str((image if isinstance(image, dict) else {}).get("tag") or "").removeprefix("v")
     fallback = None
     data = flag_data(tag)
     if data is None:

@@ -334,7 +334,8 @@ def engine_args(ctx: Context) -> list[Problem]:
         return []
     problems: list[Problem] = []
     index, fallback = ctx.flags
-    tag = str((ctx.merged.get("image") or {}).get("tag") or "")
+    image = ctx.merged.get("image")
+    tag = str((image if isinstance(image, dict) else {}).get("tag") or "")
     if fallback is not None:
         problems.append(
             ctx.problem(

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ...core.problem import Problem
+from ...core.problem import Problem, shown
 from ...core.rules import Rule, rule
 from ...core.tree import Path_, get
 from ...k8s import schemas as k8s
@@ -168,8 +168,10 @@ def quantity_fields(definition: str, value: Any, base: Path_) -> Iterator[tuple[
 _SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 #: Enumerations the API server enforces but the OpenAPI schemas do not carry.
 ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("Toleration", "operator"): ("Exists", "Equal"),
-    ("Toleration", "effect"): ("NoSchedule", "PreferNoSchedule", "NoExecute"),
+    # empty (or null, which the API server decodes as empty) means Equal
+    ("Toleration", "operator"): ("", "Exists", "Equal"),
+    # empty matches every effect
+    ("Toleration", "effect"): ("", "NoSchedule", "PreferNoSchedule", "NoExecute"),
     ("NodeSelectorRequirement", "operator"): (*_SELECTOR_OPERATORS, "Gt", "Lt"),
     ("LabelSelectorRequirement", "operator"): _SELECTOR_OPERATORS,
     ("TopologySpreadConstraint", "whenUnsatisfiable"): ("DoNotSchedule", "ScheduleAnyway"),
@@ -201,11 +203,12 @@ def _field_problem(owner: str, field: str, value: Any) -> tuple[str, Rule] | Non
             return str(exc), K8S_QUANTITY
         return None
     allowed = ENUMS.get((owner, field))
-    if allowed is not None and value not in allowed:
+    # the API server decodes a null string field as the empty string
+    if allowed is not None and ("" if value is None else value) not in allowed:
         near = difflib.get_close_matches(str(value), [a for a in allowed if a], n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        options = ", ".join(repr(a) for a in allowed)
-        return f"{value!r} is not one of {options} ({owner}.{field}){hint}", K8S_ENUM
+        options = ", ".join(repr(a) for a in allowed if a) + (" or empty" if "" in allowed else "")
+        return f"{shown(value)} is not one of {options} ({owner}.{field}){hint}", K8S_ENUM
     if owner == "EnvVar" and field == "name" and isinstance(value, str):
         if not ENV_VAR_NAME.match(value):
             return (
@@ -253,10 +256,12 @@ class _KubernetesWords(schema_check.Words):
     def message(self, error: Any) -> str:
         message = error.message
         if error.validator == "type":
-            message = f"{error.instance!r} is not of type {error.validator_value}"
+            types = error.validator_value
+            wanted = " or ".join(types) if isinstance(types, list) else str(types)
+            message = f"{shown(error.instance)} is not of type {wanted}"
         elif error.validator == "enum":
             allowed = ", ".join(repr(v) for v in error.validator_value if v is not None)
-            message = f"{error.instance!r} is not one of {allowed}"
+            message = f"{shown(error.instance)} is not one of {allowed}"
         return f"{message} ({_where(error, self.definition)})"
 
 
@@ -281,7 +286,14 @@ def _schema_problems(ctx: Context, base: Path_, definition: str, value: Any) -> 
 def _quantity_problems(ctx: Context, path: Path_, resources: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     for section in ("requests", "limits"):
-        for name, quantity in (resources.get(section) or {}).items():
+        quantities = resources.get(section)
+        if not isinstance(quantities, dict):
+            continue  # the chart's schema says what else it is
+        for name, quantity in quantities.items():
+            if quantity is None:
+                # Helm's merge deletes the chart's default (`requests.cpu: null`), and the
+                # chart's schema judges a null left without one.
+                continue
             try:
                 parse_quantity(quantity)
             except ValueError as exc:
@@ -327,6 +339,8 @@ def kubernetes_objects(ctx: Context) -> list[Problem]:
         value = get(ctx.values, path)
         if not value:
             continue
+        if definition.endswith(".ResourceRequirements") and not isinstance(value, dict):
+            continue  # the chart's schema says what else it is
         if definition.endswith(".ResourceRequirements") and not value.get("claims"):
             # requests and limits are already strict quantity maps in the chart's schema:
             # only the quantities are left to parse as Kubernetes parses them.
