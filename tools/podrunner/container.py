@@ -13,8 +13,8 @@ in place (same PID, so the runner's signals reach it):
    bound under /run/modelservice-runner, outside every mountPath;
 3. the pod's hosts, resolv.conf and hostname files over /etc's;
 4. every volumeMount of the rendered spec, parents first, read-only where asked;
-5. chroot, workingDir, the user and groups of the securityContext, then exec with exactly the
-   environment the runner computed.
+5. chroot, workingDir, the user, groups and dropped capabilities of the securityContext, then
+   exec with exactly the environment the runner computed.
 
 Standard library only: any Python 3 runs it.
 """
@@ -36,6 +36,7 @@ MS_BIND = 4096
 MS_REC = 16384
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -130,6 +131,10 @@ def main() -> None:
         os.chdir(workdir)
     except OSError as exc:
         fail("CreateContainerError", f"workingDir {workdir}: {exc.strerror}")
+    # capabilities.drop: out of the bounding set, so that not even root gets them back at exec
+    # (root's permitted set after exec is its bounding set).
+    for cap in spec.get("drop_caps", []):
+        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
     os.setgroups(spec["groups"])
     os.setgid(spec["gid"])
     os.setuid(spec["uid"])

@@ -207,6 +207,7 @@ class Options:
     cpu_env: dict[str, str]
     claims: dict[str, Path]
     claims_root: Path
+    logs: Path = Path("/tmp")
     max_restarts: int = 1
     node_cpus: int = os.cpu_count() or 1
     node_memory: int = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -609,6 +610,7 @@ class Pod:
             "gid": gid,
             "groups": groups,
             "no_new_privs": ctx.get("allowPrivilegeEscalation") is False,
+            "drop_caps": _dropped_caps(ctx),
             "readonly_root": bool(ctx.get("readOnlyRootFilesystem")),
             "argv": argv,
             "env": env,
@@ -616,7 +618,7 @@ class Pod:
         spec_file = run / "spec.json"
         spec_file.write_text(json.dumps(spec), encoding="utf-8")
         spec_file.chmod(0o600)
-        log_dir = self.dir / "logs" / container["name"]
+        log_dir = self.options.logs / self.pod.name / container["name"]
         log_dir.mkdir(parents=True, exist_ok=True)
         log = log_dir / f"{status.restart_count}.log"
         owner = self.shared.sandbox if self.shared else self.sandbox
@@ -1019,6 +1021,61 @@ class Pod:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+#: Linux capability numbers (linux/capability.h), by the names a securityContext uses.
+CAPABILITIES = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+]
+
+
+def _dropped_caps(ctx: dict[str, Any]) -> list[int]:
+    """The capabilities a container's securityContext drops (``ALL`` or by name), less the
+    ones it adds back."""
+    caps = ctx.get("capabilities") or {}
+    names = {str(n).upper().removeprefix("CAP_") for n in caps.get("drop") or []}
+    added = {str(n).upper().removeprefix("CAP_") for n in caps.get("add") or []}
+    dropped = set(CAPABILITIES) if "ALL" in names else names & set(CAPABILITIES)
+    return sorted(CAPABILITIES.index(n) for n in dropped - added)
 
 
 def _own(folder: Path, gid: int, policy: str | None) -> None:

@@ -62,14 +62,22 @@ def _modelservice(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def validate(path: Path) -> None:
-    done = _modelservice("validate", str(path))
+def _chart(chart: Path | None) -> list[str]:
+    return ["--chart", str(chart)] if chart else []
+
+
+def validate(path: Path, chart: Path | None = None) -> None:
+    done = _modelservice("validate", str(path), *_chart(chart))
     if done.returncode != 0:
         raise ReleaseError(done.stderr.strip() or done.stdout.strip())
 
 
-def render(path: Path, release: str, namespace: str) -> list[dict[str, Any]]:
-    done = _modelservice("render", str(path), "--release", release, "--namespace", namespace)
+def render(
+    path: Path, release: str, namespace: str, chart: Path | None = None
+) -> list[dict[str, Any]]:
+    done = _modelservice(
+        "render", str(path), "--release", release, "--namespace", namespace, *_chart(chart)
+    )
     if done.returncode != 0:
         raise ReleaseError(done.stderr.strip() or done.stdout.strip())
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
