@@ -599,7 +599,10 @@ def _pod_specs(rendered_objects):
             yield obj["metadata"]["name"], spec["template"]["spec"]
         elif obj["kind"] == "LeaderWorkerSet":
             for role in ("leaderTemplate", "workerTemplate"):
-                yield f"{obj['metadata']['name']}/{role}", spec["leaderWorkerTemplate"][role]["spec"]
+                yield (
+                    f"{obj['metadata']['name']}/{role}",
+                    spec["leaderWorkerTemplate"][role]["spec"],
+                )
 
 
 @pytest.mark.parametrize(

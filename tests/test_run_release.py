@@ -99,6 +99,8 @@ class Runner:
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=300)
         self._reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return code
 
 
@@ -149,7 +151,8 @@ else:
     chunks = client.chat.completions.create(
         model=model, messages=messages, max_tokens=4, stream=True
     )
-    out["stream"] = sum(1 for c in chunks if c.choices and c.choices[0].delta.content)
+    chunks = [c for c in chunks if c.choices]
+    out["stream"] = {"chunks": len(chunks), "finish": chunks[-1].choices[0].finish_reason}
     text = client.completions.create(model=model, prompt="Hello", max_tokens=4)
     out["completion"] = {"model": text.model, "tokens": text.usage.completion_tokens}
     out["adapters"] = {}
@@ -322,9 +325,10 @@ def test_the_init_container_downloads_only_through_the_mirror_with_the_hub_token
     output = hf["runner"].output
     assert "huggingface.endpoint: https://hf-mirror.example.org -> http://127.0.0.1:18080" in output
     assert status["init"]["hubRequests"] > 0 and status["init"]["bytes"] > 0
-    # Every request carried the token from the hf-token Secret, and no other credential.
+    # Every request for a repository carried the token from the hf-token Secret, and no other
+    # credential reached the hub. (`hf` also asks for its agent-harness registry, without one.)
     assert status["hub"]["authorizationDigests"] == [digest(hf["token"])]
-    assert status["hub"]["unauthorized"] == 0
+    assert [r for r in status["hub"]["unauthorized"] if "acme/" in r] == []
     assert hf["token"] not in output and hf["key"] not in output
 
 
@@ -346,7 +350,9 @@ def test_the_openai_client_chats_streams_and_completes_under_the_served_model_na
     answers = hf["answers"]
     assert answers["models"] == ["chat-1b", "sql"]
     assert answers["chat"]["model"] == "chat-1b" and answers["chat"]["tokens"] >= 1
-    assert answers["stream"] >= 1
+    # A role chunk, then one per token until max_tokens (the tiny model's tokens may be parts
+    # of a UTF-8 character: their text arrives with a later chunk).
+    assert answers["stream"]["chunks"] >= 2 and answers["stream"]["finish"] == "length"
     assert answers["completion"]["model"] == "chat-1b" and answers["completion"]["tokens"] >= 1
 
 
@@ -375,7 +381,7 @@ def _monitoring(values: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     objects = Objects(render_values(values, release="chat"))
     rule = objects.one("PrometheusRule")
     expressions = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
-    expressions += dashboard_expressions(dashboard_of(objects.rendered))
+    expressions += dashboard_expressions(dashboard_of(objects))
     for trigger in objects.one("ScaledObject")["spec"]["triggers"]:
         expressions.append(trigger["metadata"]["query"])
     hpa_values = {**values, "autoscaling": {"enabled": True, "engine": "hpa"}}
@@ -547,7 +553,7 @@ def test_a_modelscope_release_downloads_through_its_endpoint_key_and_serves_with
     assert status["hubRequestsAtReady"] == status["init"]["hubRequests"]
     assert "helm test ms-modelservice-test-api: Succeeded" in output
     assert answers["models"] == ["ms-chat"]
-    assert answers["chat"]["model"] == "ms-chat" and answers["stream"] >= 1
+    assert answers["chat"]["model"] == "ms-chat" and answers["stream"]["finish"] == "length"
     assert answers["completion"]["tokens"] >= 1
     # No API key: /v1 is open.
     assert answers["no_key"] == 200 and answers["tokenize"] == 200

@@ -122,6 +122,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="the hub answers as for a repository it does not have",
     )
     parser.add_argument(
+        "--hub-padding",
+        type=float,
+        default=0,
+        metavar="MB",
+        help="add a file of MB megabytes the server never reads to the model's repository "
+        "(bench/bench_cold_start.py: a download of real size)",
+    )
+    parser.add_argument(
         "--max-restarts",
         type=int,
         default=1,
@@ -184,7 +192,11 @@ class Run:
                 "authorizationDigests": sorted(
                     {hashlib.sha256(a.encode()).hexdigest() for a in self.hub.authorizations if a}
                 ),
-                "unauthorized": sum(1 for a in self.hub.authorizations if not a),
+                "unauthorized": [
+                    " ".join(r)
+                    for r, a in zip(self.hub.requests, self.hub.authorizations, strict=True)
+                    if not a
+                ],
             }
         if self.args.status:
             tmp = self.args.status.with_suffix(".tmp")
@@ -398,6 +410,10 @@ class Run:
             else:
                 repo = Repo(tiny_models.files(tiny, kind), revision=revision or default)
             repo.kind = kind  # type: ignore[attr-defined]
+            if kind != "lora" and self.args.hub_padding and args and repo_id == args[0]:
+                repo.files["extra/padding.dat"] = os.urandom(int(self.args.hub_padding * 1e6))
+                repo.commit = ""
+                repo.__post_init__()
             repos[repo_id] = repo
         return repos
 
@@ -489,7 +505,7 @@ class Run:
     @staticmethod
     def _broken(pod: kubelet.Pod) -> bool:
         return any(
-            s.reason in ("CreateContainerConfigError", "CrashLoopBackOff") and not s.init
+            (s.reason == "CreateContainerConfigError" or s.gave_up) and not s.init
             for s in pod.statuses.values()
         )
 
@@ -631,7 +647,10 @@ def _target_port(container: dict[str, Any], port: dict[str, Any]) -> int:
     raise kubelet.ConfigError(f"targetPort {target!r} names no port of {container['name']}")
 
 
-_ERROR = re.compile(r"\b[A-Z]\w*(?:Error|Exception): .+")
+#: A line that is an exception, bare (a traceback's last line) or behind vLLM's log prefix.
+_ERROR = re.compile(
+    r"^(?:\([^)]*\) ERROR [^\]]*\] )?([A-Z][\w.]*(?:Error|Exception): .+)$", re.MULTILINE
+)
 
 
 def _first_error(path: str) -> str:
@@ -642,7 +661,7 @@ def _first_error(path: str) -> str:
     except OSError:
         return ""
     match = _ERROR.search(text)
-    return match.group(0).strip() if match else ""
+    return match.group(1).strip() if match else ""
 
 
 def _tail(path: str, lines: int = 40) -> str:

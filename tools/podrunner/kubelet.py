@@ -234,6 +234,7 @@ class ContainerStatus:
     last_state: dict[str, Any] | None = None
     log: str = ""
     pid: int | None = None
+    gave_up: bool = False
     events: list[str] = field(default_factory=list)
 
     def as_dict(self, origin: float) -> dict[str, Any]:
@@ -257,6 +258,7 @@ class ContainerStatus:
             "lastState": self.last_state,
             "log": self.log,
             "pid": self.pid,
+            "gaveUp": self.gave_up,
             "events": self.events,
         }
 
@@ -790,7 +792,7 @@ class Pod:
             except ConfigError as exc:
                 self._config_error(status, str(exc))
                 return False
-            code = process.wait()
+            code = _exit_code(process.wait())
             _kill_cgroup(self.cgroup / item["name"])
             reason = "Completed" if code == 0 else "Error"
             self._set(
@@ -835,7 +837,7 @@ class Pod:
                 killed = self._watch(item, status, process, grace)
                 if self._stop.is_set():
                     return
-                code = process.returncode
+                code = _exit_code(process.returncode)
                 reason = "Completed" if code == 0 else "Error"
                 last = {
                     "reason": reason,
@@ -865,6 +867,7 @@ class Pod:
                         state="Waiting",
                         reason="CrashLoopBackOff",
                         message=f"back-off restarting failed container {item['name']}",
+                        gave_up=True,
                     )
                     self._event(
                         status,
@@ -1076,6 +1079,11 @@ def _dropped_caps(ctx: dict[str, Any]) -> list[int]:
     added = {str(n).upper().removeprefix("CAP_") for n in caps.get("add") or []}
     dropped = set(CAPABILITIES) if "ALL" in names else names & set(CAPABILITIES)
     return sorted(CAPABILITIES.index(n) for n in dropped - added)
+
+
+def _exit_code(returncode: int) -> int:
+    """A process's exit code as the runtime reports it: 128 + the signal that ended it."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _own(folder: Path, gid: int, policy: str | None) -> None:
