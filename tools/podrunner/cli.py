@@ -273,7 +273,8 @@ class Run:
             shown = ", ".join(f"{k}: {v}" for k, v in devices.items())
             runtime = rendered.server.spec.get("runtimeClassName")
             log(
-                f"  devices {shown or '-'} and runtimeClassName {runtime or '-'} -> this machine's CPU"
+                f"  devices {shown or '-'} and runtimeClassName {runtime or '-'}"
+                " -> this machine's CPU"
             )
         log(
             f"CPU-only additions (server container): args {' '.join(cpu_args)}; image env "
@@ -336,7 +337,8 @@ class Run:
             served = self.hub.served_bytes
             rate = served / init_seconds / 1e6 if init_seconds else 0
             log(
-                f"  downloaded {served / 1e6:.2f} MB from the hub in {init_seconds:.1f} s ({rate:.2f} MB/s)"
+                f"  downloaded {served / 1e6:.2f} MB from the hub in {init_seconds:.1f} s"
+                f" ({rate:.2f} MB/s)"
             )
         self.status["init"] = {
             "seconds": round(init_seconds, 3),
@@ -600,7 +602,8 @@ class Run:
                     continue
                 log(
                     f"pod {pod.pod.name}: {status.name} {status.reason or status.state}"
-                    f" (restartCount {status.restart_count}){': ' + status.message if status.message else ''}"
+                    f" (restartCount {status.restart_count})"
+                    + (f": {status.message}" if status.message else "")
                 )
                 if status.last_state:
                     last = status.last_state

