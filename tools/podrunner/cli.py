@@ -247,6 +247,16 @@ class Run:
         except ReleaseError as exc:
             print(f"{exc}\n(values: {args.values} with --set and the mirror keys)", file=sys.stderr)
             return 1
+        if rendered.workload["kind"] == "LeaderWorkerSet":
+            size = int(rendered.workload["spec"]["leaderWorkerTemplate"].get("size", 1))
+            if size > 1:
+                print(
+                    f"run-release: {rendered.server.owner} is a group of {size} pods: the runner "
+                    "starts one pod, and a leader waits for its workers forever (multi-node is "
+                    "not run here: docs/development.md, 'The pod runner')",
+                    file=sys.stderr,
+                )
+                return 1
         provided = []
         if args.secrets:
             provided = [d for d in yaml.safe_load_all(args.secrets.read_text()) if d]
