@@ -69,11 +69,11 @@ def row(name: str, results: list[dict], floor: float) -> str:
 
     size = median([r["init"]["bytes"] for r in results])
     download = median([r["init"]["seconds"] for r in results])
-    rate = size / download / 1e6 if download else 0.0
+    rate = f"{size / download / 1e6:.1f} MB/s" if download and size else "-"
     first = median([r["server"]["vllm"]["first200Seconds"] for r in results])
     ready = median([r["server"]["vllm"]["readySeconds"] for r in results])
     return (
-        f"| {name} | {size / 1e6:.1f} MB | {download:.1f} s | {rate:.1f} MB/s | {floor:.0f} MB/s "
+        f"| {name} | {size / 1e6:.1f} MB | {download:.1f} s | {rate} | {floor:.0f} MB/s "
         f"| {first:.1f} s | {ready:.1f} s | {download + ready:.1f} s |"
     )
 

@@ -592,7 +592,7 @@ class Run:
                 (
                     s
                     for s in pod.statuses.values()
-                    if (s.init and s.state != "Terminated") or (s.init and s.exit_code)
+                    if s.init and (s.exit_code or s.reason == "CreateContainerConfigError")
                 ),
                 None,
             )
