@@ -41,11 +41,11 @@ from .fake_hub import FakeHub, Repo
 from .release import (
     ReleaseError,
     Rendered,
-    default_release,
     downloads,
     helm_values,
     merge,
     namespace_of,
+    release_of,
     render,
     set_values,
     validate,
@@ -227,8 +227,7 @@ class Run:
 
     def execute(self) -> int:
         args = self.args
-        release = args.release or default_release(args.values)
-        log(f"run-release: {args.values} as release {release} in namespace {args.namespace}")
+        log(f"run-release: {args.values} in namespace {args.namespace}")
         venv = vllm_cpu.ensure(log)
         tiny = tiny_models.ensure(vllm_cpu.cache_dir(), venv / "bin" / "python")
         try:
@@ -238,15 +237,19 @@ class Run:
             return 1
         log("values (the runner's changes, as a user sets a mirror):")
         values, hub_url = self.values()
-        merged = self.tmp / "values.yaml"
+        # Under the file's own name: without --release, `render` names the release after it,
+        # as it would the user's file.
+        merged = self.tmp / "values" / args.values.name
+        merged.parent.mkdir()
         merged.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
         try:
-            rendered = Rendered(
-                release, args.namespace, render(merged, release, args.namespace, args.chart)
-            )
+            objects = render(merged, args.release, args.namespace, args.chart)
+            release = release_of(objects)
+            rendered = Rendered(release, args.namespace, objects)
         except ReleaseError as exc:
             print(f"{exc}\n(values: {args.values} with --set and the mirror keys)", file=sys.stderr)
             return 1
+        log(f"release {release}")
         if rendered.workload["kind"] == "LeaderWorkerSet":
             size = int(rendered.workload["spec"]["leaderWorkerTemplate"].get("size", 1))
             if size > 1:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 import subprocess
 import sys
@@ -73,20 +72,22 @@ def validate(path: Path, chart: Path | None = None) -> None:
 
 
 def render(
-    path: Path, release: str, namespace: str, chart: Path | None = None
+    path: Path, release: str | None, namespace: str, chart: Path | None = None
 ) -> list[dict[str, Any]]:
-    done = _modelservice(
-        "render", str(path), "--release", release, "--namespace", namespace, *_chart(chart)
-    )
+    named = ["--release", release] if release else []
+    done = _modelservice("render", str(path), *named, "--namespace", namespace, *_chart(chart))
     if done.returncode != 0:
         raise ReleaseError(done.stderr.strip() or done.stdout.strip())
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
-def default_release(path: Path) -> str:
-    """The values file's name, made a release name (as ``modelservice render`` does)."""
-    name = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
-    return name[:53].rstrip("-") or "release"
+def release_of(objects: list[dict[str, Any]]) -> str:
+    """The release name, as the chart labels every object with it."""
+    for obj in objects:
+        name = ((obj.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/instance")
+        if name:
+            return str(name)
+    raise ReleaseError("no rendered object carries the app.kubernetes.io/instance label")
 
 
 @dataclass
