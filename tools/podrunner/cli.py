@@ -274,7 +274,7 @@ class Run:
         for pod in tests:
             for item in pod.spec["containers"]:
                 stand_ins.setdefault(item["image"], images.curl_stand_in(item["image"]))
-        cpu_args, cpu_env = images.cpu_additions()
+        cpu_args, cpu_env = images.cpu_additions(world_size(server.get("args") or []))
         log("images (the only substitutions):")
         for image, stand_in in stand_ins.items():
             log(f"  {image} -> {stand_in.description}")
@@ -652,6 +652,20 @@ class Run:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def world_size(args: list[str]) -> int:
+    """Tensor x pipeline parallel size of a rendered command line (the chart renders each flag
+    and its value as two items; ``--flag=value`` is read too)."""
+    sizes = {"--tensor-parallel-size": 1, "--pipeline-parallel-size": 1}
+    for index, word in enumerate(args):
+        flag, _, value = word.partition("=")
+        if flag in sizes:
+            if not value and index + 1 < len(args):
+                value = args[index + 1]
+            if value.isdigit():
+                sizes[flag] = int(value)
+    return sizes["--tensor-parallel-size"] * sizes["--pipeline-parallel-size"]
+
+
 def _target_port(container: dict[str, Any], port: dict[str, Any]) -> int:
     """A Service port's targetPort as a number: by name among the container's ports."""
     target = port.get("targetPort", port["port"])
@@ -665,7 +679,9 @@ def _target_port(container: dict[str, Any], port: dict[str, Any]) -> int:
 
 #: A line that is an exception, bare (a traceback's last line) or behind vLLM's log prefix.
 _ERROR = re.compile(
-    r"^(?:\([^)]*\) ERROR [^\]]*\] )?([A-Z][\w.]*(?:Error|Exception): .+)$", re.MULTILINE
+    r"^(?:\([^)]*\) ERROR [^\]]*\] )?((?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception): .+)"
+    r"((?:\n {2}\S.*)?)$",
+    re.MULTILINE,
 )
 
 
@@ -677,7 +693,7 @@ def _first_error(path: str) -> str:
     except OSError:
         return ""
     match = _ERROR.search(text)
-    return match.group(1).strip() if match else ""
+    return " ".join(part.strip() for part in match.groups() if part) if match else ""
 
 
 def _tail(path: str, lines: int = 40) -> str:

@@ -110,7 +110,7 @@ def curl_stand_in(image: str) -> StandIn:
     )
 
 
-def cpu_additions(tmp_inside: str = "/tmp") -> tuple[list[str], dict[str, str]]:
+def cpu_additions(world: int = 1, tmp_inside: str = "/tmp") -> tuple[list[str], dict[str, str]]:
     """What the CPU build needs beyond the rendered pod, for the vLLM server container only:
     arguments appended after the rendered ones, and image-level environment (the pod's own env
     wins over it, as over any image ENV).
@@ -121,7 +121,10 @@ def cpu_additions(tmp_inside: str = "/tmp") -> tuple[list[str], dict[str, str]]:
       these machines (docs/development.md); float32 runs every kernel in its AVX512 form;
     - ``VLLM_CPU_KVCACHE_SPACE``: the KV cache in GiB (the GPU flags size nothing on a CPU);
     - ``TORCHINDUCTOR_CACHE_DIR`` and ``VLLM_RPC_BASE_PATH``: inside the container's own /tmp,
-      which is the runner's (a tmpfs per container start), never the machine's.
+      which is the runner's (a tmpfs per container start), never the machine's;
+    - with more than one rank (tensor x pipeline parallel), ``VLLM_CPU_OMP_THREADS_BIND``: one
+      core per rank, round robin over this machine's cores (the automatic binding wants a
+      core per rank plus one reserved, more than 2 cores have).
     """
     args = ["--enforce-eager", "--dtype=float32"]
     env = {
@@ -129,6 +132,9 @@ def cpu_additions(tmp_inside: str = "/tmp") -> tuple[list[str], dict[str, str]]:
         "TORCHINDUCTOR_CACHE_DIR": f"{tmp_inside}/torchinductor",
         "VLLM_RPC_BASE_PATH": tmp_inside,
     }
+    if world > 1:
+        cores = os.cpu_count() or 1
+        env["VLLM_CPU_OMP_THREADS_BIND"] = "|".join(str(rank % cores) for rank in range(world))
     return args, env
 
 

@@ -1,9 +1,9 @@
 """Tiny generated models the fake hub serves under whatever repository ids a release names.
 
 - ``causal``: a Llama-architecture causal LM of about 1 MB (float32), head size 32 (vLLM's CPU
-  attention takes head sizes 32, 64, 80, ... only), a byte-level BPE tokenizer trained on a
-  few sentences, a chat template, and 128k positions (any ``--max-model-len`` a values file
-  names fits);
+  attention takes head sizes 32, 64, 80, ... only), 8 attention heads (any tensor-parallel size
+  up to 8 divides them), a byte-level BPE tokenizer trained on a few sentences, a chat
+  template, and 128k positions (any ``--max-model-len`` a values file names fits);
 - ``classifier``: the same body as ``LlamaForSequenceClassification`` with one label, for a
   release whose ``helm test`` calls /v1/score, /v1/rerank or /classify;
 - ``lora``: a rank-8 LoRA adapter of ``causal`` (q_proj and v_proj of every layer).
@@ -65,7 +65,7 @@ eos = fast.convert_tokens_to_ids("<|im_end|>")
 pad = fast.convert_tokens_to_ids("<|endoftext|>")
 config = LlamaConfig(
     vocab_size=tokenizer.get_vocab_size(), hidden_size=64, intermediate_size=256,
-    num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, head_dim=32,
+    num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=8, head_dim=32,
     max_position_embeddings=131072, eos_token_id=eos, pad_token_id=pad, bos_token_id=None,
     tie_word_embeddings=False, torch_dtype="float32",
 )
