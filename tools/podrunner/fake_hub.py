@@ -1,6 +1,9 @@
-"""A fake model hub on 127.0.0.1 for the offline-start test (tests/test_offline_start.py).
+"""A fake model hub: for the pod runner (tools/run-release) and the offline-start test.
 
-It implements the part of two hub APIs that the real clients use to download a repository:
+The pod runner starts it inside each pod's own network namespace, on the pod's 127.0.0.1, and
+points the release's own mirror keys at it (``huggingface.endpoint``, ``modelscope.endpoint``);
+tests/test_offline_start.py starts it on the machine's 127.0.0.1. It implements the part of two
+hub APIs that the real clients use to download a repository:
 
 - **Hugging Face** (``hf download``, huggingface_hub, vLLM through it): the repository's
   info at a revision (``/api/models/{repo}/revision/{rev}``, with its commit ``sha`` and
@@ -11,9 +14,14 @@ It implements the part of two hub APIs that the real clients use to download a r
   revisions, its file list with sizes and sha256 (``/api/v1/models/{repo}/repo/files``) and
   every file (``/api/v1/models/{repo}/repo?FilePath=...``).
 
-Every request is recorded (``requests``), so a test can prove that none arrived while the
-server was meant to be offline; ``stop()`` closes the port, so a client that tries anyway
-meets a refused connection. Anything the fake does not know answers 404 and is recorded too.
+Every request is recorded (``requests``; ``authorizations`` holds the Authorization header
+each one carried), so a test can prove that none arrived while the server was meant to be
+offline and that the hub token was sent; ``stop()`` closes the port, so a client that tries
+anyway meets a refused connection. A repository it does not serve, or one listed in
+``missing``, answers as the real hubs answer a repository they do not have: for Hugging Face a
+404 with the ``X-Error-Code: RepoNotFound`` header the client reads (without it ``hf`` takes
+any 404 for a hub hiccup and falls back to its cache), for ModelScope its JSON error.
+``served_bytes`` counts the bytes of file bodies sent.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import netns as _netns
 
 
 @dataclass
@@ -52,7 +62,11 @@ class FakeHub:
     """The fake hub serving ``repos`` (by repository id) on 127.0.0.1."""
 
     repos: dict[str, Repo]
+    missing: set[str] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)
+    served_bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -62,7 +76,9 @@ class FakeHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> FakeHub:
+    def start(self, host: str = "127.0.0.1", port: int = 0, netns: str | None = None) -> FakeHub:
+        """Listen on ``host:port`` (0: a free port), inside the network namespace at ``netns``
+        (a ``/proc/PID/ns/net`` path) when given."""
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,7 +96,7 @@ class FakeHub:
             def do_POST(self) -> None:
                 hub._handle(self, body=True)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _netns.call_in(netns, ThreadingHTTPServer, (host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -102,7 +118,7 @@ class FakeHub:
     # -- routing ----------------------------------------------------------------------------
 
     def _repo(self, repo_id: str, revision: str | None) -> Repo | None:
-        repo = self.repos.get(repo_id)
+        repo = None if repo_id in self.missing else self.repos.get(repo_id)
         if repo is None:
             return None
         if revision in (None, "", repo.revision, repo.commit):
@@ -110,7 +126,9 @@ class FakeHub:
         return None
 
     def _handle(self, handler: BaseHTTPRequestHandler, *, body: bool) -> None:
-        self.requests.append((handler.command, handler.path))
+        with self._lock:
+            self.requests.append((handler.command, handler.path))
+            self.authorizations.append(handler.headers.get("Authorization"))
         if handler.command == "POST":
             length = int(handler.headers.get("Content-Length") or 0)
             handler.rfile.read(length)
@@ -126,8 +144,8 @@ class FakeHub:
             status, headers, payload = 404, {}, b'{"error": "not found"}'
         self._send(handler, status, headers, payload, body=body)
 
-    @staticmethod
     def _send(
+        self,
         handler: BaseHTTPRequestHandler,
         status: int,
         headers: dict[str, str],
@@ -143,6 +161,9 @@ class FakeHub:
         handler.end_headers()
         if body:
             handler.wfile.write(payload)
+            if headers.get("Content-Type") == "application/octet-stream":
+                with self._lock:
+                    self.served_bytes += len(payload)
 
     @staticmethod
     def _json(data: Any, status: int = 200, **headers: str) -> tuple[int, dict[str, str], bytes]:
@@ -153,21 +174,30 @@ class FakeHub:
     def _split_repo(self, rest: str) -> tuple[str, str] | None:
         """``org/name/<tail>`` as (repo id, tail) for a known repository."""
         for repo_id in self.repos:
+            if repo_id in self.missing:
+                continue
             if rest == repo_id or rest.startswith(repo_id + "/"):
                 return repo_id, rest[len(repo_id) + 1 :]
         return None
+
+    @classmethod
+    def _hf_error(cls, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+        """A 404 as the Hugging Face Hub sends it: the client reads the two headers."""
+        return cls._json(
+            {"error": message}, 404, **{"X-Error-Code": code, "X-Error-Message": message}
+        )
 
     def _hf(self, method: str, path: str, query: dict[str, str]) -> Any:
         if path.startswith("/api/models/"):
             found = self._split_repo(path.removeprefix("/api/models/"))
             if found is None:
-                return self._json({"error": "Repository not found"}, 404)
+                return self._hf_error("RepoNotFound", "Repository not found")
             repo_id, tail = found
             if tail == "" or tail.startswith("revision/"):
                 revision = tail.removeprefix("revision/") or None
                 repo = self._repo(repo_id, revision)
                 if repo is None:
-                    return self._json({"error": "Revision not found"}, 404)
+                    return self._hf_error("RevisionNotFound", f"Invalid rev id: {revision}")
                 return self._json(
                     {
                         "_id": repo.commit[:24],
@@ -185,7 +215,7 @@ class FakeHub:
                 revision = tail.removeprefix("tree/").split("/", 1)[0]
                 repo = self._repo(repo_id, revision)
                 if repo is None:
-                    return self._json({"error": "Revision not found"}, 404)
+                    return self._hf_error("RevisionNotFound", f"Invalid rev id: {revision}")
                 return self._json(
                     [
                         {"type": "file", "path": name, "size": len(data), "oid": _git_oid(data)}
@@ -196,13 +226,14 @@ class FakeHub:
         if "/resolve/" in path:
             found = self._split_repo(path.lstrip("/"))
             if found is None:
-                return self._json({"error": "Repository not found"}, 404)
+                return self._hf_error("RepoNotFound", "Repository not found")
             repo_id, tail = found
             revision, _, name = tail.removeprefix("resolve/").partition("/")
             repo = self._repo(repo_id, revision)
-            if repo is None or name not in repo.files:
-                missing = {"X-Error-Code": "EntryNotFound"}
-                return self._json({"error": "Entry not found"}, 404, **missing)
+            if repo is None:
+                return self._hf_error("RevisionNotFound", f"Invalid rev id: {revision}")
+            if name not in repo.files:
+                return self._hf_error("EntryNotFound", f'{name} does not exist on "{revision}"')
             data = repo.files[name]
             return (
                 200,
