@@ -115,10 +115,33 @@ class Cluster:
             timeout=timeout,
         )
         if check and result.returncode != 0:
+            namespace = args[args.index("--namespace") + 1] if "--namespace" in args else None
             raise AssertionError(
                 f"{helm} {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+                + (self.describe(namespace) if namespace else "")
             )
         return result
+
+    def describe(self, namespace: str) -> str:
+        """What a person would look at when a wait failed: the pods and the events."""
+        lines = [f"\n--- pods and events of {namespace}"]
+        for pod in self.list("/api/v1", "pods", namespace):
+            status = pod.get("status") or {}
+            conditions = [
+                f"{c['type']}={c['status']}"
+                + (f" ({c.get('message')})" if c.get("message") else "")
+                for c in status.get("conditions") or []
+            ]
+            lines.append(
+                f"pod {pod['metadata']['name']} {status.get('phase')} "
+                f"node={pod['spec'].get('nodeName')} {' '.join(conditions)}"
+            )
+        for event in self.events(namespace):
+            lines.append(
+                f"event {event['involvedObject']['kind']}/{event['involvedObject']['name']} "
+                f"{event['reason']}: {event.get('message', '')}"
+            )
+        return "\n".join(lines)
 
     # --- seeding --------------------------------------------------------------------------------
     def add_node(
@@ -147,9 +170,17 @@ class Cluster:
         }
         return self.server.create(node)
 
+    def ensure(self, obj: dict[str, Any], namespace: str | None = None) -> None:
+        """Create an object unless it exists (objects shared by the tests of a session)."""
+        try:
+            self.server.create(obj, namespace)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+
     def add_volumes(self, count: int, *, size: str = "2Ti") -> None:
-        """``count`` PersistentVolumes of the default StorageClass, ReadWriteOnce and
-        ReadWriteMany, for the claim binder to bind claims to (nothing mounts them)."""
+        """``count`` PersistentVolumes of the default StorageClass, of every access mode a
+        claim can share, for the claim binder to bind claims to (nothing mounts them)."""
         for _ in range(count):
             self._volumes += 1
             self.server.create(
@@ -159,7 +190,7 @@ class Cluster:
                     "metadata": {"name": f"volume-{self._volumes}"},
                     "spec": {
                         "capacity": {"storage": size},
-                        "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
+                        "accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"],
                         "storageClassName": STORAGE_CLASS,
                         "persistentVolumeReclaimPolicy": "Retain",
                         "hostPath": {"path": f"/fake/volume-{self._volumes}"},
