@@ -459,9 +459,21 @@ def _leaderworkerset_controller(
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
     ) as proc:
         bundle = base64.b64encode(ca).decode()
+        patches = {
+            "MutatingWebhookConfiguration": cached_file("lws", "mutating-patch.yaml"),
+            "ValidatingWebhookConfiguration": cached_file("lws", "validating-patch.yaml"),
+        }
         for doc in yaml.safe_load_all(cached_file("lws", "webhooks.yaml").read_text()):
             if not doc:
                 continue
+            # The release's patches (JSON patches replacing one webhook each): the pod
+            # webhooks with an objectSelector, so that they see the pods of LeaderWorkerSets
+            # only and no other pod waits on this controller.
+            for op in yaml.safe_load(patches[doc["kind"]].read_text()):
+                index = op["path"].removeprefix("/webhooks/")
+                if op["op"] != "replace" or not index.isdigit():
+                    raise ValueError(f"unexpected patch of the lws webhooks: {op}")
+                doc["webhooks"][int(index)] = op["value"]
             doc["metadata"]["name"] = "lws-" + doc["metadata"]["name"]
             for hook in doc["webhooks"]:
                 path = hook["clientConfig"]["service"]["path"]

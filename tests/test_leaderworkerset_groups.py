@@ -113,6 +113,21 @@ def groups(cluster: Cluster, tmp_path_factory) -> Groups:
     return found
 
 
+def test_the_groups_report_available_where_docs_tell_users_to_wait(groups):
+    # docs/multi-node.md: kubectl wait lws/<name> --for=condition=Available (Helm cannot wait).
+    path = (
+        f"/apis/leaderworkerset.x-k8s.io/v1/namespaces/{groups.namespace}"
+        f"/leaderworkersets/{groups.name}"
+    )
+
+    def available() -> bool:
+        conditions = (groups.cluster.get(path) or {}).get("status", {}).get("conditions") or []
+        return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
+
+    groups.cluster.wait_for("two groups formed", groups.formed)
+    assert groups.cluster.wait_for("the LeaderWorkerSet Available", available)
+
+
 def test_the_service_selects_the_leaders_of_the_groups_only(groups):
     pods = groups.cluster.wait_for("two groups formed", groups.formed)
     leaders = groups.leader_addresses(pods)

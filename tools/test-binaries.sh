@@ -165,14 +165,17 @@ if [ ! -f "$CACHE/kwok-$KWOK_VERSION/.complete" ]; then
   touch "$CACHE/kwok-$KWOK_VERSION/.complete"
 fi
 ln -sfn "kwok-$KWOK_VERSION" "$CACHE/kwok"
-if [ ! -f "$CACHE/lws-$LWS_VERSION/.complete" ]; then
+if [ ! -f "$CACHE/lws-$LWS_VERSION/.complete-webhooks" ]; then
   dir=$(module_dir sigs.k8s.io/lws "$LWS_VERSION")
   mkdir -p "$CACHE/lws-$LWS_VERSION"
-  # The webhooks the controller serves (paths, rules, failure policy), as its release installs
-  # them; the harness points them at the controller on 127.0.0.1 with its own CA bundle.
+  # The webhooks the controller serves (paths, rules, failure policy) and the patches its
+  # release applies to them (the pod webhooks see only pods of a LeaderWorkerSet); the harness
+  # points them at the controller on 127.0.0.1 with its own CA bundle.
   cp "$dir/config/webhook/manifests.yaml" "$CACHE/lws-$LWS_VERSION/webhooks.yaml"
-  chmod u+w "$CACHE/lws-$LWS_VERSION/webhooks.yaml"
-  touch "$CACHE/lws-$LWS_VERSION/.complete"
+  cp "$dir/config/webhook/mutating-patch.yaml" "$dir/config/webhook/validating-patch.yaml" \
+    "$CACHE/lws-$LWS_VERSION/"
+  chmod u+w "$CACHE/lws-$LWS_VERSION"/*.yaml
+  touch "$CACHE/lws-$LWS_VERSION/.complete-webhooks"
 fi
 ln -sfn "lws-$LWS_VERSION" "$CACHE/lws"
 
