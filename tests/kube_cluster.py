@@ -13,16 +13,18 @@ Beside etcd and kube-apiserver (tests/kube_harness.py) it runs, each built by ``
   (tests/kwok-stages.yaml): the ``helm test`` pod succeeds, and a container crashes and
   restarts on demand (the label ``modelservice-tests/crash: "true"`` on a running pod);
 - the LeaderWorkerSet controller (sigs.k8s.io/lws, the version of schemas/crds/), with its
-  mutating and validating webhooks served on 127.0.0.1 with a certificate of a CA made for the
-  session and registered with that CA as their caBundle (what cert-manager or lws' own cert
-  rotation does in a cluster, where the webhooks are reached through a Service).
+  mutating and validating webhooks (as its release configures them, patches included) served
+  on 127.0.0.1 with a certificate of a CA made for the session and registered with that CA as
+  their caBundle (what cert-manager or lws' own cert rotation does in a cluster, where the
+  webhooks are reached through a Service). Nothing more is needed: lws' internal certificate
+  management, which writes a Secret and patches the caBundles itself, is turned off.
 
 No component emulates storage or networking beyond that: a claim is bound by the real binder
 to a PersistentVolume the test adds (:meth:`Cluster.add_volumes`), and pod IPs are kwok's
 addresses, which nothing connects to.
 
-Every component emulates the Kubernetes release of the dry-run server
-(:data:`kube_harness.EMULATED_KUBE_VERSION`), the lowest the chart claims.
+The API server, the controller manager and the scheduler emulate the Kubernetes release of the
+dry-run server (:data:`kube_harness.EMULATED_KUBE_VERSION`), the lowest the chart claims.
 
 Use it through the session fixture ``cluster`` (tests/conftest.py).
 """
