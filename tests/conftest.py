@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from kube_cluster import Cluster, start_control_plane
 from kube_harness import ApiServer, cache_dir, start_apiserver
 
 from modelservice.helm.engine import Rendered, render
@@ -47,6 +48,15 @@ def apiserver() -> Iterator[ApiServer]:
     ``apiserver.dry_run(objects, namespace)`` gives per object None or the server's message."""
     with start_apiserver() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """One real control plane for the whole session (tests/kube_cluster.py): its own API
+    server, the controller manager, the scheduler, kwok's fake GPU nodes and the
+    LeaderWorkerSet controller. Tests seed their own nodes (a pool label each) and volumes."""
+    with start_control_plane() as plane:
+        yield plane
 
 
 #: The API key the chart generates (randAlphaNum 48 | b64enc) when no Secret exists yet.

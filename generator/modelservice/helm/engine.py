@@ -305,10 +305,13 @@ def render_helm(
     release: str,
     namespace: str,
     binary: str | None = None,
+    kube_version: str | None = None,
 ) -> Rendered:
     """Render with an external ``helm template`` (Helm 3.x or 4.x): ``binary``, else the
     ``helm`` on PATH; from the values file itself when one is given (Helm reads its own
-    text), else from ``values``."""
+    text), else from ``values``. ``kube_version`` (``v1.34.0``) is the cluster release Helm
+    renders for, and checks the chart's ``kubeVersion`` against; None leaves Helm's default,
+    which is older than the chart's floor in Helm before 3.19 (v1.32.0 in 3.17)."""
     binary = binary or helm_binary()
     if binary is None:
         raise EngineError(
@@ -328,6 +331,7 @@ def render_helm(
             namespace,
             "--values",
             str(values_file),
+            *(["--kube-version", kube_version] if kube_version else []),
         ]
         env = {**os.environ, "HELM_NO_PLUGINS": "1"}
         proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 #: The Kubernetes version whose schemas every manifest and pass-through object is checked
 #: against.
-KUBERNETES_VERSION = "1.33.0"
+KUBERNETES_VERSION = "1.34.0"
 
 _DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 
