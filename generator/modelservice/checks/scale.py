@@ -38,6 +38,15 @@ AUTOSCALING_KEDA_WITHOUT_PROMETHEUS = rule(
     "`engine: keda` without keda.serverAddress: the KEDA trigger reads vLLM's metrics from "
     "Prometheus, so name the Prometheus that scrapes the pods. The chart refuses it too.",
 )
+AUTOSCALING_KEDA_AUTH_INCOMPLETE = rule(
+    "autoscaling-keda-auth-incomplete",
+    "error",
+    "release",
+    "autoscaling.keda.authenticationRef without authModes (KEDA's Prometheus scaler reads a "
+    "TriggerAuthentication only for the modes the trigger names: it would query Prometheus "
+    "unauthenticated), or authModes without an authenticationRef (KEDA refuses the trigger "
+    "without the credentials). Set both. The chart refuses it too.",
+)
 AUTOSCALING_IDLE_NOT_BELOW_MIN = rule(
     "autoscaling-idle-not-below-min",
     "error",
