@@ -72,3 +72,41 @@ def test_helm_lint_strict_passes_on_the_chart_with_an_example(helm, path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[WARNING]" not in done.stdout and "[ERROR]" not in done.stdout, done.stdout
+
+
+def _chart_refusals() -> set[str]:
+    """The rules the chart's templates refuse values under (``modelservice.fail``)."""
+    import re
+
+    named: set[str] = set()
+    for template in (CHART / "templates").rglob("*"):
+        if template.is_file():
+            text = template.read_text(encoding="utf-8")
+            named |= set(re.findall(r'"modelservice\.fail" \(list "[^"]*" "([^"]+)"', text))
+    return named
+
+
+def _refused_cases() -> list[tuple[object, str]]:
+    from test_validate_cases import expectations
+
+    refusals = _chart_refusals()
+    found = []
+    for path in sorted((CASES / "invalid").glob("*.yaml")):
+        rules = [e[4] for e in expectations(path) if e[0] == "error"]
+        if rules and rules[0] in refusals:
+            found.append((path, rules[0]))
+    return found
+
+
+@pytest.mark.parametrize("helm", HELMS)
+@pytest.mark.parametrize(("path", "rule"), _refused_cases(), ids=lambda p: getattr(p, "stem", p))
+def test_plain_helm_refuses_a_case_the_chart_refuses_in_its_own_words(helm, path, rule, tmp_path):
+    done = subprocess.run(
+        [str(cached_binary(helm)), "template", "test", str(CHART), "--values", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HELM_NO_PLUGINS": "1"},
+    )
+    assert done.returncode != 0, done.stdout[:500]
+    assert f"[{rule}]" in done.stderr and "modelservice: " in done.stderr, done.stderr

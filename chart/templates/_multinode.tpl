@@ -91,6 +91,25 @@ on the leader: vLLM places its workers on the Ray cluster the group forms.
 {{- end }}
 
 {{/*
+Refuse a group whose leader would bind one port twice: the API server listens on engine.port,
+and the leader also binds multiNode.masterPort (the mp backend's rendezvous) or the Ray head's
+ports (multiNode.ray.port, and 10001, where `ray start --head` starts the Ray client server).
+*/}}
+{{- define "modelservice.checkMultiNodePorts" -}}
+{{- $api := int .Values.engine.port }}
+{{- if eq .Values.multiNode.backend "ray" }}
+{{- $ray := int .Values.multiNode.ray.port }}
+{{- if eq $ray $api }}
+{{- include "modelservice.fail" (list "multiNode.ray.port|engine.port" "multi-node-port-conflict" (printf "multiNode.ray.port %d is engine.port too: the leader's Ray head and its API server would both bind port %d, and the second fails; give the Ray head another port (6379 is Ray's default)" $ray $api)) }}
+{{- else if eq $api 10001 }}
+{{- include "modelservice.fail" (list "engine.port" "multi-node-port-conflict" "engine.port 10001 is where `ray start --head` starts the Ray client server on the leader, before vLLM's API server binds it: give engine.port another port (8000 is vLLM's default)") }}
+{{- end }}
+{{- else if eq (int .Values.multiNode.masterPort) $api }}
+{{- include "modelservice.fail" (list "multiNode.masterPort|engine.port" "multi-node-port-conflict" (printf "multiNode.masterPort %d is engine.port too: the leader's API server and the rendezvous the workers connect to (--master-port) would both bind port %d; give multiNode.masterPort another port (29500 is torch's default)" $api $api)) }}
+{{- end }}
+{{- end }}
+
+{{/*
 Environment of the server container on the pods of a group: the network interface NCCL and
 Gloo use between nodes, when one is named (their guess can pick an interface the other node
 cannot reach), and NCCL's log level.

@@ -88,6 +88,17 @@ MULTI_NODE_PARALLEL_MISMATCH = rule(
     "gives the sizes that fit.",
 )
 
+MULTI_NODE_PORT_CONFLICT = rule(
+    "multi-node-port-conflict",
+    "error",
+    "release",
+    "With multiNode, a port the group's leader binds twice: multiNode.masterPort (the mp "
+    "backend's rendezvous) or multiNode.ray.port (the Ray head) equal to engine.port, or "
+    "engine.port 10001 with the Ray backend (the Ray client server's port): the second "
+    "process fails to bind it and the group never serves. Give one of them another port. "
+    "The chart refuses it too.",
+)
+
 
 @check(
     "values",
