@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extract_crds import SOURCES, module_dir  # noqa: E402
+from extract_crds import SOURCES, module_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "schemas" / "keda"
