@@ -33,6 +33,27 @@ runs the replicas instead of the Deployment).
 {{- end }}
 
 {{/*
+Refuse values whose keys the workload would drop without a word (`modelservice validate` says
+the same at the line):
+- persistence.perPod beside persistence.existingClaim: a claim per pod, or one claim every pod
+  mounts; the existing claim would win;
+- strategy while a StatefulSet (persistence.perPod) or a LeaderWorkerSet (multiNode) runs the
+  replicas: strategy is a Deployment's field.
+*/}}
+{{- define "modelservice.checkWorkload" -}}
+{{- if and .Values.persistence.perPod .Values.persistence.existingClaim }}
+{{- include "modelservice.fail" (list "persistence.perPod|persistence.existingClaim" "persistence-per-pod-with-existing-claim" (printf "persistence.perPod gives every pod a claim of its own, and persistence.existingClaim %s is one claim every pod mounts: the chart would mount %s and drop perPod; keep one of them" .Values.persistence.existingClaim .Values.persistence.existingClaim)) }}
+{{- end }}
+{{- if .Values.strategy }}
+{{- if include "modelservice.multiNode" . }}
+{{- include "modelservice.fail" (list "strategy" "strategy-not-a-deployment" "strategy is a Deployment's field, and with multiNode a LeaderWorkerSet runs the groups (it rolls them by its own rolloutStrategy): the chart would drop it; remove strategy") }}
+{{- else if include "modelservice.cachePerPod" . }}
+{{- include "modelservice.fail" (list "strategy" "strategy-not-a-deployment" "strategy is a Deployment's field, and with persistence.perPod a StatefulSet runs the replicas (it replaces them one at a time, each keeping its claim): the chart would drop it; remove strategy") }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 The cache claim template and its retention policy, for a LeaderWorkerSet's
 leaderWorkerTemplate or a StatefulSet's spec: one claim per pod, "cache-<pod name>". The claims
 hold downloaded weights: like the shared cache they outlive the release (and a scale-down,

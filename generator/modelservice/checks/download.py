@@ -27,6 +27,15 @@ DOWNLOAD_EXCLUDES_LOADED_FILES = rule(
     "(Mistral's consolidated*.safetensors, params.json and tekken.json with `--load-format "
     "mistral`): the init container succeeds, then the offline server fails to start.",
 )
+TOKENIZER_REVISION_WITHOUT_NAME = rule(
+    "tokenizer-revision-without-name",
+    "error",
+    "release",
+    "model.tokenizer.revision without model.tokenizer.name: the revision is that of the "
+    "tokenizer's own repository, and without one the tokenizer is the model's, at "
+    "model.revision; the chart would drop it without a word. Set model.revision, or name the "
+    "tokenizer's repository. The chart refuses it too.",
+)
 SPECULATIVE_CONFIG_MODEL = rule(
     "speculative-config-model",
     "error",
