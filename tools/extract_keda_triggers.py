@@ -81,7 +81,7 @@ def extract(root: Path, version: str) -> dict[str, object]:
             (p for p, text in sources.items() if constructor and f"func {constructor}(" in text),
             None,
         )
-        typed = where is not None and "keda:\"" in sources[where]
+        typed = where is not None and 'keda:"' in sources[where]
         triggers[name] = {
             "scaler": constructor,
             "source": f"pkg/scalers/{where.name}" if where else None,
