@@ -56,7 +56,7 @@ def test_the_cuda_image_is_refused_on_every_other_family_with_that_familys_image
 
 
 def test_the_rocm_image_is_refused_on_nvidia_gpus():
-    with pytest.raises(Exception, match="set image.repository to vllm/vllm-openai, vLLM's build"):
+    with pytest.raises(Exception, match=r"set image\.repository to vllm/vllm-openai, vLLM.s build"):
         render_values(values(image=ROCM))
 
 
