@@ -46,7 +46,9 @@ def _parse(path: Path) -> ast.Module:
 def _strings(node: ast.AST) -> list[str]:
     """The string constants of a list literal."""
     if isinstance(node, ast.List):
-        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        return [
+            e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        ]
     return []
 
 
@@ -138,7 +140,10 @@ def loader_patterns(module: ast.Module, cls: str) -> list[str]:
     for node in ast.walk(method):
         if isinstance(node, ast.Assign):
             target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id in ("allow_patterns", "safetensors_pattern"):
+            if isinstance(target, ast.Name) and target.id in (
+                "allow_patterns",
+                "safetensors_pattern",
+            ):
                 found = _strings(node.value)
                 if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
                     found = [node.value.value]
@@ -166,7 +171,10 @@ def tokenizer_files(transformers: Path) -> list[str]:
 
 def mistral_tokenizer_patterns(registry: ast.Module) -> list[str]:
     for node in ast.walk(registry):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "any_pattern_in_repo_files":
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", "") == "any_pattern_in_repo_files"
+        ):
             for keyword in node.keywords:
                 if keyword.arg == "allow_patterns":
                     return _strings(keyword.value)
@@ -188,7 +196,9 @@ def extract(site: Path) -> dict[str, Any]:
                         mapping[str(key.value)] = value.id
     default, auto = default_loader(_parse(loaders / "default_loader.py"))
     others = {
-        "ShardedStateLoader": loader_patterns(_parse(loaders / "sharded_state_loader.py"), "ShardedStateLoader"),
+        "ShardedStateLoader": loader_patterns(
+            _parse(loaders / "sharded_state_loader.py"), "ShardedStateLoader"
+        ),
         "RunaiModelStreamerLoader": loader_patterns(
             _parse(loaders / "runai_streamer_loader.py"), "RunaiModelStreamerLoader"
         ),
@@ -204,7 +214,11 @@ def extract(site: Path) -> dict[str, Any]:
     config = _parse(vllm / "transformers_utils" / "config.py")
     transformers = site / "transformers"
     hf_config = _constant(_parse(transformers / "utils" / "__init__.py"), "CONFIG_NAME")
-    version = _constant(_parse(vllm / "_version.py"), "__version__") if (vllm / "_version.py").is_file() else ""
+    version = (
+        _constant(_parse(vllm / "_version.py"), "__version__")
+        if (vllm / "_version.py").is_file()
+        else ""
+    )
     return {
         "generator": GENERATOR,
         "vllm_version": str(version).split("+")[0],
