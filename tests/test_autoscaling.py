@@ -23,10 +23,12 @@ PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 
 
 def values(autoscaling: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    """An autoscaled service on a ReadWriteMany cache; ``autoscaling`` keys replace."""
+    """An autoscaled service on a ReadWriteMany cache, scraped through the ServiceMonitor (the
+    chart's KEDA query needs its `service` label); ``autoscaling`` keys replace."""
     given: dict[str, Any] = {
         "model": {"name": QWEN},
         "persistence": {"accessModes": ["ReadWriteMany"]},
+        "metrics": {"serviceMonitor": {"enabled": True}},
         "autoscaling": {
             "enabled": True,
             "minReplicas": 1,
@@ -105,7 +107,8 @@ def test_kv_cache_usage_is_the_other_metric_with_a_fractional_target():
 
 @pytest.mark.parametrize("metric", ["waitingRequests", "kvCacheUsage"])
 def test_every_trigger_query_uses_only_series_and_labels_vllm_0_33_0_exports(metric):
-    spec = kinds(values({"metric": metric}))["ScaledObject"]["spec"]
+    target = 0.8 if metric == "kvCacheUsage" else 5  # usage is a fraction
+    spec = kinds(values({"metric": metric, "target": target}))["ScaledObject"]["spec"]
     assert check_expression(spec["triggers"][0]["metadata"]["query"]) == []
 
 
@@ -117,11 +120,11 @@ def test_promtool_parses_the_queries_of_both_metrics(promtool, tmp_path):  # noq
     rules = [
         {
             "record": f"keda:{metric}",
-            "expr": kinds(values({"metric": metric}))["ScaledObject"]["spec"]["triggers"][0][
-                "metadata"
-            ]["query"],
+            "expr": kinds(values({"metric": metric, "target": target}))["ScaledObject"]["spec"][
+                "triggers"
+            ][0]["metadata"]["query"],
         }
-        for metric in ("waitingRequests", "kvCacheUsage")
+        for metric, target in (("waitingRequests", 5), ("kvCacheUsage", 0.8))
     ]
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "keda", "rules": rules}]}))
@@ -158,10 +161,12 @@ def test_scale_to_zero_sets_min_zero_the_cooldown_and_keeps_the_wake_triggers():
     assert spec["triggers"][1] == wake
 
 
-def test_an_authentication_ref_reaches_the_prometheus_trigger():
-    given = values({"keda": {"serverAddress": PROMETHEUS, "authenticationRef": "prom-auth"}})
-    trigger = kinds(given)["ScaledObject"]["spec"]["triggers"][0]
+def test_an_authentication_ref_reaches_the_prometheus_trigger_with_its_auth_modes():
+    keda = {"serverAddress": PROMETHEUS, "authenticationRef": "prom-auth", "authModes": "basic"}
+    trigger = kinds(values({"keda": keda}))["ScaledObject"]["spec"]["triggers"][0]
     assert trigger["authenticationRef"] == {"name": "prom-auth"}
+    # KEDA's Prometheus scaler reads the TriggerAuthentication only for the modes named here.
+    assert trigger["metadata"]["authModes"] == "basic"
 
 
 def test_an_hpa_scales_on_the_pods_metric_of_a_metrics_adapter():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import helm_python
@@ -135,9 +136,10 @@ def test_the_baked_readme_has_the_parameter_table_with_the_new_defaults(baked):
     text = (baked / "README.md").read_text()
     assert text.startswith("# platform\n")
     assert (
-        '| `persistence.size` | string or number | `"100Gi"` | Size of the created claim. |' in text
+        '| `persistence.size` | string or number | `"100Gi"` | Size of the created claim. '
+        "Platform constraint: at most 2Ti. |" in text
     )
-    assert "| `maxGPUs` | `gpu.count` <= 8 |" in text
+    assert "| `maxGPUs` | at most 8 accelerators per model replica: `gpu.count` x " in text
     assert "<!-- parameters:start -->" in text and "<!-- parameters:end -->" in text
 
 
@@ -389,13 +391,25 @@ def test_a_baked_chart_can_be_baked_again_and_both_sets_of_rules_hold(baked, tmp
 
 
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")
+#: Examples that break a rule of values-examples/platform/constraints.yaml.
+FORBIDDEN_BY_THE_PLATFORM = {
+    # two pods of 8 GPUs per model replica, and maxGPUs is 8 per replica
+    "deepseek-r1-multinode": "constraint-gpus",
+    "llama-3.1-405b-fp8-ray": "constraint-gpus",
+    # ModelScope reached directly, and requireMirror holds for every hub
+    "modelscope-qwen2.5-7b-instruct": "constraint-mirror",
+}
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
 def test_every_example_validates_and_renders_with_the_baked_chart(baked, path):
     """Helm checks the schema on the merged values: a node label that only the baked
-    defaults set satisfies the requirement, in validate as in Helm."""
+    defaults set satisfies the requirement, in validate as in Helm. The examples the
+    platform's rules forbid are refused under the constraint they break."""
     code, _, err = run("validate", "--strict", "--chart", str(baked), str(path))
+    if path.stem in FORBIDDEN_BY_THE_PLATFORM:
+        assert code == 1 and f"[{FORBIDDEN_BY_THE_PLATFORM[path.stem]}]" in err, err
+        return
     assert (code, err) == (0, "")
     rendered = render(baked, yaml.safe_load(path.read_text()), release="example")
     assert_valid_kubernetes(rendered)
@@ -556,3 +570,206 @@ def test_the_baked_schema_requires_each_constrained_key_and_its_parents(baked):
     base = json.loads((CHART / "values.schema.json").read_text())
     # The base chart already requires what its defaults fill; a bake only adds to that.
     assert set(base["properties"]["gpu"]["required"]) <= set(props["gpu"]["required"])
+
+
+# -- constraints on everything the release renders, with plain Helm too ------------------------
+
+ESCAPES = [
+    pytest.param(
+        "extraVolumes:\n  - name: scratch\n    ephemeral:\n      volumeClaimTemplate:\n"
+        "        spec:\n          accessModes: [ReadWriteOnce]\n"
+        "          storageClassName: standard\n"
+        "          resources: {requests: {storage: 10Gi}}\n"
+        "extraVolumeMounts:\n  - {name: scratch, mountPath: /scratch}\n",
+        "constraint-storage-class",
+        "/extraVolumes",
+        "the ephemeral volume scratch names StorageClass standard",
+        id="ephemeral-volume-of-another-class",
+    ),
+    pytest.param(
+        "extraVolumes:\n  - name: scratch\n    ephemeral:\n      volumeClaimTemplate:\n"
+        "        spec:\n          accessModes: [ReadWriteOnce]\n"
+        "          resources: {requests: {storage: 10Gi}}\n"
+        "extraVolumeMounts:\n  - {name: scratch, mountPath: /scratch}\n",
+        "constraint-storage-class",
+        "/extraVolumes",
+        "names no StorageClass (the cluster's default would provision it)",
+        id="ephemeral-volume-of-the-default-class",
+    ),
+    pytest.param(
+        "extraVolumes:\n  - name: scratch\n    ephemeral:\n      volumeClaimTemplate:\n"
+        "        spec:\n          accessModes: [ReadWriteOnce]\n"
+        "          storageClassName: fast-ssd\n"
+        "          resources: {requests: {storage: 100Ti}}\n"
+        "extraVolumeMounts:\n  - {name: scratch, mountPath: /scratch}\n",
+        "constraint-claim-size",
+        "/extraVolumes",
+        "at most 2Ti, and the ephemeral volume scratch asks for 100Ti",
+        id="ephemeral-volume-of-any-size",
+    ),
+    pytest.param(
+        "persistence:\n  size: 3Ti\n",
+        "constraint-claim-size",
+        "/persistence/size",
+        "asks for 3Ti: ask for 2Ti or less",
+        id="cache-claim-above-the-size",
+    ),
+    pytest.param(
+        "model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\n  source: modelscope\n",
+        "constraint-mirror",
+        "/model/source",
+        "reaches ModelScope directly: set modelscope.endpoint",
+        id="modelscope-without-a-mirror",
+    ),
+    pytest.param(
+        "env:\n  - name: HF_ENDPOINT\n    value: https://huggingface.co\n",
+        "constraint-mirror",
+        "/env",
+        "env sets it again for the container download",
+        id="a-second-hf-endpoint-in-env",
+    ),
+    pytest.param(
+        "resources:\n  limits:\n    amd.com/gpu: 16\n",
+        "constraint-gpus",
+        "/resources",
+        "one replica would take 17",
+        id="the-init-container-taking-gpus",
+    ),
+    pytest.param(
+        "gpu:\n  count: 8\nengine:\n  args: [--pipeline-parallel-size=8]\n"
+        "multiNode:\n  enabled: true\n  nodes: 8\npersistence:\n  perPod: true\n",
+        "constraint-gpus",
+        "/gpu/count",
+        "one replica would take 64",
+        id="a-group-of-8-pods-of-8-gpus",
+    ),
+    pytest.param(
+        "tests:\n  resources:\n    limits:\n      nvidia.com/gpu: 9\n",
+        "constraint-gpus",
+        "/tests/resources",
+        "the test pod",
+        id="the-test-pod-taking-gpus",
+    ),
+    pytest.param(
+        "tests:\n  nodeSelector:\n    pool: cpu\n",
+        "constraint-node-selector",
+        "/tests/nodeSelector",
+        "the node selector of the test pod",
+        id="the-test-pod-on-other-nodes",
+    ),
+]
+
+
+def _helm_template(helm: str, chart: Path, values: Path) -> subprocess.CompletedProcess[str]:
+    from kube_harness import cached_binary
+
+    return subprocess.run(
+        [str(cached_binary(helm)), "template", "x", str(chart), "--values", str(values)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("text", "rule", "pointer", "says"), ESCAPES)
+def test_a_constraint_holds_for_everything_the_release_renders_with_plain_helm_too(
+    baked, tmp_path, text, rule, pointer, says
+):
+    values = write(tmp_path / "escape.yaml", text if text.startswith("model:") else MODEL + text)
+    for helm in ("helm3", "helm4"):
+        done = _helm_template(helm, baked, values)
+        assert done.returncode != 0, done.stdout[:300]
+        assert f"[{rule}]" in done.stderr and says in done.stderr, done.stderr
+    code, _, err = run("validate", "--chart", str(baked), str(values))
+    assert code == 1
+    assert f": {pointer}: " in err and f"[{rule}]" in err and says in err, err
+    # the base chart, with no constraints, accepts the same values (or refuses them for
+    # another reason of its own)
+    assert f"[{rule}]" not in run("validate", str(values))[2]
+
+
+def test_values_within_every_constraint_render_with_plain_helm(baked, tmp_path):
+    values = write(
+        tmp_path / "ok.yaml",
+        MODEL
+        + "gpu:\n  count: 4\nengine:\n  args: [--pipeline-parallel-size=2]\n"
+        + "multiNode:\n  enabled: true\n  nodes: 2\npersistence:\n  perPod: true\n"
+        + "  size: 2Ti\n",
+    )
+    for helm in ("helm3", "helm4"):
+        done = _helm_template(helm, baked, values)
+        assert done.returncode == 0, done.stderr
+    assert run("validate", "--chart", str(baked), str(values))[0] == 0
+
+
+def test_the_test_pods_image_is_constrained_like_the_servers(baked, tmp_path):
+    values = write(
+        tmp_path / "t.yaml", MODEL + "tests:\n  image:\n    repository: curlimages/curl\n"
+    )
+    code, _, err = run("validate", "--chart", str(baked), str(values))
+    assert code == 1 and "/tests/image/repository" in err and "[schema-enum]" in err
+    with pytest.raises(helm_python.HelmError, match="/tests/image/repository"):
+        helm_python.Chart.load(str(baked)).render(
+            yaml.safe_load(values.read_text()), name="x", namespace="d", is_install=True
+        )
+
+
+def test_the_templates_the_constraints_read_are_every_one_that_renders_a_pod_or_claim():
+    from conftest import render_values
+    from modelservice.values.loader import load_file
+
+    text = (CHART / "templates" / "_constraints.tpl").read_text()
+    listed = set(re.search(r"\n(deployment\.yaml [^\n]*)\n", text).group(1).split())
+    holders = set()
+    files = [
+        *sorted(EXAMPLES.glob("*.yaml")),
+        *sorted((CHART.parent / "tests" / "cases" / "valid").glob("*.yaml")),
+    ]
+    for path in files:
+        if path.name == "helmfile.yaml":
+            continue
+        for document in render_values(load_file(path).data).documents:
+            obj = document.load() or {}
+            spec = obj.get("spec") or {}
+            if (
+                obj.get("kind") in ("Pod", "PersistentVolumeClaim")
+                or "template" in spec
+                or ("leaderWorkerTemplate" in spec)
+            ):
+                holders.add(document.source.split("/templates/", 1)[1])
+    assert holders and holders <= listed, holders - listed
+
+
+def test_a_default_that_breaks_a_constraint_the_templates_enforce_fails_the_bake(tmp_path):
+    defaults = write(tmp_path / "defaults.yaml", "persistence:\n  size: 5Ti\n")
+    rules = write(tmp_path / "rules.yaml", "maxClaimSize: 2Ti\n")
+    code, _, err = run(
+        "bake", "--defaults", str(defaults), "--constraints", str(rules), "--name", "p",
+        "--version", "1.0.0", "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 1
+    assert f"{rules}:1:1: /maxClaimSize:" in err and "[bake-default-conflict]" in err, err
+    assert "asks for 5Ti" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rebake_keeps_the_narrower_of_both_charts_constraints(baked, tmp_path):
+    defaults = write(tmp_path / "team.yaml", "podLabels:\n  team: a\n")
+    narrower = write(tmp_path / "narrower.yaml", "maxGPUs: 4\nmaxClaimSize: 1Ti\n")
+    team = bake(
+        tmp_path / "team", "--constraints", str(narrower), "--chart", str(baked),
+        defaults=defaults, name="team",
+    )  # fmt: skip
+    enforced = yaml.safe_load((team / "files" / "constraints.yaml").read_text())
+    assert enforced["maxGPUs"] == 4 and enforced["maxClaimSize"] == "1Ti"
+    assert enforced["requireMirror"] is True  # the platform's, kept
+    wider = write(tmp_path / "wider.yaml", "maxClaimSize: 4Ti\n")
+    code, _, err = run(
+        "bake", "--defaults", str(defaults), "--constraints", str(wider), "--chart", str(baked),
+        "--name", "team2", "--version", "1.0.0", "--output", str(tmp_path / "team2"),
+    )  # fmt: skip
+    assert code == 1 and "[bake-widens]" in err and "above the base chart's 2Ti" in err, err
+
+
+def test_the_base_chart_carries_no_constraints_and_refuses_nothing_for_them():
+    assert not (CHART / "files" / "constraints.yaml").exists()

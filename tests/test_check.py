@@ -206,6 +206,26 @@ def test_a_missing_namespace_is_reported(case):
     assert rules(json.loads(result.stdout)) == [(1, "/", "check-namespace")]
 
 
+def test_a_namespace_another_rendered_object_goes_into_must_exist(case):
+    case.node()
+    monitoring = unique("monitoring")
+    values = case.values(
+        f"metrics:\n  dashboard:\n    enabled: true\n    namespace: {monitoring}\n"
+    )
+    result, problems = case.check(values)
+    assert result.exit_code == 1
+    assert rules(problems) == [(10, "/metrics/dashboard/namespace", "check-namespace")]
+    assert (
+        f"ConfigMap values-modelservice-dashboard goes into namespace {monitoring!r}"
+        in (problems[0]["message"])
+    )
+    assert f"kubectl create namespace {monitoring}" in problems[0]["message"]
+    assert "or set metrics.dashboard.namespace to one that exists" in problems[0]["message"]
+    case.server.ensure_namespace(monitoring)
+    result, problems = case.check(values)
+    assert result.exit_code == 0 and problems == [], result.output
+
+
 # -- Secrets ------------------------------------------------------------------------------------
 
 
@@ -483,6 +503,47 @@ def test_gpus_used_by_other_pods_are_not_free(case):
     assert result.exit_code == 0 and problems == [], result.output
 
 
+def test_three_replicas_of_eight_gpus_need_three_free_eight_gpu_nodes(case):
+    case.node()
+    case.node()
+    shared = "  accessModes: [ReadWriteMany]\ngpu:\n  count: 8\n"
+    result, problems = case.check(case.values(shared + "replicaCount: 3\n"))
+    assert result.exit_code == 1
+    assert rules(problems) == [(9, "/gpu/count", "check-nodes")]
+    message = problems[0]["message"]
+    assert "room for 2 of them" in message and "3 replicas of one pod (3 pods)" in message
+    assert f"{GPU} 8" in message
+    result, problems = case.check(case.values(shared + "replicaCount: 2\n"))
+    assert result.exit_code == 0 and problems == [], result.output
+
+
+def test_the_autoscalers_minimum_counts_like_replicas(case):
+    case.node()
+    case.node()
+    autoscaled = (
+        "  accessModes: [ReadWriteMany]\ngpu:\n  count: 8\nautoscaling:\n  enabled: true\n"
+        "  minReplicas: 3\n  maxReplicas: 6\n  keda:\n"
+        "    serverAddress: http://prometheus-operated.monitoring.svc:9090\n"
+        "metrics:\n  serviceMonitor:\n    enabled: true\n"
+    )
+    result, problems = case.check(case.values(autoscaled), "--namespace", case.namespace)
+    assert result.exit_code == 1
+    assert [p["rule"] for p in problems if p["rule"] == "check-nodes"] == ["check-nodes"]
+    assert (
+        "3 replicas of one pod"
+        in next(p for p in problems if p["rule"] == "check-nodes")["message"]
+    )
+
+
+def test_memory_is_shown_in_binary_units_not_bytes(case):
+    case.node()
+    result, problems = case.check(case.values("resources:\n  requests:\n    memory: 600Gi\n"))
+    assert result.exit_code == 1
+    message = problems[0]["message"]
+    assert "memory 600Gi" in message and "memory 512Gi" not in message
+    assert not any(len(word) > 9 and word.strip(",;():").isdigit() for word in message.split())
+
+
 def test_a_cordoned_node_takes_no_pod(case):
     node = case.node()
     node_path = f"/api/v1/nodes/{node['metadata']['name']}"
@@ -596,3 +657,22 @@ def test_credentials_the_server_refuses_are_one_line_naming_the_call(case, tmp_p
     assert result.exit_code == 1
     assert "may not get namespace" in result.stderr and "HTTP 401" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_tls_without_verification_is_said_once_in_the_toolkits_words(case, tmp_path, monkeypatch):
+    import yaml
+
+    path = case.server.kubeconfig(tmp_path / "kc")
+    config = yaml.safe_load(path.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    del cluster["certificate-authority"]
+    cluster["insecure-skip-tls-verify"] = True
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    case.node()
+    result = case.text(case.values(""))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modelservice: warning: TLS verification is off")
+    assert "insecure-skip-tls-verify" in lines[0]
+    assert "InsecureRequestWarning" not in result.output and "Unverified" not in result.output

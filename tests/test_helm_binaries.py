@@ -111,3 +111,41 @@ def test_helm_refuses_the_chart_for_a_cluster_below_the_lowest_tested_release(he
     assert refused.returncode != 0
     assert f"incompatible with Kubernetes {below}" in refused.stderr
     assert helm_template_for(helm, LOWEST).returncode == 0
+
+
+def _chart_refusals() -> set[str]:
+    """The rules the chart's templates refuse values under (``modelservice.fail``)."""
+    import re
+
+    named: set[str] = set()
+    for template in (CHART / "templates").rglob("*"):
+        if template.is_file():
+            text = template.read_text(encoding="utf-8")
+            named |= set(re.findall(r'"modelservice\.fail" \(list "[^"]*" "([^"]+)"', text))
+    return named
+
+
+def _refused_cases() -> list[tuple[object, str]]:
+    from test_validate_cases import expectations
+
+    refusals = _chart_refusals()
+    found = []
+    for path in sorted((CASES / "invalid").glob("*.yaml")):
+        rules = [e[4] for e in expectations(path) if e[0] == "error"]
+        if rules and rules[0] in refusals:
+            found.append((path, rules[0]))
+    return found
+
+
+@pytest.mark.parametrize("helm", HELMS)
+@pytest.mark.parametrize(("path", "rule"), _refused_cases(), ids=lambda p: getattr(p, "stem", p))
+def test_plain_helm_refuses_a_case_the_chart_refuses_in_its_own_words(helm, path, rule, tmp_path):
+    done = subprocess.run(
+        [str(cached_binary(helm)), "template", "test", str(CHART), "--values", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HELM_NO_PLUGINS": "1"},
+    )
+    assert done.returncode != 0, done.stdout[:500]
+    assert f"[{rule}]" in done.stderr and "modelservice: " in done.stderr, done.stderr

@@ -297,7 +297,15 @@ def test_an_existing_output_file_is_kept_without_force_and_replaced_with_it(tmp_
 
 @pytest.mark.parametrize(
     "pair",
-    ["HF_TOKEN=abc", "OPENAI_API_KEY=sk-1", "DB_PASSWORD=pw", "APP_SECRET=s3kr1t", "FOO=hf_abcdef"],
+    [
+        "HF_TOKEN=abc",
+        "OPENAI_API_KEY=sk-1",
+        "DB_PASSWORD=pw",
+        "DB_PASS=pw",
+        "APP_SECRET=s3kr1t",
+        "FOO=hf_abcdef",
+        "HTTPS_PROXY=http://me:pw@proxy:3128",
+    ],
 )
 def test_env_values_that_look_like_secrets_are_refused(tmp_path, pair):
     out = tmp_path / "values.yaml"

@@ -583,6 +583,7 @@ def test_a_long_release_name_leaves_room_for_the_names_leaderworkerset_derives()
     given = values(
         autoscaling={"enabled": True, "keda": {"serverAddress": "http://p:9090"}},
         persistence={"existingClaim": "models", "accessModes": ["ReadWriteMany"]},
+        metrics={"serviceMonitor": {"enabled": True}},
     )
     found = objects_of(given, release=release)
     name = one(found, "LeaderWorkerSet")["metadata"]["name"]

@@ -215,6 +215,8 @@ def test_every_mistake_of_every_layer_is_reported_in_one_run():
     assert result.exit_code == 1
     found = [(p["line"], p["pointer"], p["rule"]) for p in json.loads(result.stdout)]
     assert found == [
+        # the model layer: a 70B model's weights in the default 50Gi cache (a warning)
+        (3, "/model/name", "cache-smaller-than-model"),
         (7, "/engine/tensorParallelSize", "tensor-parallel-mismatch"),
         (8, "/engine/args/0", "engine-arg-unknown"),
         (11, "/env/0/value", "secret-literal"),

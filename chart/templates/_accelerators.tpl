@@ -66,8 +66,9 @@ GPUs: it cannot hand any other device to the container, and a node without it re
 {{- end }}
 
 {{/*
-Refuse a vLLM image on the GPUs of another family (the CUDA build cannot drive AMD GPUs), and
-a GPU build of vLLM on a pod without GPUs (it cannot start). `modelservice validate` says the
+Refuse a vLLM image on the accelerators of another family (the CUDA build cannot drive AMD or
+Intel GPUs, Gaudi, Ascend NPUs or TPUs; the ROCm build cannot drive NVIDIA GPUs), and an
+accelerator build of vLLM on a pod without accelerators (it cannot start). `modelservice validate` says the
 same at the values line (the rule ids in brackets).
 */}}
 {{- define "modelservice.checkAcceleratorImage" -}}
@@ -82,11 +83,11 @@ same at the values line (the rule ids in brackets).
 {{- end }}
 {{- if $image }}
 {{- if and (not $family) (not .Values.vgpu.enabled) }}
-{{- include "modelservice.fail" (list "gpu.count" "gpu-count-zero-gpu-image" (printf "gpu.count 0 with %s, a vLLM build for %s GPUs that cannot start without one: set gpu.count, or use a CPU build of vLLM as image.repository" .Values.image.repository $built)) }}
+{{- include "modelservice.fail" (list "gpu.count" "gpu-count-zero-gpu-image" (printf "gpu.count 0 with %s, a vLLM build for %s that cannot start without one: set gpu.count, or use a CPU build of vLLM as image.repository" .Values.image.repository $built)) }}
 {{- end }}
 {{- range $data.families }}
 {{- if and (eq .name $family) (ne .name $image) }}
-{{- include "modelservice.fail" (list "gpu.resourceName|image.repository" "gpu-image-accelerator-mismatch" (printf "gpu.resourceName %s is an %s GPU, and %s is vLLM's build for %s GPUs, which cannot drive it: set image.repository to %s, vLLM's build for %s GPUs" $.Values.gpu.resourceName .title $.Values.image.repository $built .image .title)) }}
+{{- include "modelservice.fail" (list "gpu.resourceName|image.repository" "gpu-image-accelerator-mismatch" (printf "gpu.resourceName %s is a resource of %s, and %s is vLLM's build for %s, which cannot drive them: set image.repository to %s, vLLM's build for %s" $.Values.gpu.resourceName .title $.Values.image.repository $built .image .title)) }}
 {{- end }}
 {{- end }}
 {{- end }}

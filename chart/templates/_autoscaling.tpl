@@ -48,6 +48,30 @@ The target per replica as a string: 5, 0.8 (never 5e+00).
 {{- end }}
 
 {{/*
+Refuse an autoscaler that can never act (`modelservice validate` says the same at the line):
+- a KV-cache usage target above 1: vLLM reports the usage as a fraction from 0 to 1, so 50 (a
+  percentage) is never reached and the autoscaler never adds a replica;
+- the chart's KEDA query without the ServiceMonitor: the query selects the series by the
+  `service` label, which the Prometheus Operator adds only to what it scrapes through the
+  ServiceMonitor, so it finds nothing.
+A query or metric of the user's own (keda.query, hpa.metricName) is the user's to judge.
+*/}}
+{{- define "modelservice.checkAutoscaling" -}}
+{{- $as := .Values.autoscaling }}
+{{- $own := ternary $as.keda.query $as.hpa.metricName (eq $as.engine "keda") }}
+{{- if and (eq $as.metric "kvCacheUsage") (not $own) (gt (float64 $as.target) 1.0) }}
+{{- $hint := "" }}
+{{- if le (float64 $as.target) 100.0 }}
+{{- $hint = printf " (%s%% is %s)" (include "modelservice.scaleTarget.value" .) (divf (float64 $as.target) 100.0 | toString) }}
+{{- end }}
+{{- include "modelservice.fail" (list "autoscaling.target" "autoscaling-kv-target-not-a-fraction" (printf "autoscaling.target %s with metric kvCacheUsage: vLLM reports vllm:kv_cache_usage_perc as a fraction from 0 to 1, so the target is never reached and no replica is ever added; give the usage per replica as a fraction%s" (include "modelservice.scaleTarget.value" .) $hint)) }}
+{{- end }}
+{{- if and (eq $as.engine "keda") (not $as.keda.query) (not .Values.metrics.serviceMonitor.enabled) }}
+{{- include "modelservice.fail" (list "autoscaling.engine|autoscaling.enabled" "autoscaling-keda-without-service-monitor" "the chart's KEDA query selects vLLM's series by the `service` label, which the Prometheus Operator adds only to what it scrapes through the ServiceMonitor, so without it the query finds nothing and nothing ever scales: set metrics.serviceMonitor.enabled: true, or give autoscaling.keda.query in the labels your Prometheus puts on the pods' series") }}
+{{- end }}
+{{- end }}
+
+{{/*
 The chart's PromQL for the KEDA trigger: the metric summed over this service's pods (the
 Prometheus Operator labels what it scrapes through the ServiceMonitor with namespace and
 service; vLLM adds model_name). With a LeaderWorkerSet only the leaders are scraped (the

@@ -140,6 +140,17 @@ the script, so a repository id is data, not shell.
 {{- end }}
 
 {{/*
+Refuse model.tokenizer.revision without model.tokenizer.name: the revision is the tokenizer
+repository's, and without a repository of its own the tokenizer is the model's, at
+model.revision. The chart would drop it (`modelservice validate` says the same at the line).
+*/}}
+{{- define "modelservice.checkTokenizer" -}}
+{{- if and .Values.model.tokenizer.revision (not .Values.model.tokenizer.name) }}
+{{- include "modelservice.fail" (list "model.tokenizer.revision" "tokenizer-revision-without-name" (printf "model.tokenizer.revision %s pins the repository of model.tokenizer.name, which is empty: the tokenizer is the model's own, at model.revision, and the chart would drop this revision; set model.revision to pin the model and its tokenizer, or model.tokenizer.name to the repository whose tokenizer you want" .Values.model.tokenizer.revision)) }}
+{{- end }}
+{{- end }}
+
+{{/*
 Whether the pod has an init container (anything to download).
 */}}
 {{- define "modelservice.downloads" -}}

@@ -33,6 +33,27 @@ runs the replicas instead of the Deployment).
 {{- end }}
 
 {{/*
+Refuse values whose keys the workload would drop without a word (`modelservice validate` says
+the same at the line):
+- persistence.perPod beside persistence.existingClaim: a claim per pod, or one claim every pod
+  mounts; the existing claim would win;
+- strategy while a StatefulSet (persistence.perPod) or a LeaderWorkerSet (multiNode) runs the
+  replicas: strategy is a Deployment's field.
+*/}}
+{{- define "modelservice.checkWorkload" -}}
+{{- if and .Values.persistence.perPod .Values.persistence.existingClaim }}
+{{- include "modelservice.fail" (list "persistence.perPod|persistence.existingClaim" "persistence-per-pod-with-existing-claim" (printf "persistence.perPod gives every pod a claim of its own, and persistence.existingClaim %s is one claim every pod mounts: the chart would mount %s and drop perPod; keep one of them" .Values.persistence.existingClaim .Values.persistence.existingClaim)) }}
+{{- end }}
+{{- if .Values.strategy }}
+{{- if include "modelservice.multiNode" . }}
+{{- include "modelservice.fail" (list "strategy" "strategy-not-a-deployment" "strategy is a Deployment's field, and with multiNode a LeaderWorkerSet runs the groups (it rolls them by its own rolloutStrategy): the chart would drop it; remove strategy") }}
+{{- else if include "modelservice.cachePerPod" . }}
+{{- include "modelservice.fail" (list "strategy" "strategy-not-a-deployment" "strategy is a Deployment's field, and with persistence.perPod a StatefulSet runs the replicas (it replaces them one at a time, each keeping its claim): the chart would drop it; remove strategy") }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 The cache claim template and its retention policy, for a LeaderWorkerSet's
 leaderWorkerTemplate or a StatefulSet's spec: one claim per pod, "cache-<pod name>". The claims
 hold downloaded weights: like the shared cache they outlive the release (and a scale-down,
@@ -87,6 +108,25 @@ on the leader: vLLM places its workers on the Ray cluster the group forms.
 {{- if eq .role "worker" }}
 - --headless
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Refuse a group whose leader would bind one port twice: the API server listens on engine.port,
+and the leader also binds multiNode.masterPort (the mp backend's rendezvous) or the Ray head's
+ports (multiNode.ray.port, and 10001, where `ray start --head` starts the Ray client server).
+*/}}
+{{- define "modelservice.checkMultiNodePorts" -}}
+{{- $api := int .Values.engine.port }}
+{{- if eq .Values.multiNode.backend "ray" }}
+{{- $ray := int .Values.multiNode.ray.port }}
+{{- if eq $ray $api }}
+{{- include "modelservice.fail" (list "multiNode.ray.port|engine.port" "multi-node-port-conflict" (printf "multiNode.ray.port %d is engine.port too: the leader's Ray head and its API server would both bind port %d, and the second fails; give the Ray head another port (6379 is Ray's default)" $ray $api)) }}
+{{- else if eq $api 10001 }}
+{{- include "modelservice.fail" (list "engine.port" "multi-node-port-conflict" "engine.port 10001 is where `ray start --head` starts the Ray client server on the leader, before vLLM's API server binds it: give engine.port another port (8000 is vLLM's default)") }}
+{{- end }}
+{{- else if eq (int .Values.multiNode.masterPort) $api }}
+{{- include "modelservice.fail" (list "multiNode.masterPort|engine.port" "multi-node-port-conflict" (printf "multiNode.masterPort %d is engine.port too: the leader's API server and the rendezvous the workers connect to (--master-port) would both bind port %d; give multiNode.masterPort another port (29500 is torch's default)" $api $api)) }}
 {{- end }}
 {{- end }}
 

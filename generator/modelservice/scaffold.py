@@ -53,7 +53,6 @@ OPTION_KEYS: dict[str, Key] = {
 #: The name of the volume that ``--volume-claim`` / ``--host-path`` mount.
 MODEL_VOLUME = "models"
 
-_SECRET_NAME = re.compile(r"(_TOKEN|_KEY|_SECRET|_PASSWORD)$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
@@ -97,7 +96,9 @@ def stdin_is_interactive() -> bool:
 
 def refuse_secret_env(name: str, value: str) -> None:
     """Secrets never go into a values file: refuse variables that look like one."""
-    if _SECRET_NAME.search(name) or value.startswith("hf_"):
+    from .checks.secrets import is_secret_env, url_credentials
+
+    if is_secret_env(name, value) or value.startswith("hf_") or url_credentials(value):
         raise UserError(
             f"--env {name}=...: looks like a secret, and values files hold no secrets; "
             "give the Hugging Face token with --hf-token-secret SECRET_NAME, and other "

@@ -156,6 +156,8 @@ def apply_constraints(
 
     if "allowedImageRepositories" in constraints:
         enum("allowedImageRepositories", ("image", "repository"))
+        if schema_node(schema, ("tests", "image", "repository")) is not None:
+            enum("allowedImageRepositories", ("tests", "image", "repository"))
     if "maxGPUs" in constraints:
         limit = int(constraints["maxGPUs"])
         target = node(("gpu", "count"), "maxGPUs")
@@ -170,17 +172,37 @@ def apply_constraints(
             )
         else:
             target["maximum"] = limit
-            _note(target, f"at most {limit}.")
-            rows.append(ConstraintRow("maxGPUs", f"`gpu.count` <= {limit}"))
+            _note(target, f"at most {limit} (and {limit} accelerators per model replica).")
+            rows.append(
+                ConstraintRow(
+                    "maxGPUs",
+                    f"at most {limit} accelerators per model replica: `gpu.count` x "
+                    "`multiNode.nodes`, and any device under `resources`",
+                )
+            )
     if "allowedStorageClasses" in constraints:
         enum("allowedStorageClasses", ("persistence", "storageClassName"))
+    if "maxClaimSize" in constraints:
+        # JSON Schema cannot compare quantities: the templates refuse a larger claim.
+        size = constraints["maxClaimSize"]
+        _note(node(("persistence", "size"), "maxClaimSize"), f"at most {size}.")
+        rows.append(
+            ConstraintRow("maxClaimSize", f"every claim (the cache, ephemeral volumes) <= {size}")
+        )
     if "allowedRuntimeClasses" in constraints:
         enum("allowedRuntimeClasses", ("gpu", "runtimeClassName"))
     if constraints.get("requireMirror"):
         target = node(("huggingface", "endpoint"), "requireMirror")
         target["minLength"] = max(1, int(target.get("minLength", 0)))
         _note(target, "required (a mirror).")
-        rows.append(ConstraintRow("requireMirror", "`huggingface.endpoint` must not be empty"))
+        rows.append(
+            ConstraintRow(
+                "requireMirror",
+                "`huggingface.endpoint` must not be empty, nor `modelscope.endpoint` when "
+                "anything comes from ModelScope; `env` may not set `HF_ENDPOINT` or "
+                "`MODELSCOPE_ENDPOINT` again",
+            )
+        )
     selector: dict[str, Any] | None = None
     if "requiredNodeSelector" in constraints:
         selector = node(("nodeSelector",), "requiredNodeSelector")

@@ -20,8 +20,15 @@ from ..core import safe_write
 from ..core.errors import InvalidValues, UserError
 from ..core.paths import resolve_chart
 from ..core.problem import Problem
-from .constraints import ConstraintRow, load_constraints
+from .constraints import (
+    CONSTRAINTS_FILE,
+    ConstraintRow,
+    constraints_text,
+    effective_constraints,
+    load_constraints,
+)
 from .schema_patch import (
+    BAKE_DEFAULT_CONFLICT,
     BAKE_WIDENS,
     Widened,
     apply_constraints,
@@ -179,6 +186,74 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+CONSTRAINTS_HEADER = (
+    "# The platform's constraints, written by `modelservice bake`: the templates refuse a\n"
+    "# release that breaks one (templates/_constraints.tpl), with plain `helm install` too.\n"
+    "# Do not edit: bake again."
+)
+
+
+def _base_constraints(chart: Path) -> dict[str, Any]:
+    """The constraints a baked base chart enforces already (none for the modelservice chart)."""
+    import yaml
+
+    path = chart / CONSTRAINTS_FILE
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _check_defaults_render(work: Path, merged: Any, constraints_file: Any) -> None:
+    """The baked defaults pass the constraints the templates enforce (what the schema cannot
+    say), or every install of the chart would fail: rendered with a model named."""
+    from ..checks.template import _FAILURE
+    from ..core.errors import EngineError
+    from ..core.rules import REGISTRY
+    from ..helm.engine import render
+
+    values = {"model": {"name": "example/model"}} if not _has_model(merged) else {}
+    try:
+        render(work, values, release="baked", namespace="default")
+    except EngineError as exc:
+        match = _FAILURE.search(exc.message)
+        found = REGISTRY.get(match.group("rule")) if match else None
+        if match is None or found is None or not found.id.startswith("constraint-"):
+            return  # the defaults were validated against the base chart already
+        constraint = next(
+            (
+                w
+                for w in match.group("message").split()
+                if w[:1].islower() and w.isalpha() and w in _constraint_names()
+            ),
+            None,
+        )
+        message = (
+            f"the baked defaults break a constraint the templates enforce: "
+            f"{' '.join(match.group('message').split())}; set it in the defaults file"
+        )
+        if constraints_file is not None and constraint:
+            raise InvalidValues(
+                [constraints_file.problem((constraint,), message, BAKE_DEFAULT_CONFLICT)]
+            ) from None
+        raise UserError(message) from None
+    finally:
+        from ..helm import engine
+
+        engine._loaded_chart.cache_clear()
+
+
+def _has_model(values: Any) -> bool:
+    model = values.get("model") if isinstance(values, dict) else None
+    return isinstance(model, dict) and bool(model.get("name") or model.get("path"))
+
+
+def _constraint_names() -> set[str]:
+    from .constraints import CONSTRAINTS_SCHEMA
+
+    return set(CONSTRAINTS_SCHEMA["properties"])
+
+
 @dataclass(frozen=True)
 class Baked:
     """What :func:`bake` did: the constraint rules the chart enforces, and the warnings of
@@ -251,6 +326,11 @@ def bake(
             ]
         ) from None
     check_baked_defaults(schema, merged, origins, loaded_constraints)
+    enforced, widened = effective_constraints(_base_constraints(chart), constraints)
+    if widened and loaded_constraints is not None:
+        raise InvalidValues(
+            [loaded_constraints.problem((k,), message, BAKE_WIDENS) for k, message in widened]
+        )
 
     chart_text = chart_yaml(base, name, version)
     description = yaml.safe_load(chart_text)["description"]
@@ -265,6 +345,12 @@ def bake(
         work = staging / name
         shutil.copytree(chart, work, ignore=shutil.ignore_patterns(*GENERATED, ".git"))
         (work / "Chart.yaml").write_text(chart_text, encoding="utf-8")
+        if enforced:
+            # What the schema cannot say, the templates enforce on the rendered release.
+            (work / CONSTRAINTS_FILE).parent.mkdir(exist_ok=True)
+            (work / CONSTRAINTS_FILE).write_text(
+                constraints_text(enforced, CONSTRAINTS_HEADER), encoding="utf-8"
+            )
         (work / "values.yaml").write_text(values_text, encoding="utf-8")
         # Baked defaults the templates act on are required too: a null cannot delete them.
         (work / "values.schema.json").write_text(
@@ -289,6 +375,7 @@ def bake(
         findings = [str(m) for m in report.get("errors", []) + report.get("messages", [])]
         if findings:
             raise UserError("helm lint of the baked chart: " + "; ".join(findings))
+        _check_defaults_render(work, merged, loaded_constraints)
         # The old chart moves aside (same folder: a rename) until the new one is in place,
         # so a failure leaves one or the other, never neither.
         _check_output(output, chart, force, inputs)  # nothing changed it meanwhile

@@ -25,17 +25,21 @@ GPU_COUNT_ZERO_GPU_IMAGE = rule(
     "gpu-count-zero-gpu-image",
     "error",
     "release",
-    "gpu.count 0 with a GPU build of vLLM (`vllm/vllm-openai`, `vllm/vllm-openai-rocm`, the "
-    "images of the chart's files/accelerators.yaml), which cannot start without a GPU: set "
+    "gpu.count 0 with an accelerator build of vLLM (`vllm/vllm-openai`, `vllm/vllm-openai-rocm`, "
+    "`vllm/vllm-tpu`, the images of the chart's files/accelerators.yaml), which cannot start "
+    "without its device: set "
     "gpu.count, or use a CPU build of vLLM. The chart refuses it too, for plain `helm install`.",
 )
 GPU_IMAGE_ACCELERATOR_MISMATCH = rule(
     "gpu-image-accelerator-mismatch",
     "error",
     "release",
-    "A vLLM image built for one accelerator family on the GPUs of another (the CUDA image "
-    "`vllm/vllm-openai` on `amd.com/gpu`): it cannot drive them. The message names the image "
-    "for the pod's GPUs. The chart refuses it too, for plain `helm install`.",
+    "A vLLM image built for one accelerator family on the devices of another: the CUDA image "
+    "`vllm/vllm-openai` on AMD (`amd.com/gpu`) or Intel GPUs (`gpu.intel.com/*`), Gaudi "
+    "(`habana.ai/gaudi`), Ascend NPUs (`huawei.com/Ascend*`) or TPUs (`google.com/tpu`), the "
+    "ROCm image on NVIDIA GPUs: it cannot drive them. Each family's image and runtime class "
+    "come from the chart's files/accelerators.yaml; the message names the image for the "
+    "pod's devices. The chart refuses it too, for plain `helm install`.",
 )
 VGPU_NEEDS_GPU = rule(
     "vgpu-needs-gpu",

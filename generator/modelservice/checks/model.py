@@ -60,8 +60,9 @@ LOCAL_PATH_ON_EMPTY_VOLUME = rule(
     "error",
     "release",
     "model.path or an adapter path under an emptyDir (the cache with persistence.enabled: "
-    "false, in every pod of the release, a group's workers included): empty when the pod "
-    "starts, and nothing puts the files there.",
+    "false, in every pod of the release, a group's workers included) or under a fresh claim "
+    "of each pod (persistence.perPod): empty when the pod starts, and nothing puts the files "
+    "there.",
 )
 
 
@@ -130,6 +131,19 @@ def local_paths(ctx: Context) -> Iterator[Finding]:
                 continue
             name = str(mount.get("name"))
             volume = pod.volume(name) or {}
+            fresh = name in {t.get("metadata", {}).get("name") for t in pod.claim_templates}
+            if fresh:
+                yield Finding(
+                    pod.obj,
+                    server.arg_path(0),
+                    f"{label} {path} is under {mount.get('mountPath')}, and with "
+                    "persistence.perPod every pod gets a new, empty claim there: nothing puts "
+                    "the files in it; mount the volume that holds them (persistence.existingClaim "
+                    "without perPod, or extraVolumes)",
+                    LOCAL_PATH_ON_EMPTY_VOLUME,
+                    values=key,
+                )
+                continue
             if "emptyDir" not in volume:
                 continue
             where = next((p for p, v in pod.volumes() if v is volume), None)

@@ -65,6 +65,43 @@ EXISTING_CLAIM_NOT_MOUNTED = rule(
     "emptyDir, never the claim, so it starts without the claim's files. Set "
     "persistence.enabled: true to mount it.",
 )
+CACHE_SMALLER_THAN_MODEL = rule(
+    "cache-smaller-than-model",
+    "warning",
+    "model",
+    "The cache claim the release creates (persistence.size, one per pod with persistence.perPod) "
+    "is smaller than the model's weights: the init container fills the disk and fails, and the "
+    "pod never starts. The message gives both sizes; the model's comes from `plan`'s table "
+    "(its parameters in the checkpoint's width). Nothing is said of a model the table lacks, "
+    "nor of an existing claim, whose size `modelservice check` reads.",
+)
+CACHE_NOT_WRITABLE = rule(
+    "cache-not-writable",
+    "error",
+    "release",
+    "The containers run as a user other than root (runAsUser) and cannot write the model cache: "
+    "it is mounted under /root, the vLLM image's root-only home, or it is a claim (whose root "
+    "directory belongs to root) and the pod has no fsGroup. Mount the cache outside /root "
+    "(persistence.mountPath: /home/vllm/.cache with HOME there, as "
+    "values-examples/non-root.yaml does) and set podSecurityContext.fsGroup.",
+)
+PERSISTENCE_PER_POD_WITH_EXISTING_CLAIM = rule(
+    "persistence-per-pod-with-existing-claim",
+    "error",
+    "release",
+    "persistence.perPod (a new claim for every pod) beside persistence.existingClaim (one "
+    "claim every pod mounts): the two contradict each other, and the chart would mount the "
+    "existing claim and drop perPod without a word. Keep one. The chart refuses it too.",
+)
+STRATEGY_NOT_A_DEPLOYMENT = rule(
+    "strategy-not-a-deployment",
+    "error",
+    "release",
+    "`strategy` set while the replicas run in a StatefulSet (persistence.perPod) or a "
+    "LeaderWorkerSet (multiNode): `strategy` is a Deployment's field, and the chart would drop "
+    "it without a word (a StatefulSet replaces its pods one at a time; a LeaderWorkerSet "
+    "rolls groups by its own rolloutStrategy). Remove it. The chart refuses it too.",
+)
 VOLUME_NAME_CONFLICT = rule(
     "volume-name-conflict",
     "error",
@@ -276,3 +313,106 @@ def _mount(
                 VOLUME_MOUNT_PATH_CONFLICT,
             )
         paths.add(normal)
+
+
+@check("model", CACHE_SMALLER_THAN_MODEL)
+def cache_size(ctx: Context) -> Iterator[Finding]:
+    """A created cache claim holds the model's weights."""
+    from ..k8s.quantity import format_bytes, parse_quantity
+    from ..plan.disk import model_size
+
+    if ctx.value(("model", "source")) not in HUB_SOURCES:
+        return
+    size = model_size(str(ctx.value(("model", "name")) or ""))
+    server = ctx.release.server
+    if size is None or server is None:
+        return
+    mount = server.container.mount_of(str(ctx.value(("persistence", "mountPath")) or ""))
+    name = str((mount or {}).get("name") or "")
+    pod = server.pod
+    claims: list[tuple[dict[str, Any], Path_, dict[str, Any]]] = []
+    for index, template in enumerate(pod.claim_templates):
+        if get(template, ("metadata", "name")) == name:
+            owner = ("spec",) if pod.kind == "StatefulSet" else ("spec", "leaderWorkerTemplate")
+            claims.append((pod.obj, (*owner, "volumeClaimTemplates", index), template))
+    volume = pod.volume(name) or {}
+    claim_name = get(volume, ("persistentVolumeClaim", "claimName"))
+    claim = ctx.release.claim(str(claim_name)) if claim_name else None
+    if claim is not None:
+        claims.append((claim, (), claim))
+    for obj, base, found in claims:
+        asked = get(found, ("spec", "resources", "requests", "storage"))
+        try:
+            room = parse_quantity(asked)
+        except (TypeError, ValueError):
+            continue
+        if room >= size.bytes:
+            continue
+        yield Finding(
+            obj,
+            (*base, "spec", "resources", "requests", "storage"),
+            f"the cache claim of {asked} is smaller than {ctx.value(('model', 'name'))}'s "
+            f"weights, about {format_bytes(size.bytes)} ({size.source}): the download would "
+            f"fill the disk and the pod would never start; set persistence.size to at least "
+            f"{_round_up_gib(size.bytes)}",
+            CACHE_SMALLER_THAN_MODEL,
+            values=ctx.at(("persistence", "size"), ("model", "name")),
+        )
+
+
+def _round_up_gib(amount: int) -> str:
+    """A claim size with headroom: the weights plus a tenth, in whole GiB."""
+    gib = 1024**3
+    return f"{-(-int(amount * 1.1) // gib)}Gi"
+
+
+def _user(pod: Pod, container: Any) -> int | None:
+    """The user a container runs as: its own runAsUser, else the pod's (None: the image's)."""
+    own = get(container.spec, ("securityContext", "runAsUser"))
+    found = own if own is not None else get(pod.spec, ("securityContext", "runAsUser"))
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
+@check("release", CACHE_NOT_WRITABLE)
+def cache_writable(ctx: Context) -> Iterator[Finding]:
+    """A container that runs as another user than root can write the model cache."""
+    path = str(ctx.value(("persistence", "mountPath")) or "")
+    user_keys = (
+        ("securityContext", "runAsUser"),
+        ("podSecurityContext", "runAsUser"),
+        ("podSecurityContext",),
+    )
+    for pod in ctx.release.server_pods:
+        for container in pod.containers():
+            user = _user(pod, container)
+            mount = container.mount_of(path) if path else None
+            if user is None or user < 1 or mount is None:
+                continue
+            group = get(pod.spec, ("securityContext", "fsGroup"))
+            if path == "/root" or path.startswith("/root/"):
+                also = "" if group is not None else " and podSecurityContext.fsGroup"
+                yield Finding(
+                    pod.obj,
+                    (*container.path, "volumeMounts"),
+                    f"the cache at {path} is under /root, the vLLM image's home of root, and "
+                    f"user {user} cannot write there: set persistence.mountPath outside /root "
+                    "(e.g. /home/vllm/.cache, with HOME=/home/vllm on a volume, as "
+                    f"values-examples/non-root.yaml does){also}",
+                    CACHE_NOT_WRITABLE,
+                    values=ctx.at(("persistence", "mountPath"), *user_keys),
+                )
+                return
+            volume = pod.volume(str(mount.get("name"))) or {}
+            templates = {get(t, ("metadata", "name")) for t in pod.claim_templates}
+            claimed = "persistentVolumeClaim" in volume or mount.get("name") in templates
+            if claimed and group is None:
+                yield Finding(
+                    pod.obj,
+                    (*pod.path, "securityContext"),
+                    f"the cache claim at {path} belongs to root when it is created, and user "
+                    f"{user} cannot write it without a group the volume is given to: set "
+                    f"podSecurityContext.fsGroup (e.g. {user})",
+                    CACHE_NOT_WRITABLE,
+                    values=ctx.at(*user_keys),
+                )
+                return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ..bake import constraints as _constraints  # noqa: F401 (declares the constraint-* rules)
 from ..core.problem import Problem
 from ..core.rules import REGISTRY, rule
 from ..core.tree import Path_

@@ -45,6 +45,8 @@ def check_command(
     found = check_file(
         file, resolve_chart(chart_path), release=release, namespace=namespace, context=context
     )
+    for warning in found.warnings:
+        click.echo(f"modelservice: warning: {warning}", err=True)
     if fmt == "json":
         click.echo(format_json(found.problems))
     else:

@@ -8,7 +8,7 @@ one line per problem at the values key concerned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.problem import Problem
@@ -19,6 +19,8 @@ class CheckResult:
     problems: list[Problem]
     notes: list[str]
     server: str
+    #: what the user must know of how the cluster was reached (said once, on stderr)
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_file(
@@ -45,4 +47,11 @@ def check_file(
     for found in load().in_stage("cluster"):
         problems.extend(run(found, ctx))
     unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.column, p.rule))
-    return CheckResult(unique, ctx.notes, ctx.cluster.server)
+    said = []
+    if not ctx.cluster.verifies_tls:
+        said.append(
+            f"TLS verification is off for {ctx.cluster.server} (insecure-skip-tls-verify in "
+            "the kubeconfig): the API server's identity was not checked, and what it answered "
+            "may come from anyone on the way"
+        )
+    return CheckResult(unique, ctx.notes, ctx.cluster.server, said)

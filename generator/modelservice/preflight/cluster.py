@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 from ..core.errors import UserError
@@ -30,6 +31,8 @@ class Cluster:
             raise UserError(f"cannot use the kubeconfig{where}: {exc}") from None
         self.client = client
         self.server = self.api.configuration.host
+        #: whether the server's certificate is verified (insecure-skip-tls-verify turns it off)
+        self.verifies_tls = bool(self.api.configuration.verify_ssl)
         self._answers: dict[str, Any] = {}
 
     def get(self, path: str, *, what: str) -> Any:
@@ -41,24 +44,13 @@ class Cluster:
 
     def _get(self, path: str, *, what: str) -> Any:
         from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        from urllib3.exceptions import HTTPError, InsecureRequestWarning
 
         try:
-            method, url, headers, body, post = self.api.param_serialize(
-                "GET",
-                path,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = self.api.call_api(
-                method,
-                url,
-                header_params=headers,
-                body=body,
-                post_params=post,
-                _request_timeout=30,
-            )
-            response.read()
+            with warnings.catch_warnings():
+                # With verification off urllib3 warns on every request; check says it once.
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                response = self._call(path)
         except ApiException as exc:
             return self._refused(exc.status or 0, str(exc.reason), what)
         except (HTTPError, OSError) as exc:
@@ -66,6 +58,24 @@ class Cluster:
         if response.status >= 300:
             return self._refused(response.status, str(response.reason), what)
         return json.loads(response.data or b"null")
+
+    def _call(self, path: str) -> Any:
+        method, url, headers, body, post = self.api.param_serialize(
+            "GET",
+            path,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method,
+            url,
+            header_params=headers,
+            body=body,
+            post_params=post,
+            _request_timeout=30,
+        )
+        response.read()
+        return response
 
     def _refused(self, status: int, reason: str, what: str) -> None:
         if status == 404:

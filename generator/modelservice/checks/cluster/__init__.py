@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from ...core.problem import Problem
 from ...core.rules import rule
-from ..context import check
+from ...core.tree import dotted, get
+from ..context import Finding, check
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -25,7 +26,11 @@ CHECK_NAMESPACE = rule(
     "check-namespace",
     "error",
     "cluster",
-    "The release's namespace does not exist: create it, or pass --namespace.",
+    "A namespace the release renders into does not exist: the release's own (create it, or "
+    "pass --namespace), or the namespace of another rendered object, such as a Grafana "
+    "dashboard ConfigMap in `monitoring` (metrics.dashboard.namespace) or the ServiceMonitor's "
+    "and PrometheusRule's: `helm install` fails on it. Create it, or point the key at one that "
+    "exists.",
 )
 
 
@@ -35,7 +40,8 @@ def namespace_exists(ctx: Context) -> bool:
 
 
 @check("cluster", CHECK_NAMESPACE)
-def namespace(ctx: Context) -> Iterator[Problem]:
+def namespace(ctx: Context) -> Iterator[Problem | Finding]:
+    """The release's namespace, and that of every rendered object, exists."""
     if not namespace_exists(ctx):
         yield ctx.problem(
             (),
@@ -43,3 +49,19 @@ def namespace(ctx: Context) -> Iterator[Problem]:
             f"it (kubectl create namespace {ctx.namespace}) or pass --namespace",
             CHECK_NAMESPACE,
         )
+    said = {ctx.namespace}
+    for obj in ctx.release.objects:
+        other = get(obj, ("metadata", "namespace"))
+        if not isinstance(other, str) or not other or other in said:
+            continue
+        said.add(other)
+        if ctx.cluster.namespace(other) is None:
+            yield Finding(
+                obj,
+                ("metadata", "namespace"),
+                f"{obj.get('kind')} {get(obj, ('metadata', 'name'))} goes into namespace "
+                f"{other!r}, which does not exist on {ctx.cluster.server}: `helm install` "
+                f"would fail; create it (kubectl create namespace {other}) or set "
+                f"{dotted(ctx.values_path(obj, ('metadata', 'namespace')))} to one that exists",
+                CHECK_NAMESPACE,
+            )
