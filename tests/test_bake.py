@@ -661,10 +661,19 @@ ESCAPES = [
 
 
 def _helm_template(helm: str, chart: Path, values: Path) -> subprocess.CompletedProcess[str]:
-    from kube_harness import cached_binary
+    from kube_harness import EMULATED_KUBE_VERSION, cached_binary
 
     return subprocess.run(
-        [str(cached_binary(helm)), "template", "x", str(chart), "--values", str(values)],
+        [
+            str(cached_binary(helm)),
+            "template",
+            "x",
+            str(chart),
+            "--values",
+            str(values),
+            "--kube-version",
+            f"v{EMULATED_KUBE_VERSION}.0",
+        ],
         capture_output=True,
         text=True,
         check=False,

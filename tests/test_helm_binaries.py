@@ -141,7 +141,16 @@ def _refused_cases() -> list[tuple[object, str]]:
 @pytest.mark.parametrize(("path", "rule"), _refused_cases(), ids=lambda p: getattr(p, "stem", p))
 def test_plain_helm_refuses_a_case_the_chart_refuses_in_its_own_words(helm, path, rule, tmp_path):
     done = subprocess.run(
-        [str(cached_binary(helm)), "template", "test", str(CHART), "--values", str(path)],
+        [
+            str(cached_binary(helm)),
+            "template",
+            "test",
+            str(CHART),
+            "--values",
+            str(path),
+            "--kube-version",
+            LOWEST,
+        ],
         capture_output=True,
         text=True,
         check=False,
