@@ -18,7 +18,7 @@ from kube_harness import EMULATED_KUBE_VERSION, cached_binary
 from oci_registry import Registry, start_registry
 
 from conftest import CHART, EXAMPLES, ROOT
-from modelservice import __version__
+from modelservice import __version__, changelog
 from modelservice.cli import cli
 from modelservice.helm.package import package_chart
 
@@ -180,20 +180,7 @@ def test_the_artifact_hub_images_are_the_images_the_chart_renders_by_default():
 
 def changelog_sections() -> list[tuple[str, list[tuple[str, str]]]]:
     """CHANGELOG.md as (version, [(kind, entry)]) newest first."""
-    import re
-
-    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    sections = []
-    for block in re.split(r"^## ", text, flags=re.M)[1:]:
-        version = re.match(r"\[([^\]]+)\]", block).group(1)
-        entries, kind = [], None
-        for line in block.splitlines():
-            if line.startswith("### "):
-                kind = line[4:].strip().lower()
-            elif line.startswith("- "):
-                entries.append((kind, line[2:].strip()))
-        sections.append((version, entries))
-    return sections
+    return changelog.sections((ROOT / "CHANGELOG.md").read_text(encoding="utf-8"))
 
 
 def test_the_artifact_hub_changes_are_the_changelog_entries_of_this_version():

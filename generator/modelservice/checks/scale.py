@@ -253,7 +253,9 @@ def promql_metrics(query: str) -> set[str]:
 
 def _cannot_wake(trigger: dict[str, Any]) -> str | None:
     """Why a trigger cannot bring a service back from zero replicas, or None if it can."""
-    kind = str(trigger.get("type") or "")
+    kind = trigger.get("type")
+    if not isinstance(kind, str):
+        return None  # KEDA's own schema refuses it, with its line (the CRD's check)
     known = keda_triggers()
     if known is not None and kind not in known:
         return f"its type {kind!r} is no KEDA scaler"
