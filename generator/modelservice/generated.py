@@ -1,7 +1,8 @@
 """Every generated file of the project and the text it must hold: from the values schema, the
 chart's ``values.schema.json``, the ``# --`` comments of ``values.yaml`` and ``README.md``
 (:mod:`modelservice.schema.generate`); from the rule registry, ``docs/rules.md``; from
-CHANGELOG.md, the chart's ``artifacthub.io/changes`` annotation (both in a source checkout). ``make generate`` writes them; the suite fails when a committed one drifts.
+CHANGELOG.md, the chart's ``artifacthub.io/changes`` annotation (both in a source checkout).
+``make generate`` writes them; the suite fails when a committed one drifts.
 """
 
 from __future__ import annotations
