@@ -436,6 +436,93 @@ def test_every_custom_kind_rendered_needs_a_crd_serving_its_version(case):
     assert "serves v1" in found[0].message and "no CRD" in found[1].message
 
 
+# -- metrics APIs -------------------------------------------------------------------------------
+# This API server serves no metrics API (no adapter, no KEDA): an autoscaler's metric is
+# warned of. tests/test_hpa_without_adapter.py shows on the real controller manager the
+# condition the warning names, and a served API passing.
+
+AUTOSCALED = "  accessModes: [ReadWriteMany]\nautoscaling:\n  enabled: true\n"
+
+
+@pytest.mark.parametrize(
+    "metric_type, group, reason",
+    [
+        ("Pods", "custom.metrics.k8s.io", "FailedGetPodsMetric"),
+        ("External", "external.metrics.k8s.io", "FailedGetExternalMetric"),
+    ],
+)
+def test_an_hpa_metric_whose_api_no_adapter_serves_is_warned_of(case, metric_type, group, reason):
+    case.node()
+    values = case.values(AUTOSCALED + f"  engine: hpa\n  hpa:\n    metricType: {metric_type}\n")
+    result, problems = case.check(values)
+    assert result.exit_code == 0, result.output  # a warning: the release installs
+    assert rules(problems) == [(12, "/autoscaling/hpa/metricType", "check-metrics-api")]
+    message = problems[0]["message"]
+    assert f"from {group}, which the cluster does not serve (no APIService of {group}" in message
+    assert f"ScalingActive=False with reason {reason}" in message
+
+
+def test_a_scaled_object_needs_the_external_metrics_api_of_keda(case):
+    case.node()
+    values = case.values(
+        AUTOSCALED + "  engine: keda\n  keda:\n    serverAddress: http://prometheus:9090\n"
+    )
+    result, problems = case.check(values)
+    assert result.exit_code == 0, result.output
+    assert rules(problems) == [(10, "/autoscaling/engine", "check-metrics-api")]
+    assert "keda-hpa-" in problems[0]["message"]
+    assert "KEDA's metrics API server" in problems[0]["message"]
+
+
+def test_a_registered_metrics_api_that_is_not_available_is_warned_of_with_its_condition(case):
+    case.node()
+    name = "v1beta2.custom.metrics.k8s.io"
+    api_service = {
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
+        "metadata": {"name": name},
+        "spec": {
+            "group": "custom.metrics.k8s.io",
+            "version": "v1beta2",
+            "service": {"namespace": case.namespace, "name": "no-adapter", "port": 443},
+            "insecureSkipTLSVerify": True,
+            "groupPriorityMinimum": 100,
+            "versionPriority": 200,
+        },
+    }
+    case.server.create(api_service)
+    try:
+        path = f"/apis/apiregistration.k8s.io/v1/apiservices/{name}"
+
+        def judged():
+            conditions = case.server.request("GET", path).get("status", {}).get("conditions")
+            return conditions or None
+
+        _wait("the aggregator's verdict on the APIService", judged)
+        values = case.values(AUTOSCALED + "  engine: hpa\n")
+        result, problems = case.check(values)
+        assert result.exit_code == 0, result.output
+        assert rules(problems) == [(10, "/autoscaling/engine", "check-metrics-api")]
+        assert (
+            f"APIService {name} is not Available (ServiceNotFound: service/no-adapter in "
+            f'"{case.namespace}" is not present)' in problems[0]["message"]
+        )
+        assert "make its APIService Available" in problems[0]["message"]
+    finally:
+        case.server.delete(api_service)
+
+
+def _wait(what, probe, timeout=60):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout}s")
+        time.sleep(0.2)
+    return found
+
+
 # -- nodes --------------------------------------------------------------------------------------
 
 

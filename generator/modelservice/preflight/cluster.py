@@ -119,6 +119,11 @@ class Cluster:
         )
         return list((found or {}).get("items") or [])
 
+    def api_services(self) -> list[dict[str, Any]]:
+        """The APIServices of the aggregation layer, with their Available condition."""
+        found = self.get("/apis/apiregistration.k8s.io/v1/apiservices", what="list apiservices")
+        return list((found or {}).get("items") or [])
+
     def nodes(self) -> list[dict[str, Any]]:
         found = self.get("/api/v1/nodes", what="list nodes")
         return list((found or {}).get("items") or [])
