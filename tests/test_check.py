@@ -523,6 +523,129 @@ def _wait(what, probe, timeout=60):
     return found
 
 
+# -- features gated above the chart's floor ----------------------------------------------------
+# This API server is Kubernetes 1.37 emulating 1.34, where ImageVolume is beta and off.
+
+IMAGE_VOLUME = (
+    "extraVolumes:\n  - name: models\n    image:\n"
+    "      reference: registry.example.com/models/qwen2.5:1\n"
+    "extraVolumeMounts:\n  - {name: models, mountPath: /models}\n"
+)
+
+
+def test_an_image_volume_is_refused_on_a_release_whose_gate_is_off_as_the_server_drops_it(case):
+    case.node()
+    values = case.values(IMAGE_VOLUME)
+    result, problems = case.check(values)
+    assert result.exit_code == 1
+    assert rules(problems) == [(9, "/extraVolumes/0/image", "check-feature-gated")]
+    version = case.server.request("GET", "/version")
+    assert (version["emulationMajor"], version["emulationMinor"]) == ("1", "34")
+    message = problems[0]["message"]
+    assert f"Kubernetes 1.34 ({version['gitVersion']} emulating 1.34)" in message
+    assert "its gate ImageVolume is Beta, off by default until 1.35" in message
+    assert "the API server reports the gate off" in message
+    assert "drops the volume and its mounts" in message
+    # What the message says the server does: it accepts the Deployment and drops both.
+    from modelservice.helm.engine import render
+    from modelservice.values.loader import load_file
+
+    rendered = render(CHART, load_file(values).data, release="llm", namespace=case.namespace)
+    deployment = next(o for o in rendered.objects() if o["kind"] == "Deployment")
+    stored = case.server.request(
+        "POST",
+        f"/apis/apps/v1/namespaces/{case.namespace}/deployments?dryRun=All&fieldValidation=Strict",
+        deployment,
+    )
+    pod = stored["spec"]["template"]["spec"]
+    assert "models" not in [v["name"] for v in pod["volumes"]]
+    assert "/models" not in [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]]
+
+
+def test_a_release_that_uses_no_gated_feature_passes_without_a_word_on_features(case):
+    case.node()
+    result = case.text(case.values(""))
+    assert result.exit_code == 0, result.output
+    assert "features:" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "release, gate_on, severity, says",
+    [
+        ((1, 30), None, "error", "that release does not know it (gate ImageVolume from 1.31)"),
+        ((1, 32), None, "error", "Alpha, off by default until 1.35, and whether the API server"),
+        ((1, 34), False, "error", "Beta, off by default until 1.35, and the API server reports"),
+        ((1, 34), True, "warning", "the kubelets of the nodes the pods run on must have it on"),
+        ((1, 35), None, None, "on by default (ImageVolume Beta)"),
+        ((1, 36), False, None, "on by default (ImageVolume GA)"),
+    ],
+)
+def test_the_verdict_on_a_gated_feature_follows_its_gate_at_the_clusters_release(
+    release, gate_on, severity, says
+):
+    from modelservice.checks.cluster.features import FEATURES, verdict
+
+    found = verdict(FEATURES["ImageVolume"], release, gate_on)
+    assert found[0] == severity and says in found[1]
+
+
+@pytest.mark.parametrize(
+    "version, release",
+    [
+        ({"major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "34"}, (1, 34)),
+        ({"major": "1", "minor": "33+", "gitVersion": "v1.33.5-eks-1"}, (1, 33)),
+        ({"gitVersion": "v1.35.0"}, (1, 35)),
+        ({}, None),
+    ],
+)
+def test_the_clusters_release_is_the_one_its_api_server_emulates(version, release):
+    from modelservice.checks.cluster.features import server_release
+
+    assert server_release(version) == release
+
+
+def test_the_gates_are_read_from_the_api_servers_metrics(apiserver):
+    import urllib.request
+
+    from modelservice.preflight.cluster import gates_enabled
+
+    request = urllib.request.Request(apiserver.url + "/metrics")
+    request.add_header("Authorization", f"Bearer {apiserver.token}")
+    with urllib.request.urlopen(request, context=apiserver._context, timeout=30) as answer:
+        text = answer.read().decode()
+    gates = gates_enabled(text)
+    lines = [line for line in text.splitlines() if line.startswith("kubernetes_feature_enabled{")]
+    assert len(gates) == len(lines) > 50
+    assert gates["ImageVolume"] is False  # beta, off, at 1.34
+    assert any(gates.values())
+
+
+def test_the_table_of_gated_features_is_kubernetes_own(apiserver):
+    """Each feature's versioned specs as pkg/features/kube_features.go of the Kubernetes the
+    suite runs lists them (copied into the cache by `make tools`)."""
+    import re
+
+    from kube_harness import cache_dir
+
+    from modelservice.checks.cluster.features import FEATURES
+
+    git = apiserver.request("GET", "/version")["gitVersion"]
+    source = (cache_dir() / f"kubernetes-{git}" / "kube_features.go").read_text()
+    table = source[source.index("var defaultVersionedKubernetesFeatureGates") :]
+    for gate, found in FEATURES.items():
+        block = re.search(rf"\n\t{gate}: \{{\n(.*?)\n\t\}},", table, re.DOTALL)
+        assert block, gate
+        specs = re.findall(
+            r'version\.MustParse\("(\d+)\.(\d+)"\), Default: (true|false), '
+            r"PreRelease: featuregate\.(\w+)",
+            block.group(1),
+        )
+        assert [
+            ((int(major), int(minor)), default == "true", stage)
+            for major, minor, default, stage in specs
+        ] == [(s.since, s.default, s.stage) for s in found.specs]
+
+
 # -- nodes --------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from ..core.errors import UserError
@@ -40,6 +41,14 @@ class Cluster:
         return self._answers[path]
 
     def _get(self, path: str, *, what: str) -> Any:
+        response = self._call(path, what=what, accept="application/json")
+        if response is None or isinstance(response, int):
+            return None
+        return json.loads(response.data or b"null")
+
+    def _call(self, path: str, *, what: str, accept: str, quiet: bool = False) -> Any:
+        """GET ``path``: the response; None for 404; the status of a refusal when ``quiet``
+        (else a refusal raises a UserError naming the permission)."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -47,7 +56,7 @@ class Cluster:
             method, url, headers, body, post = self.api.param_serialize(
                 "GET",
                 path,
-                header_params={"Accept": "application/json"},
+                header_params={"Accept": accept},
                 auth_settings=["BearerToken"],
             )
             response = self.api.call_api(
@@ -60,12 +69,16 @@ class Cluster:
             )
             response.read()
         except ApiException as exc:
+            if quiet:
+                return exc.status or 0
             return self._refused(exc.status or 0, str(exc.reason), what)
         except (HTTPError, OSError) as exc:
             raise UserError(f"{self.server}: cannot reach the API server: {exc}") from None
         if response.status >= 300:
+            if quiet:
+                return response.status
             return self._refused(response.status, str(response.reason), what)
-        return json.loads(response.data or b"null")
+        return response
 
     def _refused(self, status: int, reason: str, what: str) -> None:
         if status == 404:
@@ -124,6 +137,20 @@ class Cluster:
         found = self.get("/apis/apiregistration.k8s.io/v1/apiservices", what="list apiservices")
         return list((found or {}).get("items") or [])
 
+    def version(self) -> Any:
+        """The API server's /version (its release, and the one it emulates, if it does)."""
+        return self.get("/version", what="get /version")
+
+    def feature_gates(self) -> dict[str, bool] | None:
+        """The API server's feature gates as its /metrics reports them
+        (``kubernetes_feature_enabled``), or None when the credentials may not read it."""
+        if "/metrics" not in self._answers:
+            response = self._call("/metrics", what="get /metrics", accept="text/plain", quiet=True)
+            text = response.data.decode("utf-8", "replace") if hasattr(response, "data") else None
+            self._answers["/metrics"] = gates_enabled(text) if text is not None else None
+        found: dict[str, bool] | None = self._answers["/metrics"]
+        return found
+
     def nodes(self) -> list[dict[str, Any]]:
         found = self.get("/api/v1/nodes", what="list nodes")
         return list((found or {}).get("items") or [])
@@ -147,3 +174,17 @@ class Cluster:
         )
         found = self.get(f"/api/v1/pods?fieldSelector={selector}", what="list pods")
         return list((found or {}).get("items") or [])
+
+
+def gates_enabled(metrics: str) -> dict[str, bool]:
+    """The feature gates an API server reports in its /metrics (``kubernetes_feature_enabled``)."""
+    found = {}
+    pattern = re.compile(r"^kubernetes_feature_enabled\{([^}]*)\}\s+([0-9.eE+-]+)\s*$")
+    for line in metrics.splitlines():
+        match = pattern.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(1)))
+        if "name" in labels:
+            found[labels["name"]] = float(match.group(2)) == 1.0
+    return found
