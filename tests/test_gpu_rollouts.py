@@ -107,7 +107,9 @@ def test_a_rolling_update_with_surge_blocks_on_full_gpus_and_helm_upgrade_wait_t
     warning = problems[0]["message"]
     assert "maxSurge 25% and maxUnavailable 25%" in warning
     assert "a new pod starts asking for nvidia.com/gpu 1" in warning
-    assert "set rollingUpdate.maxSurge: 0 with maxUnavailable: 1, or type: Recreate" in warning
+    assert "Leave strategy empty (the chart's default for GPU pods: maxSurge 0" in warning
+    assert "set rollingUpdate.maxSurge: 0 with maxUnavailable: 1" in warning
+    assert "or type: Recreate (every replica down for one start)" in warning
 
     upgrade = cluster.helm(
         helm, "upgrade", "llm", str(CHART), *args, *UPGRADE,

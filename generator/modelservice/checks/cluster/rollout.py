@@ -97,6 +97,12 @@ def rollout_surge(ctx: Context) -> Iterator[Finding]:
             for f in placed[:5]
         )
         insufficient = ", ".join(f"Insufficient {r}" for r in short)
+        fix = (
+            "Leave strategy empty (the chart's default for GPU pods: maxSurge 0, "
+            "maxUnavailable 1), "
+            if extended(asked)
+            else ""
+        )
         yield Finding(
             pod.obj,
             ("spec", "strategy"),
@@ -108,9 +114,8 @@ def rollout_surge(ctx: Context) -> Iterator[Finding]:
             "the old pods keep serving, and `helm upgrade --wait` fails when its --timeout runs "
             'out (Helm 3: "UPGRADE FAILED: context deadline exceeded"; Helm 4: "resource '
             f"Deployment/{ctx.namespace}/{name} not ready. status: InProgress, message: "
-            f"Updated: {posts.surge}/{count}\"). Leave strategy empty (the chart's default for "
-            "GPU pods: maxSurge 0, maxUnavailable 1: one replica down at a time), set "
-            "rollingUpdate.maxSurge: 0 with maxUnavailable: 1, or type: Recreate (every replica "
+            f'Updated: {posts.surge}/{count}"). {fix}set rollingUpdate.maxSurge: 0 with '
+            "maxUnavailable: 1 (one replica down at a time), or type: Recreate (every replica "
             "down for one start), or free room for the surge first",
             CHECK_ROLLOUT_SURGE,
             key=True,
