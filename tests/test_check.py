@@ -456,6 +456,216 @@ def test_every_custom_kind_rendered_needs_a_crd_serving_its_version(case):
     assert "serves v1" in found[0].message and "no CRD" in found[1].message
 
 
+# -- metrics APIs -------------------------------------------------------------------------------
+# This API server serves no metrics API (no adapter, no KEDA): an autoscaler's metric is
+# warned of. tests/test_hpa_without_adapter.py shows on the real controller manager the
+# condition the warning names, and a served API passing.
+
+AUTOSCALED = "  accessModes: [ReadWriteMany]\nautoscaling:\n  enabled: true\n"
+
+
+@pytest.mark.parametrize(
+    "metric_type, group, reason",
+    [
+        ("Pods", "custom.metrics.k8s.io", "FailedGetPodsMetric"),
+        ("External", "external.metrics.k8s.io", "FailedGetExternalMetric"),
+    ],
+)
+def test_an_hpa_metric_whose_api_no_adapter_serves_is_warned_of(case, metric_type, group, reason):
+    case.node()
+    values = case.values(AUTOSCALED + f"  engine: hpa\n  hpa:\n    metricType: {metric_type}\n")
+    result, problems = case.check(values)
+    assert result.exit_code == 0, result.output  # a warning: the release installs
+    assert rules(problems) == [(12, "/autoscaling/hpa/metricType", "check-metrics-api")]
+    message = problems[0]["message"]
+    assert f"from {group}, which the cluster does not serve (no APIService of {group}" in message
+    assert f"ScalingActive=False with reason {reason}" in message
+
+
+def test_a_scaled_object_needs_the_external_metrics_api_of_keda(case):
+    case.node()
+    values = case.values(
+        AUTOSCALED + "  engine: keda\n  keda:\n    serverAddress: http://prometheus:9090\n"
+    )
+    result, problems = case.check(values)
+    assert result.exit_code == 0, result.output
+    assert rules(problems) == [(10, "/autoscaling/engine", "check-metrics-api")]
+    assert "keda-hpa-" in problems[0]["message"]
+    assert "KEDA's metrics API server" in problems[0]["message"]
+
+
+def test_a_registered_metrics_api_that_is_not_available_is_warned_of_with_its_condition(case):
+    case.node()
+    name = "v1beta2.custom.metrics.k8s.io"
+    api_service = {
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
+        "metadata": {"name": name},
+        "spec": {
+            "group": "custom.metrics.k8s.io",
+            "version": "v1beta2",
+            "service": {"namespace": case.namespace, "name": "no-adapter", "port": 443},
+            "insecureSkipTLSVerify": True,
+            "groupPriorityMinimum": 100,
+            "versionPriority": 200,
+        },
+    }
+    case.server.create(api_service)
+    try:
+        path = f"/apis/apiregistration.k8s.io/v1/apiservices/{name}"
+
+        def judged():
+            conditions = case.server.request("GET", path).get("status", {}).get("conditions")
+            return conditions or None
+
+        _wait("the aggregator's verdict on the APIService", judged)
+        values = case.values(AUTOSCALED + "  engine: hpa\n")
+        result, problems = case.check(values)
+        assert result.exit_code == 0, result.output
+        assert rules(problems) == [(10, "/autoscaling/engine", "check-metrics-api")]
+        assert (
+            f"APIService {name} is not Available (ServiceNotFound: service/no-adapter in "
+            f'"{case.namespace}" is not present)' in problems[0]["message"]
+        )
+        assert "make its APIService Available" in problems[0]["message"]
+    finally:
+        case.server.delete(api_service)
+
+
+def _wait(what, probe, timeout=60):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout}s")
+        time.sleep(0.2)
+    return found
+
+
+# -- features gated above the chart's floor ----------------------------------------------------
+# This API server is Kubernetes 1.37 emulating 1.34, where ImageVolume is beta and off.
+
+IMAGE_VOLUME = (
+    "extraVolumes:\n  - name: models\n    image:\n"
+    "      reference: registry.example.com/models/qwen2.5:1\n"
+    "extraVolumeMounts:\n  - {name: models, mountPath: /models}\n"
+)
+
+
+def test_an_image_volume_is_refused_on_a_release_whose_gate_is_off_as_the_server_drops_it(case):
+    case.node()
+    values = case.values(IMAGE_VOLUME)
+    result, problems = case.check(values)
+    assert result.exit_code == 1
+    assert rules(problems) == [(9, "/extraVolumes/0/image", "check-feature-gated")]
+    version = case.server.request("GET", "/version")
+    assert (version["emulationMajor"], version["emulationMinor"]) == ("1", "34")
+    message = problems[0]["message"]
+    assert f"Kubernetes 1.34 ({version['gitVersion']} emulating 1.34)" in message
+    assert "its gate ImageVolume is Beta, off by default until 1.35" in message
+    assert "the API server reports the gate off" in message
+    assert "drops the volume and its mounts" in message
+    # What the message says the server does: it accepts the Deployment and drops both.
+    from modelservice.helm.engine import render
+    from modelservice.values.loader import load_file
+
+    rendered = render(CHART, load_file(values).data, release="llm", namespace=case.namespace)
+    deployment = next(o for o in rendered.objects() if o["kind"] == "Deployment")
+    stored = case.server.request(
+        "POST",
+        f"/apis/apps/v1/namespaces/{case.namespace}/deployments?dryRun=All&fieldValidation=Strict",
+        deployment,
+    )
+    pod = stored["spec"]["template"]["spec"]
+    assert "models" not in [v["name"] for v in pod["volumes"]]
+    assert "/models" not in [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]]
+
+
+def test_a_release_that_uses_no_gated_feature_passes_without_a_word_on_features(case):
+    case.node()
+    result = case.text(case.values(""))
+    assert result.exit_code == 0, result.output
+    assert "features:" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "release, gate_on, severity, says",
+    [
+        ((1, 30), None, "error", "that release does not know it (gate ImageVolume from 1.31)"),
+        ((1, 32), None, "error", "Alpha, off by default until 1.35, and whether the API server"),
+        ((1, 34), False, "error", "Beta, off by default until 1.35, and the API server reports"),
+        ((1, 34), True, "warning", "the kubelets of the nodes the pods run on must have it on"),
+        ((1, 35), None, None, "on by default (ImageVolume Beta)"),
+        ((1, 36), False, None, "on by default (ImageVolume GA)"),
+    ],
+)
+def test_the_verdict_on_a_gated_feature_follows_its_gate_at_the_clusters_release(
+    release, gate_on, severity, says
+):
+    from modelservice.checks.cluster.features import FEATURES, verdict
+
+    found = verdict(FEATURES["ImageVolume"], release, gate_on)
+    assert found[0] == severity and says in found[1]
+
+
+@pytest.mark.parametrize(
+    "version, release",
+    [
+        ({"major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "34"}, (1, 34)),
+        ({"major": "1", "minor": "33+", "gitVersion": "v1.33.5-eks-1"}, (1, 33)),
+        ({"gitVersion": "v1.35.0"}, (1, 35)),
+        ({}, None),
+    ],
+)
+def test_the_clusters_release_is_the_one_its_api_server_emulates(version, release):
+    from modelservice.checks.cluster.features import server_release
+
+    assert server_release(version) == release
+
+
+def test_the_gates_are_read_from_the_api_servers_metrics(apiserver):
+    import urllib.request
+
+    from modelservice.preflight.cluster import gates_enabled
+
+    request = urllib.request.Request(apiserver.url + "/metrics")
+    request.add_header("Authorization", f"Bearer {apiserver.token}")
+    with urllib.request.urlopen(request, context=apiserver._context, timeout=30) as answer:
+        text = answer.read().decode()
+    gates = gates_enabled(text)
+    lines = [line for line in text.splitlines() if line.startswith("kubernetes_feature_enabled{")]
+    assert len(gates) == len(lines) > 50
+    assert gates["ImageVolume"] is False  # beta, off, at 1.34
+    assert any(gates.values())
+
+
+def test_the_table_of_gated_features_is_kubernetes_own(apiserver):
+    """Each feature's versioned specs as pkg/features/kube_features.go of the Kubernetes the
+    suite runs lists them (copied into the cache by `make tools`)."""
+    import re
+
+    from kube_harness import cache_dir
+
+    from modelservice.checks.cluster.features import FEATURES
+
+    git = apiserver.request("GET", "/version")["gitVersion"]
+    source = (cache_dir() / f"kubernetes-{git}" / "kube_features.go").read_text()
+    table = source[source.index("var defaultVersionedKubernetesFeatureGates") :]
+    for gate, found in FEATURES.items():
+        block = re.search(rf"\n\t{gate}: \{{\n(.*?)\n\t\}},", table, re.DOTALL)
+        assert block, gate
+        specs = re.findall(
+            r'version\.MustParse\("(\d+)\.(\d+)"\), Default: (true|false), '
+            r"PreRelease: featuregate\.(\w+)",
+            block.group(1),
+        )
+        assert [
+            ((int(major), int(minor)), default == "true", stage)
+            for major, minor, default, stage in specs
+        ] == [(s.since, s.default, s.stage) for s in found.specs]
+
+
 # -- nodes --------------------------------------------------------------------------------------
 
 

@@ -166,8 +166,14 @@ def test_every_rule_validate_reports_has_a_failing_case():
     assert NOT_CASE_FILES <= rules_of_validate(), "a rule named here no longer exists"
 
 
+#: The tests of `modelservice check`: against the API server (test_check.py), and against the
+#: control plane where what the rule predicts also happens (a blocked rollout, an HPA's
+#: condition).
+CHECK_TESTS = ("test_check.py", "test_gpu_rollouts.py", "test_hpa_without_adapter.py")
+
+
 def test_every_rule_of_check_has_a_test_against_a_real_api_server():
-    text = (ROOT / "tests" / "test_check.py").read_text(encoding="utf-8")
+    text = "".join((ROOT / "tests" / n).read_text(encoding="utf-8") for n in CHECK_TESTS)
     cluster = {r.id for r in load_all().rules.values() if r.stage == "cluster"}
     assert sorted(r for r in cluster if f'"{r}"' not in text) == []
 

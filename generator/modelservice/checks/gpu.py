@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.problem import Problem
 from ..core.rules import rule
 from ..core.tree import get
+from ..release import Pod, fenceposts, is_zero
 from .context import Finding, check
 
 if TYPE_CHECKING:
@@ -70,6 +71,22 @@ SHM_REQUIRED = rule(
     "release",
     "Several GPU workers exchange tensors through /dev/shm (NCCL), and a container gets only "
     "64 MiB of it without `shm.enabled`: set shm.enabled: true.",
+)
+GPU_ROLLING_UPDATE_SURGE = rule(
+    "gpu-rolling-update-surge",
+    "warning",
+    "release",
+    "`strategy` on GPU pods is a RollingUpdate with maxSurge above 0 (a bare "
+    "`type: RollingUpdate` too: Kubernetes' default is 25%, at least one pod) and maxUnavailable "
+    "0 at the release's replicas (25% of fewer than four rounds down to 0): an upgrade starts a "
+    "new pod before any old one stops, so it needs GPUs beyond those the release holds. On a "
+    "cluster whose GPUs are all taken the new pod stays Pending (`Insufficient nvidia.com/gpu`), "
+    "the old pods keep theirs, and `helm upgrade --wait` times out. Leave `strategy` empty (the "
+    "chart's default for GPU pods: maxSurge 0, maxUnavailable 1, one replica down at a time), "
+    "set maxSurge 0 with maxUnavailable 1, or type Recreate (every replica down for one start); "
+    "keep a surge only where the cluster keeps spare GPUs for it (`modelservice check` looks "
+    "before an upgrade, rule check-rollout-surge). StatefulSets (persistence.perPod) and "
+    "LeaderWorkerSets (multiNode) never surge.",
 )
 RESOURCES_GPU = rule(
     "resources-gpu",
@@ -209,6 +226,51 @@ def gpu_resources(ctx: Context) -> Iterator[Finding]:
                 RESOURCES_GPU,
                 key=True,
             )
+
+
+def device_limits(pod: Pod) -> dict[str, str]:
+    """The extended resources (GPUs, vGPU slices, other devices) the pod's containers ask for
+    in their limits, each with its largest amount."""
+    found: dict[str, str] = {}
+    for container in pod.containers(init=False):
+        for name, amount in container.resources("limits").items():
+            if "/" in str(name) and not str(name).startswith("hugepages-"):
+                if not is_zero(amount) and str(name) not in found:
+                    found[str(name)] = str(amount)
+    return found
+
+
+@check("release", GPU_ROLLING_UPDATE_SURGE)
+def rolling_update_surge(ctx: Context) -> Iterator[Finding]:
+    """A rolling update of GPU pods never needs a GPU the release does not hold."""
+    from .storage import shared_single_node_modes
+
+    for pod in ctx.release.server_pods:
+        devices = device_limits(pod)
+        count = ctx.release.least_replicas(pod.obj)
+        posts = fenceposts(pod.obj, count)
+        if not devices or posts is None or posts.surge == 0 or posts.unavailable > 0:
+            continue
+        if shared_single_node_modes(ctx, pod):
+            continue  # the new pod waits for the cache claim first: rolling-update-on-rwo-cache
+        asked = ", ".join(f"{name} {amount}" for name, amount in devices.items())
+        first = next(iter(devices))
+        pods = f"{posts.surge} new pods" if posts.surge > 1 else "a new pod"
+        replicas = f"{count} replica" + ("s" if count != 1 else "")
+        yield Finding(
+            pod.obj,
+            ("spec", "strategy"),
+            f"a rolling update with maxSurge {posts.max_surge} and maxUnavailable "
+            f"{posts.max_unavailable} ({replicas}: none may stop first) starts {pods} asking "
+            f"for {asked} before an old one stops: on a cluster whose GPUs are all taken it "
+            f"stays Pending (Insufficient {first}), the old pods keep theirs and `helm upgrade "
+            "--wait` times out. Leave strategy empty (the chart's default for GPU pods: maxSurge "
+            "0, maxUnavailable 1: one replica down at a time), set rollingUpdate.maxSurge: 0 "
+            "with maxUnavailable: 1, or type: Recreate (every replica down for one start); keep "
+            "the surge only where spare GPUs are kept for it (modelservice check looks)",
+            GPU_ROLLING_UPDATE_SURGE,
+            key=True,
+        )
 
 
 def _chart_resources(ctx: Context) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from typing import Any
 
@@ -43,6 +44,14 @@ class Cluster:
         return self._answers[path]
 
     def _get(self, path: str, *, what: str) -> Any:
+        response = self._call(path, what=what, accept="application/json")
+        if response is None or isinstance(response, int):
+            return None
+        return json.loads(response.data or b"null")
+
+    def _call(self, path: str, *, what: str, accept: str, quiet: bool = False) -> Any:
+        """GET ``path``: the response; None for 404; the status of a refusal when ``quiet``
+        (else a refusal raises a UserError naming the permission)."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError, InsecureRequestWarning
 
@@ -50,20 +59,24 @@ class Cluster:
             with warnings.catch_warnings():
                 # With verification off urllib3 warns on every request; check says it once.
                 warnings.simplefilter("ignore", InsecureRequestWarning)
-                response = self._call(path)
+                response = self._request(path, accept)
         except ApiException as exc:
+            if quiet:
+                return exc.status or 0
             return self._refused(exc.status or 0, str(exc.reason), what)
         except (HTTPError, OSError) as exc:
             raise UserError(f"{self.server}: cannot reach the API server: {exc}") from None
         if response.status >= 300:
+            if quiet:
+                return response.status
             return self._refused(response.status, str(response.reason), what)
-        return json.loads(response.data or b"null")
+        return response
 
-    def _call(self, path: str) -> Any:
+    def _request(self, path: str, accept: str) -> Any:
         method, url, headers, body, post = self.api.param_serialize(
             "GET",
             path,
-            header_params={"Accept": "application/json"},
+            header_params={"Accept": accept},
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(
@@ -129,8 +142,37 @@ class Cluster:
         )
         return list((found or {}).get("items") or [])
 
+    def api_services(self) -> list[dict[str, Any]]:
+        """The APIServices of the aggregation layer, with their Available condition."""
+        found = self.get("/apis/apiregistration.k8s.io/v1/apiservices", what="list apiservices")
+        return list((found or {}).get("items") or [])
+
+    def version(self) -> Any:
+        """The API server's /version (its release, and the one it emulates, if it does)."""
+        return self.get("/version", what="get /version")
+
+    def feature_gates(self) -> dict[str, bool] | None:
+        """The API server's feature gates as its /metrics reports them
+        (``kubernetes_feature_enabled``), or None when the credentials may not read it."""
+        if "/metrics" not in self._answers:
+            response = self._call("/metrics", what="get /metrics", accept="text/plain", quiet=True)
+            text = response.data.decode("utf-8", "replace") if hasattr(response, "data") else None
+            self._answers["/metrics"] = gates_enabled(text) if text is not None else None
+        found: dict[str, bool] | None = self._answers["/metrics"]
+        return found
+
     def nodes(self) -> list[dict[str, Any]]:
         found = self.get("/api/v1/nodes", what="list nodes")
+        return list((found or {}).get("items") or [])
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Pods of a namespace that a label selector selects."""
+        from urllib.parse import quote
+
+        found = self.get(
+            f"/api/v1/namespaces/{namespace}/pods?labelSelector={quote(selector, safe='')}",
+            what=f"list pods in namespace {namespace}",
+        )
         return list((found or {}).get("items") or [])
 
     def pods_on(self, node: str) -> list[dict[str, Any]]:
@@ -142,3 +184,17 @@ class Cluster:
         )
         found = self.get(f"/api/v1/pods?fieldSelector={selector}", what="list pods")
         return list((found or {}).get("items") or [])
+
+
+def gates_enabled(metrics: str) -> dict[str, bool]:
+    """The feature gates an API server reports in its /metrics (``kubernetes_feature_enabled``)."""
+    found = {}
+    pattern = re.compile(r"^kubernetes_feature_enabled\{([^}]*)\}\s+([0-9.eE+-]+)\s*$")
+    for line in metrics.splitlines():
+        match = pattern.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(1)))
+        if "name" in labels:
+            found[labels["name"]] = float(match.group(2)) == 1.0
+    return found

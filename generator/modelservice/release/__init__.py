@@ -395,30 +395,64 @@ def replicas(workload: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def surge_pods(workload: dict[str, Any]) -> int:
+def surge_pods(workload: dict[str, Any], count: int | None = None) -> int:
     """How many pods a rollout of ``workload`` starts before it stops an old one, as its
     controller computes it: 0 for a Recreate Deployment, a StatefulSet (it replaces pods one
-    by one) and maxSurge 0; else maxSurge (25% by default) of the replicas, rounded up."""
+    by one) and maxSurge 0; else maxSurge (25% by default) of the replicas (``count``, else the
+    rendered ones), rounded up."""
     kind = workload.get("kind")
     if kind == "StatefulSet":
         return 0
     if kind == "LeaderWorkerSet":
         surge = get(workload, ("spec", "rolloutStrategy", "rollingUpdateConfiguration", "maxSurge"))
-        return _scaled(surge if surge is not None else 0, replicas(workload) or 1)
+        return _scaled(surge if surge is not None else 0, count or replicas(workload) or 1)
+    posts = fenceposts(workload, count)
+    return posts.surge if posts is not None else 0
+
+
+@dataclass(frozen=True)
+class Fenceposts:
+    """What a rolling update of a Deployment may do at once, as the Deployment controller
+    resolves maxSurge and maxUnavailable against its replicas."""
+
+    replicas: int
+    #: new pods it may start beyond the replicas (maxSurge, a percentage rounded up)
+    surge: int
+    #: pods it may stop before their replacements are Ready (maxUnavailable, a percentage
+    #: rounded down; 1 when both come out 0, or the rollout could never move)
+    unavailable: int
+    #: the two values as the strategy gives them (Kubernetes' defaults: 25%)
+    max_surge: Any = "25%"
+    max_unavailable: Any = "25%"
+
+
+def fenceposts(workload: dict[str, Any], count: int | None = None) -> Fenceposts | None:
+    """The fenceposts of a RollingUpdate Deployment with ``count`` replicas (else its rendered
+    replicas, at least 1); None for a Recreate Deployment and every other kind."""
+    if workload.get("kind") != "Deployment":
+        return None
     strategy = get(workload, ("spec", "strategy")) or {}
     if strategy.get("type") == "Recreate":
-        return 0
-    surge = get(strategy, ("rollingUpdate", "maxSurge"))
-    return _scaled("25%" if surge is None else surge, replicas(workload) or 1)
+        return None
+    total = count if count is not None else replicas(workload) or 1
+    rolling = strategy.get("rollingUpdate") or {}
+    max_surge = rolling.get("maxSurge", "25%")
+    max_unavailable = rolling.get("maxUnavailable", "25%")
+    surge = _scaled(max_surge, total)
+    unavailable = _scaled(max_unavailable, total, up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return Fenceposts(total, surge, unavailable, max_surge, max_unavailable)
 
 
-def _scaled(value: Any, total: int) -> int:
-    """An int-or-percent of ``total``, a percentage rounded up as for maxSurge."""
+def _scaled(value: Any, total: int, *, up: bool = True) -> int:
+    """An int-or-percent of ``total``, a percentage rounded up as for maxSurge (down as for
+    maxUnavailable when not ``up``)."""
     if isinstance(value, str) and value.endswith("%"):
         digits = value[:-1]
         if not digits.isdigit():
             return 0
-        return -(-int(digits) * total // 100)
+        return -(-int(digits) * total // 100) if up else int(digits) * total // 100
     if isinstance(value, str):
         return int(value) if value.isdigit() else 0
     return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -6,7 +6,11 @@ and the rendered release through its one reader, and reports findings on rendere
 back to the values lines by the chart's values map like every other stage. Here: the
 namespace (checked first; what lives in it is judged only when it exists); ``objects``: the
 Secrets, claims, classes and CRDs the release needs; ``nodes``: whether nodes can take the
-pods; ``upgrade``: what an upgrade of an installed release cannot change.
+pods; ``upgrade``: what an upgrade of an installed release cannot change; ``rollout``: whether
+the surge of the upgrade's rolling update has room beside the pods running now;
+``metrics_api``: whether the metrics APIs the autoscaler reads are served; ``features``: the
+table of Kubernetes features gated above the chart's floor, and the check of each against the
+cluster's release.
 """
 
 from __future__ import annotations

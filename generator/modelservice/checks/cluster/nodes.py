@@ -24,8 +24,9 @@ CHECK_NODES = rule(
     "cluster",
     "No node can take the release's pods now: none matches their node selector, affinity and "
     "tolerations, or none of those has the free GPUs (and CPU, memory) that every replica "
-    "needs, counted with what the pods on each node already hold: the pods would stay "
-    "Pending. The message lists what is free where.",
+    "needs, counted with what the pods on each node already hold (but the release's own pods, "
+    "which an upgrade replaces: check-rollout-surge judges a surge beside them): the pods "
+    "would stay Pending. The message lists what is free where.",
 )
 
 
@@ -123,10 +124,36 @@ class NodeFit:
     reason: str | None  # None when one pod fits
     free: dict[str, Decimal] = field(default_factory=dict)
     pods: int = 0  # how many such pods fit at once
+    short: list[str] = field(default_factory=list)  # the resources it lacks for one pod
 
 
-def fit(ctx: Context, node: dict[str, Any], spec: dict[str, Any], asked: dict) -> NodeFit:
-    """How a node takes a pod of ``spec`` asking ``asked`` now."""
+def own_pods(ctx: Context) -> frozenset[str]:
+    """The uids of the pods the release's workloads run now (an installed release): an upgrade
+    replaces them, so what they hold is theirs to reuse."""
+    uids: set[str] = set()
+    for obj in ctx.release.workloads:
+        if obj.get("kind") == "LeaderWorkerSet":
+            labels = {"leaderworkerset.sigs.k8s.io/name": get(obj, ("metadata", "name"))}
+        else:
+            labels = get(obj, ("spec", "selector", "matchLabels")) or {}
+        if not labels:
+            continue
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        for pod in ctx.cluster.pods(ctx.namespace, selector):
+            uids.add(str(get(pod, ("metadata", "uid"))))
+    return frozenset(uids)
+
+
+def fit(
+    ctx: Context,
+    node: dict[str, Any],
+    spec: dict[str, Any],
+    asked: dict,
+    *,
+    leave_out: frozenset[str] = frozenset(),
+) -> NodeFit:
+    """How a node takes a pod of ``spec`` asking ``asked`` now, what the pods of ``leave_out``
+    (uids) hold counted as free."""
     name = str(get(node, ("metadata", "name")))
     labels = get(node, ("metadata", "labels")) or {}
     selector = spec.get("nodeSelector") or {}
@@ -145,12 +172,14 @@ def fit(ctx: Context, node: dict[str, Any], spec: dict[str, Any], asked: dict) -
     allocatable = {k: quantity(v) for k, v in (get(node, ("status", "allocatable")) or {}).items()}
     used: dict[str, Decimal] = {}
     for pod in ctx.cluster.pods_on(name):
+        if get(pod, ("metadata", "uid")) in leave_out:
+            continue
         for resource, value in requests(pod.get("spec") or {}).items():
             used[resource] = used.get(resource, Decimal(0)) + value
     free = {k: v - used.get(k, Decimal(0)) for k, v in allocatable.items()}
     short = [r for r, v in asked.items() if v > 0 and free.get(r, Decimal(0)) < v]
     pods = min((int(free.get(r, Decimal(0)) // v) for r, v in asked.items() if v > 0), default=1)
-    return NodeFit(name, f"resources {', '.join(short)}" if short else None, free, pods)
+    return NodeFit(name, f"resources {', '.join(short)}" if short else None, free, pods, short)
 
 
 def shown(resource: str, amount: Decimal) -> str:
@@ -160,32 +189,35 @@ def shown(resource: str, amount: Decimal) -> str:
     return f"{amount.normalize():f}"
 
 
-def _extended(asked: dict[str, Decimal]) -> list[str]:
+def extended(asked: dict[str, Decimal]) -> list[str]:
     return [r for r in asked if "/" in r and not r.startswith("hugepages-")]
 
 
-def _placed_by_hami(ctx: Context, asked: dict[str, Decimal], advertised: set[str]) -> None:
+def placed_by_hami(
+    ctx: Context, asked: dict[str, Decimal], advertised: set[str], *, say: bool = True
+) -> None:
     """HAMi's device plugin advertises the slice count only; its scheduler extender places the
-    memory and cores shares, which no node lists as allocatable: not checked, and said so."""
+    memory and cores shares, which no node lists as allocatable: not checked, and said so
+    (once: ``say`` False for a second look at the same pods)."""
     if not (ctx.value(("vgpu", "enabled")) and ctx.value(("vgpu", "provider")) == "hami"):
         return
     placed = sorted(r for r in asked if "/" in r and r not in advertised)
     for name in placed:
         del asked[name]
-    if placed:
+    if placed and say:
         ctx.notes.append(
             f"{', '.join(placed)}: placed by HAMi's scheduler, not listed by nodes: not checked"
         )
 
 
-def _resources_path(pod: Pod, asked: dict[str, Decimal]) -> Path_:
+def resources_path(pod: Pod, asked: dict[str, Decimal]) -> Path_:
     """The rendered field of the largest extended resource the server asks for (the GPUs),
     else its resources."""
     server = pod.server
     if server is None:
         return (*pod.path, "resources")
     limits = server.resources("limits")
-    for name in _extended(asked):
+    for name in extended(asked):
         if name in limits:
             return (*server.path, "resources", "limits", name)
     return (*server.path, "resources")
@@ -196,16 +228,22 @@ def nodes(ctx: Context) -> Iterator[Finding]:
     """Some node (a set of nodes for every replica) can take the pods now."""
     all_nodes = ctx.cluster.nodes()
     advertised = {r for n in all_nodes for r in (get(n, ("status", "allocatable")) or {})}
+    own = own_pods(ctx)
+    if own:
+        ctx.notes.append(
+            f"the release runs {len(own)} pods now: what they hold is counted as free (an "
+            "upgrade replaces them)"
+        )
     for pod in ctx.release.server_pods:
         if pod.role == "worker":
             continue  # a group's pods are counted by its leader's template
         size = pod.group_size
         count = ctx.release.least_replicas(pod.obj)
         asked = requests(pod.spec)
-        _placed_by_hami(ctx, asked, advertised)
-        fits = [fit(ctx, n, pod.spec, asked) for n in all_nodes]
+        placed_by_hami(ctx, asked, advertised)
+        fits = [fit(ctx, n, pod.spec, asked, leave_out=own) for n in all_nodes]
         able = [f for f in fits if f.reason is None]
-        gpus = _extended(asked)
+        gpus = extended(asked)
         free = {r: sum((f.free.get(r, Decimal(0)) for f in able), Decimal(0)) for r in gpus}
         group = f" (a group of {size} pods)" if size > 1 else ""
         summary = ", ".join(f"{r} {shown(r, v)}" for r, v in free.items())
@@ -231,7 +269,7 @@ def nodes(ctx: Context) -> Iterator[Finding]:
                 also=(
                     (*pod.path, "affinity"),
                     (*pod.path, "tolerations"),
-                    _resources_path(pod, asked),
+                    resources_path(pod, asked),
                 ),
             )
             continue
@@ -250,7 +288,7 @@ def nodes(ctx: Context) -> Iterator[Finding]:
         sizes = (("vgpu", "memoryMiB"),) if ctx.value(("vgpu", "enabled")) else ()
         yield Finding(
             pod.obj,
-            _resources_path(pod, asked),
+            resources_path(pod, asked),
             f"{len(placed)} nodes match the pod's scheduling rules, and they have {room_said}: "
             f"{who} need {need} each (free on them: {where}): the pods would stay Pending",
             CHECK_NODES,
