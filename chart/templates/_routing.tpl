@@ -72,10 +72,16 @@ port (engine.port).
 
 {{/*
 Name of the endpoint picker's objects (Deployment, Service, ServiceAccount, ConfigMap, Role):
-"<fullname>-epp", cut so that the suffix survives (modelservice.componentName).
+"<pool>-epp", the pool's name cut so that the suffix survives in 63 characters. Named after the
+pool, not the release: a release that joins the pool knows the pool's name only, and sends its
+KV events to this Service.
 */}}
+{{- define "modelservice.pickerNameOf" -}}
+{{- printf "%s-epp" (regexReplaceAll "-+$" (trunc 59 .) "") }}
+{{- end }}
+
 {{- define "modelservice.pickerName" -}}
-{{- include "modelservice.componentName" (list . "epp") }}
+{{- include "modelservice.pickerNameOf" (include "modelservice.poolName" .) }}
 {{- end }}
 
 {{/*
@@ -85,7 +91,7 @@ namespace in front, since two releases of one name in two namespaces must not sh
 {{- define "modelservice.pickerClusterName" -}}
 {{- $root := index . 0 }}
 {{- $suffix := index . 1 }}
-{{- printf "%s-%s" $root.Release.Namespace (include "modelservice.componentName" (list $root $suffix)) | trunc 253 | trimSuffix "-" }}
+{{- printf "%s-%s-%s" $root.Release.Namespace (include "modelservice.poolName" $root) $suffix }}
 {{- end }}
 
 {{/*
@@ -148,9 +154,6 @@ compares it with the live pool's endpointPickerRef).
 */}}
 {{- define "modelservice.kvEventsEndpoint" -}}
 {{- $service := include "modelservice.pickerName" . }}
-{{- if include "modelservice.poolJoined" . }}
-{{- $service = printf "%s-epp" (.Values.routing.inferencePool.join | trunc 59 | trimSuffix "-") }}
-{{- end }}
 {{- printf "tcp://%s.%s.svc:%d" $service .Release.Namespace (int .Values.routing.kvEvents.port) }}
 {{- end }}
 
@@ -404,5 +407,5 @@ of metrics.serviceMonitor over them (as modelservice.metricsLabels does for the 
 Name of the ServiceAccount (and its token Secret) that Prometheus scrapes the picker as.
 */}}
 {{- define "modelservice.pickerMetricsReader" -}}
-{{- include "modelservice.componentName" (list . "epp-metrics") }}
+{{- printf "%s-epp-metrics" (regexReplaceAll "-+$" (trunc 51 (include "modelservice.poolName" .)) "") }}
 {{- end }}
