@@ -667,3 +667,27 @@ def test_the_pool_crd_refuses_what_the_chart_must_never_render(apiserver, change
     change(pool["spec"])
     message = apiserver.dry_run_one(pool, "ai")
     assert message is not None and refusal in message, message
+
+
+# -- the gateways check knows are the ones docs/routing.md explains --------------------------------
+
+
+def test_every_gateway_check_recognizes_is_in_the_routing_guide_with_its_controllers():
+    from modelservice.checks.cluster.routing import gateway_of, known_gateways
+
+    guide = (ROOT / "docs" / "routing.md").read_text(encoding="utf-8")
+    names = [g["name"] for g in known_gateways()]
+    assert names == [
+        "Istio",
+        "kgateway",
+        "NGINX Gateway Fabric",
+        "agentgateway",
+        "GKE Gateway",
+        "Envoy AI Gateway",
+    ]
+    for gateway in known_gateways():
+        assert f'<a id="{gateway["anchor"]}"></a>{gateway["name"]} |' in guide
+        for controller in gateway["controllers"]:
+            assert f"`{controller}`" in guide
+            assert gateway_of(controller) is gateway
+    assert gateway_of("example.com/plain-proxy") is None
