@@ -120,7 +120,15 @@ class Objects:
 
     @property
     def deployment(self) -> dict[str, Any]:
-        return self.one("Deployment")
+        """The model server's Deployment (not the endpoint picker's, with routing)."""
+        found = [
+            o
+            for o in self.of_kind("Deployment")
+            if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+            != "endpoint-picker"
+        ]
+        assert len(found) == 1, f"expected one server Deployment, found {len(found)}"
+        return found[0]
 
     @property
     def pod(self) -> dict[str, Any]:

@@ -145,8 +145,8 @@ class Case:
         self.sc = unique("sc")
         server.create(storage_class(self.sc))
 
-    def values(self, text: str) -> str:
-        path = self.tmp_path / "values.yaml"
+    def values(self, text: str, name: str = "values.yaml") -> str:
+        path = self.tmp_path / name
         base = (  # six lines; what a test adds starts on line 7, under persistence
             "model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\n"
             f"nodeSelector:\n  pool: {self.pool}\n"
@@ -886,3 +886,249 @@ def test_tls_without_verification_is_said_once_in_the_toolkits_words(case, tmp_p
     assert len(lines) == 1 and lines[0].startswith("modelservice: warning: TLS verification is off")
     assert "insecure-skip-tls-verify" in lines[0]
     assert "InsecureRequestWarning" not in result.output and "Unverified" not in result.output
+# -- routing: the Gateway, the pool's conditions, a joined pool, the objectives' group ----------
+
+ROUTE = "httpRoute:\n  enabled: true\n  parentRefs: [{name: inference-gateway}]\n"
+POOL = "routing:\n  inferencePool:\n    enabled: true\n"
+
+
+def gateway(case, controller, *, name="inference-gateway"):
+    """A GatewayClass of ``controller`` (cluster-wide, one per test) and a Gateway of it."""
+    class_name = unique("class")
+    case.server.create(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": class_name},
+            "spec": {"controllerName": controller},
+        }
+    )
+    case.server.create(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": name},
+            "spec": {
+                "gatewayClassName": class_name,
+                "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+            },
+        },
+        case.namespace,
+    )
+    return class_name
+
+
+def installed(case, values, release, kinds):
+    """The release's objects of ``kinds`` created on the server, as an install would."""
+    from modelservice.helm.engine import render
+    from modelservice.values.loader import load_file
+
+    rendered = render(CHART, load_file(values).data, release=release, namespace=case.namespace)
+    found = {}
+    for obj in rendered.objects():
+        if obj["kind"] in kinds:
+            found[obj["kind"]] = case.server.create(obj, case.namespace)
+    return found
+
+
+def test_the_gateway_of_a_route_to_a_pool_and_its_class_must_exist(case):
+    case.node()
+    values = case.values(ROUTE + POOL)
+    result, problems = case.check(values, "--release", "qwen")
+    assert result.exit_code == 1
+    assert rules(problems) == [(9, "/httpRoute/parentRefs/0/name", "check-gateway")]
+    assert "inference-gateway does not exist" in problems[0]["message"]
+    class_name = gateway(case, "istio.io/gateway-controller")
+    case.server.request("DELETE", f"/apis/gateway.networking.k8s.io/v1/gatewayclasses/{class_name}")
+    result, problems = case.check(values, "--release", "qwen")
+    assert rules(problems) == [(9, "/httpRoute/parentRefs/0/name", "check-gateway")]
+    assert f"GatewayClass {class_name}, which does not exist" in problems[0]["message"]
+
+
+def test_a_gateway_of_a_conforming_implementation_passes_and_check_says_what_it_needs(case):
+    case.node()
+    gateway(case, "istio.io/gateway-controller")
+    result = case.text(case.values(ROUTE + POOL), "--release", "qwen")
+    assert result.exit_code == 0, result.output
+    assert "is Istio (istio.io/gateway-controller)" in result.stdout
+    assert "ENABLE_GATEWAY_API_INFERENCE_EXTENSION=true" in result.stdout
+
+
+def test_a_gateway_whose_controller_does_not_route_to_pools_is_flagged(case):
+    case.node()
+    gateway(case, "example.com/plain-proxy")
+    result, problems = case.check(case.values(ROUTE + POOL), "--release", "qwen")
+    assert result.exit_code == 0  # a warning: a conforming implementation may be unlisted
+    assert rules(problems) == [(9, "/httpRoute/parentRefs/0/name", "check-gateway-inference")]
+    assert "run by example.com/plain-proxy" in problems[0]["message"]
+    assert problems[0]["severity"] == "warning"
+
+
+def _parent(accepted, resolved):
+    def condition(kind, status, reason):
+        return {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": f"{kind} is {status}",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+
+    return {
+        "parentRef": {"name": "inference-gateway"},
+        "controllerName": "istio.io/gateway-controller",
+        "conditions": [condition("Accepted", *accepted), condition("ResolvedRefs", *resolved)],
+    }
+
+
+def test_an_installed_pool_must_be_accepted_and_its_refs_resolved(case):
+    case.node()
+    gateway(case, "istio.io/gateway-controller")
+    values = case.values(ROUTE + POOL)
+    pool = installed(case, values, "qwen", {"InferencePool"})["InferencePool"]
+    result, problems = case.check(values, "--release", "qwen")
+    assert rules(problems) == [(12, "/routing/inferencePool/enabled", "check-pool-status")]
+    assert (
+        problems[0]["severity"] == "warning"
+        and "status.parents is empty" in (problems[0]["message"])
+    )
+    case.server.set_status(
+        pool,
+        {"parents": [_parent(("False", "NotSupportedByParent"), ("False", "InvalidExtensionRef"))]},
+    )
+    result, problems = case.check(values, "--release", "qwen")
+    assert result.exit_code == 1
+    assert [p["rule"] for p in problems] == ["check-pool-status"] * 2
+    assert (
+        "not Accepted by the Gateway inference-gateway (False, NotSupportedByParent"
+        in (problems[0]["message"])
+    )
+    assert "not ResolvedRefs" in problems[1]["message"]
+    pool = case.server.request(
+        "GET",
+        f"/apis/inference.networking.k8s.io/v1/namespaces/{case.namespace}/inferencepools/"
+        "qwen-modelservice",
+    )
+    case.server.set_status(
+        pool, {"parents": [_parent(("True", "Accepted"), ("True", "ResolvedRefs"))]}
+    )
+    result, problems = case.check(values, "--release", "qwen")
+    assert result.exit_code == 0, result.output
+    assert problems == []
+
+
+def _pool_pod(case, pool, served):
+    case.server.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": unique("a100"),
+                "labels": {"modelservice/inference-pool": pool, "app.kubernetes.io/instance": "a"},
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "vllm",
+                        "image": "vllm/vllm-openai:v0.33.0",
+                        "command": ["vllm", "serve"],
+                        "args": ["Qwen/Qwen2.5-0.5B-Instruct", "--served-model-name", served],
+                    }
+                ]
+            },
+        },
+        case.namespace,
+    )
+
+
+JOIN = "routing:\n  inferencePool:\n    join: qwen\n"
+
+
+def served_as(values: str, name: str, served: str) -> str:
+    """The values file with its model replaced by ``name`` served as ``served``."""
+    path = Path(values)
+    text = path.read_text(encoding="utf-8").replace(
+        "  name: Qwen/Qwen2.5-0.5B-Instruct\n", f"  name: {name}\n  servedModelName: {served}\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    return values
+
+
+def test_a_joined_pool_must_exist_target_the_release_port_and_serve_its_model_name(case):
+    case.node()
+    joiner = served_as(
+        case.values("engine:\n  port: 9000\n" + JOIN),
+        "Qwen/Qwen2.5-0.5B-Instruct-AWQ",
+        "qwen-small",
+    )
+    result, problems = case.check(joiner, "--release", "b")
+    assert rules(problems) == [(12, "/routing/inferencePool/join", "check-pool-join")]
+    assert "InferencePool qwen does not exist" in problems[0]["message"]
+    owner = case.values(
+        ROUTE + "routing:\n  inferencePool:\n    enabled: true\n    name: qwen\n", "owner.yaml"
+    )
+    installed(case, owner, "a", {"InferencePool"})
+    _pool_pod(case, "qwen", "Qwen/Qwen2.5-0.5B-Instruct")
+    result, problems = case.check(joiner, "--release", "b")
+    assert result.exit_code == 1
+    assert rules(problems) == [
+        (3, "/model/servedModelName", "check-pool-join"),
+        (9, "/engine/port", "check-pool-join"),
+    ]
+    assert "serve 'Qwen/Qwen2.5-0.5B-Instruct'" in problems[0]["message"]
+    assert "this release would serve 'qwen-small'" in problems[0]["message"]
+    assert "targets port(s) 8000" in problems[1]["message"]
+    assert "set engine.port to 8000" in problems[1]["message"]
+    fixed = served_as(
+        case.values(JOIN), "Qwen/Qwen2.5-0.5B-Instruct-AWQ", "Qwen/Qwen2.5-0.5B-Instruct"
+    )
+    result, problems = case.check(fixed, "--release", "b")
+    assert result.exit_code == 0, result.output
+    assert problems == []
+
+
+def test_a_joined_pool_must_select_the_pool_label_and_hear_the_kv_events_alike(case):
+    case.node()
+    mirror = "huggingface:\n  endpoint: https://hf-mirror.example.com\n"
+    owner = case.values(
+        mirror
+        + ROUTE
+        + "routing:\n  inferencePool:\n    enabled: true\n    name: qwen\n"
+        + "  kvEvents:\n    enabled: true\n    blockSize: 32\n",
+        "owner.yaml",
+    )
+    installed(case, owner, "a", {"InferencePool", "ConfigMap"})
+    joiner = served_as(
+        case.values(mirror + JOIN + "  kvEvents:\n    enabled: true\n    blockSize: 16\n"),
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+    )
+    result, problems = case.check(joiner, "--release", "b")
+    assert rules(problems) == [(15, "/routing/kvEvents/blockSize", "check-pool-join")]
+    assert "blocks of 32" in problems[0]["message"]
+    assert "set routing.kvEvents.blockSize to 32" in problems[0]["message"]
+    path = f"/apis/inference.networking.k8s.io/v1/namespaces/{case.namespace}/inferencepools/qwen"
+    pool = case.server.request("GET", path)
+    pool["spec"]["selector"]["matchLabels"] = {"app": "vllm"}
+    pool["spec"]["endpointPickerRef"]["name"] = "another-picker"
+    case.server.request("PUT", path, pool)
+    result, problems = case.check(joiner, "--release", "b")
+    assert result.exit_code == 1
+    assert [p["rule"] for p in problems] == ["check-pool-join"] * 2
+    assert "selects {'app': 'vllm'}" in problems[0]["message"]
+    assert "picker is another-picker" in problems[1]["message"]
+
+
+def test_objectives_of_the_older_group_are_ignored_where_llm_d_ai_is_served(case):
+    case.node()
+    gateway(case, "gateway.nginx.org/nginx-gateway-controller")
+    objectives = "  objectives:\n    - name: batch\n      priority: -1\n"
+    older = case.values(
+        ROUTE + POOL + objectives + "  objectivesApiGroup: inference.networking.x-k8s.io\n"
+    )
+    result, problems = case.check(older, "--release", "qwen")
+    assert result.exit_code == 1
+    assert rules(problems) == [(16, "/routing/objectivesApiGroup", "check-objective-group")]
+    assert "set routing.objectivesApiGroup: llm-d.ai" in problems[0]["message"]
+    result, problems = case.check(case.values(ROUTE + POOL + objectives), "--release", "qwen")
+    assert result.exit_code == 0, result.output

@@ -27,6 +27,8 @@ HELMS = ["helm3", "helm4"]
 #: Examples the fake cluster cannot run, and why. Each is left out of the install test.
 DOES_NOT_FIT = {
     "volcano-vgpu-slice.yaml": "its pods name schedulerName: volcano; no Volcano scheduler runs",
+    # tests/test_routing_cluster.py installs it beside its pool's A100 release, on H100 nodes
+    "qwen2.5-7b-pool-h100-joins.yaml": "its pods select H100 nodes; the examples' pool is A100s",
 }
 #: What the examples expect to exist before `helm install` (their header comments say so).
 SECRETS = {"hf-token": "token", "modelscope-token": "token", "vllm-api-key": "api-key"}

@@ -10,6 +10,8 @@ Nothing is typed by hand or edited: each file is copied byte for byte, and
     python3 tools/extract_crds.py --check  # exit 1 if schemas/crds/ differs from the modules
 
 Needs ``go`` (any version: nothing is built). Bump a version in SOURCES, rerun, commit.
+A module version a proxy does not serve is read from its Git tag by the go command itself:
+``GOPROXY=direct`` (the module cache then holds the tag's tree, the same bytes).
 """
 
 from __future__ import annotations
@@ -68,6 +70,43 @@ SOURCES = [
         "v2.21.0",
         "config/crd/bases/keda.sh_scaledobjects.yaml",
     ),
+    # The Gateway API Inference Extension: the InferencePool (inference.networking.k8s.io/v1).
+    Source(
+        "InferencePool",
+        "sigs.k8s.io/gateway-api-inference-extension",
+        "v1.6.0",
+        "config/crd/bases/inference.networking.k8s.io_inferencepools.yaml",
+    ),
+    # InferenceObjective in its current group, llm-d.ai/v1alpha2, released with the endpoint
+    # picker the chart pins (routing.endpointPicker.image.tag).
+    Source(
+        "InferenceObjective",
+        "github.com/llm-d/llm-d-router",
+        "v0.10.0",
+        "config/crd/bases/llm-d.ai_inferenceobjectives.yaml",
+    ),
+    # The older group, inference.networking.x-k8s.io/v1alpha2 (routing.objectivesApiGroup):
+    # GIE v1.5.0 is the last release that ships its CRD (v1.6.0 dropped it).
+    Source(
+        "InferenceObjective (older group)",
+        "sigs.k8s.io/gateway-api-inference-extension",
+        "v1.5.0",
+        "config/crd/bases/inference.networking.x-k8s.io_inferenceobjectives.yaml",
+    ),
+    # What `modelservice check` reads before a routed install: the Gateway the HTTPRoute
+    # attaches to and its GatewayClass (standard channel, as the HTTPRoute above).
+    Source(
+        "Gateway",
+        "sigs.k8s.io/gateway-api",
+        "v1.6.3",
+        "config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
+    ),
+    Source(
+        "GatewayClass",
+        "sigs.k8s.io/gateway-api",
+        "v1.6.3",
+        "config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml",
+    ),
 ]
 
 
@@ -91,7 +130,7 @@ def readme() -> str:
         f"| {s.kind} | `{Path(s.path).name}` | `{s.module}` | {s.version} | `{s.path}` |"
         for s in SOURCES
     )
-    return f"""# CRDs of the custom kinds the chart renders
+    return f"""# CRDs of the custom kinds the chart renders (and those `modelservice check` reads)
 
 Copied byte for byte by `tools/extract_crds.py` from each project's Go module, as
 `go mod download` serves it. Do not edit: bump the version in the script and rerun it.

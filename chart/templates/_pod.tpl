@@ -31,6 +31,11 @@ metadata:
          here would restart every pod on a chart upgrade that changes nothing in it. */}}
   labels:
     {{- include "modelservice.selectorLabels" . | nindent 4 }}
+    {{- /* The pool's label on the pods that serve the API (_routing.tpl): a pod template
+           change, so turning routing on or off is a rollout. */}}
+    {{- with include "modelservice.poolPodLabel" . }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- with .Values.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -149,6 +154,11 @@ spec:
         {{- include "modelservice.loraModules" $ | trim | nindent 8 }}
         {{- end }}
         {{- end }}
+        {{- if ne $role "worker" }}
+        {{- with include "modelservice.kvEventsArgs" . }}
+        {{- . | trim | nindent 8 }}
+        {{- end }}
+        {{- end }}
         {{- if ne $role "server" }}
         {{- include "modelservice.multiNodeArgs" . | trim | nindent 8 }}
         {{- end }}
@@ -167,6 +177,13 @@ spec:
         {{- /* /v1/load_lora_adapter and /v1/unload_lora_adapter: see lora.runtimeUpdates. */}}
         - name: VLLM_ALLOW_RUNTIME_LORA_UPDATING
           value: "True"
+        {{- end }}
+        {{- if and (ne $role "worker") (include "modelservice.kvEvents" .) }}
+        {{- /* The topic of the KV events names the pod by its IP (--kv-events-config). */}}
+        - name: POD_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.podIP
         {{- end }}
         {{- with include "modelservice.apiKeySecretName" . }}
         - name: VLLM_API_KEY

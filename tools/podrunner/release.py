@@ -110,7 +110,13 @@ class Rendered:
         """The pod the workload would create first: a Deployment's, a StatefulSet's pod 0, or
         the leader of LeaderWorkerSet group 0."""
         for kind in ("Deployment", "StatefulSet", "LeaderWorkerSet"):
-            found = self.of_kind(kind)
+            # The endpoint picker's Deployment (routing.inferencePool) runs no model server.
+            found = [
+                o
+                for o in self.of_kind(kind)
+                if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+                != "endpoint-picker"
+            ]
             if found:
                 return found[0], self._pod_of(found[0])
         raise ReleaseError("the release renders no Deployment, StatefulSet or LeaderWorkerSet")

@@ -18,6 +18,8 @@ Find a rule by its id: ``modelservice rules ID`` names its module. The modules:
   ``autoscaling-rwo-cache``, ``existing-claim-*``, ``volume-*``)
 - ``env``: ``env-*``; ``image``: ``image-*``; ``metrics``: ``scrape-*``
 - ``scale``: ``autoscaling-*``, ``multi-node-*``
+- ``routing``: ``routing-*`` (the InferencePool, its endpoint picker, KV events; the cluster's
+  side of it is ``cluster.routing``)
 - ``template``: the chart's own refusals, read from the render (``helm-render`` for the rest)
 - ``cluster``: ``check-*`` (``modelservice check``)
 

@@ -28,6 +28,18 @@ class Entry:
     owned: dict[str, Path_] = field(default_factory=dict)
     chart: Path_ | None = None
     inherits: Path_ | None = None
+    #: the ``app.kubernetes.io/component`` of the objects the entry is for (the endpoint
+    #: picker's Deployment is a Deployment too); None: any object of the kind
+    component: str | None = None
+
+
+#: The label that tells a component's objects from the model server's of the same kind.
+COMPONENT = "app.kubernetes.io/component"
+
+
+def component_of(obj: dict[str, Any]) -> str | None:
+    found = get(obj, ("metadata", "labels", COMPONENT))
+    return found if isinstance(found, str) else None
 
 
 _STEP = re.compile(r"([^.\[]+)|\[([^\]]+)\]")
@@ -49,13 +61,14 @@ class ValuesMap:
         self,
         entries: list[Entry],
         pod_templates: dict[str, list[Path_]] | None = None,
-        objects: dict[str, Path_] | None = None,
+        objects: dict[tuple[str, str | None], Path_] | None = None,
     ) -> None:
         self.entries = entries
         #: kind -> paths of its pod templates, whose fields map as the Deployment's do
         #: (one pod template helper renders them all).
         self.pod_templates = pod_templates or {}
-        #: kind -> the values key that makes the chart render an object of that kind
+        #: (kind, component or None) -> the values key that makes the chart render an object
+        #: of that kind (of that component)
         self.objects = objects or {}
 
     def _as_deployment(self, obj: dict[str, Any], path: Path_) -> tuple[dict[str, Any], Path_]:
@@ -72,16 +85,21 @@ class ValuesMap:
         return _values_map(str(path), path.stat().st_mtime if path.is_file() else 0.0)
 
     def entry(self, obj: dict[str, Any], path: Path_) -> tuple[Entry, int] | None:
-        """The longest entry matching ``path`` of ``obj``, and how many steps it covers."""
+        """The longest entry matching ``path`` of ``obj``, and how many steps it covers; an
+        entry for the object's component wins over the entries for any object of the kind."""
+        component = component_of(obj)
         obj, path = self._as_deployment(obj, path)
         kind = obj.get("kind")
         best: tuple[Entry, int] | None = None
         for entry in self.entries:
             if entry.kind not in ("*", kind) or len(entry.pattern) > len(path):
                 continue
-            if _matches(obj, entry.pattern, path) and (
-                best is None or len(entry.pattern) > len(best[0].pattern)
-            ):
+            if entry.component is not None and entry.component != component:
+                continue
+            if not _matches(obj, entry.pattern, path):
+                continue
+            rank = (entry.component is not None, len(entry.pattern))
+            if best is None or rank > (best[0].component is not None, best[1]):
                 best = (entry, len(entry.pattern))
         return best
 
@@ -91,7 +109,9 @@ class ValuesMap:
         """The values key that produced ``path`` of the rendered ``obj`` (for the object as a
         whole, the key that makes the chart render it)."""
         if not path:
-            return self.objects.get(str(obj.get("kind")), ())
+            kind = str(obj.get("kind"))
+            found = self.objects.get((kind, component_of(obj)))
+            return found if found is not None else self.objects.get((kind, None), ())
         obj, path = self._as_deployment(obj, path)
         found = self.entry(obj, path)
         if found is None:
@@ -135,13 +155,19 @@ def _values_map(path: str, mtime: float) -> ValuesMap:
             owned={str(k): _dotted(v) for k, v in (item.get("owned") or {}).items()},
             chart=_dotted(item["chart"]) if item.get("chart") else None,
             inherits=_dotted(item["inherits"]) if item.get("inherits") else None,
+            component=str(item["component"]) if item.get("component") else None,
         )
         for item in data.get("fields", [])
     ]
     templates: dict[str, list[Path_]] = {}
     for item in data.get("podTemplates", []):
         templates.setdefault(str(item["kind"]), []).append(_dotted(item["rendered"]))
-    objects = {str(item["kind"]): _dotted(item["values"]) for item in data.get("objects", [])}
+    objects = {
+        (str(item["kind"]), str(item["component"]) if item.get("component") else None): _dotted(
+            item["values"]
+        )
+        for item in data.get("objects", [])
+    }
     return ValuesMap(entries, templates, objects)
 
 

@@ -123,6 +123,39 @@ class Cluster:
             what=f"get deployments in namespace {namespace}",
         )
 
+    def gateway(self, namespace: str, name: str) -> Any:
+        return self.get(
+            f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways/{name}",
+            what=f"get gateways in namespace {namespace}",
+        )
+
+    def gateway_class(self, name: str) -> Any:
+        return self.get(
+            f"/apis/gateway.networking.k8s.io/v1/gatewayclasses/{name}", what="get gatewayclasses"
+        )
+
+    def inference_pool(self, namespace: str, name: str) -> Any:
+        return self.get(
+            f"/apis/inference.networking.k8s.io/v1/namespaces/{namespace}/inferencepools/{name}",
+            what=f"get inferencepools in namespace {namespace}",
+        )
+
+    def config_map(self, namespace: str, name: str) -> Any:
+        return self.get(
+            f"/api/v1/namespaces/{namespace}/configmaps/{name}",
+            what=f"get configmaps in namespace {namespace}",
+        )
+
+    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Pods of a namespace that match a label selector."""
+        from urllib.parse import quote
+
+        found = self.get(
+            f"/api/v1/namespaces/{namespace}/pods?labelSelector={quote(selector, safe='')}",
+            what=f"list pods in namespace {namespace}",
+        )
+        return list((found or {}).get("items") or [])
+
     def storage_classes(self) -> list[dict[str, Any]]:
         found = self.get("/apis/storage.k8s.io/v1/storageclasses", what="list storageclasses")
         return list((found or {}).get("items") or [])

@@ -20,11 +20,14 @@ from ..core.tree import Path_, get
 from ..vllm.args import Args, Given, read_args
 from ..vllm.flags import FlagIndex
 
-Role = Literal["server", "leader", "worker", "test", "other"]
+Role = Literal["server", "leader", "worker", "picker", "test", "other"]
 #: Kinds whose objects hold a pod template at spec.template.
 TEMPLATED = ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet")
 #: Kinds that run the model server.
 WORKLOADS = ("Deployment", "StatefulSet", "LeaderWorkerSet")
+#: The ``app.kubernetes.io/component`` of the endpoint picker's objects (routing.*): its
+#: Deployment runs no model server.
+PICKER = "endpoint-picker"
 #: Access modes that let one node only mount a volume.
 SINGLE_NODE_MODES = ("ReadWriteOnce", "ReadWriteOncePod")
 
@@ -292,14 +295,15 @@ class Release:
                 path = ("spec", "template", "spec")
                 spec = get(obj, path)
                 if isinstance(spec, dict):
-                    found.append(Pod(obj, path, spec, "server" if kind in WORKLOADS else "other"))
+                    role = "server" if kind in WORKLOADS else "other"
+                    found.append(Pod(obj, path, spec, "picker" if is_picker(obj) else role))
             elif kind == "LeaderWorkerSet":  # the leader first: it runs the API server
                 for template, role in (("leaderTemplate", "leader"), ("workerTemplate", "worker")):
                     path = ("spec", "leaderWorkerTemplate", template, "spec")
                     spec = get(obj, path)
                     if isinstance(spec, dict):
                         found.append(Pod(obj, path, spec, role))  # type: ignore[arg-type]
-        rank = {"server": 0, "leader": 0, "worker": 1, "other": 2, "test": 3}
+        rank = {"server": 0, "leader": 0, "worker": 1, "picker": 2, "other": 2, "test": 3}
         return sorted(found, key=lambda p: rank[p.role])
 
     def pods_of(self, obj: dict[str, Any]) -> list[Pod]:
@@ -313,7 +317,13 @@ class Release:
 
     @property
     def workloads(self) -> list[dict[str, Any]]:
-        return self.of_kind(*WORKLOADS)
+        """The objects that run the model server (not the endpoint picker's Deployment)."""
+        return [o for o in self.of_kind(*WORKLOADS) if not is_picker(o)]
+
+    @property
+    def picker(self) -> Pod | None:
+        """The endpoint picker's pod (routing.inferencePool.enabled), if the release has one."""
+        return next((p for p in self.pods if p.role == "picker"), None)
 
     @cached_property
     def server(self) -> Server | None:
@@ -382,6 +392,11 @@ class Release:
         if not isinstance(target, dict):
             return None
         return self.named(str(target.get("kind")), str(target.get("name")))
+
+
+def is_picker(obj: dict[str, Any]) -> bool:
+    """Whether an object is one of the endpoint picker's (by its component label)."""
+    return get(obj, ("metadata", "labels", "app.kubernetes.io/component")) == PICKER
 
 
 def _is_test_hook(obj: dict[str, Any]) -> bool:

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 _OBJECTS = (
     "env, envFrom, extraVolumes, extraVolumeMounts, affinity, tolerations, "
     "topologySpreadConstraints, imagePullSecrets, resources, podSecurityContext, "
-    "securityContext, networkPolicy.from, tests.resources, autoscaling.hpa.selector"
+    "securityContext, networkPolicy.from, tests.resources, autoscaling.hpa.selector, "
+    "routing.endpointPicker.resources, .tokenizer.resources, .affinity, .tolerations"
 )
 K8S_UNKNOWN_FIELD = rule(
     "k8s-unknown-field",
@@ -102,6 +103,10 @@ PASS_THROUGH: dict[tuple[str, ...], tuple[str, bool]] = {
     ("securityContext",): (_API + "SecurityContext", False),
     ("networkPolicy", "from"): ("io.k8s.api.networking.v1.NetworkPolicyPeer", True),
     ("tests", "resources"): (_API + "ResourceRequirements", False),
+    ("routing", "endpointPicker", "resources"): (_API + "ResourceRequirements", False),
+    ("routing", "endpointPicker", "tokenizer", "resources"): (_API + "ResourceRequirements", False),
+    ("routing", "endpointPicker", "affinity"): (_API + "Affinity", False),
+    ("routing", "endpointPicker", "tolerations"): (_API + "Toleration", True),
     ("autoscaling", "hpa", "selector"): (
         "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
         False,
