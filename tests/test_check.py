@@ -886,6 +886,8 @@ def test_tls_without_verification_is_said_once_in_the_toolkits_words(case, tmp_p
     assert len(lines) == 1 and lines[0].startswith("modelservice: warning: TLS verification is off")
     assert "insecure-skip-tls-verify" in lines[0]
     assert "InsecureRequestWarning" not in result.output and "Unverified" not in result.output
+
+
 # -- routing: the Gateway, the pool's conditions, a joined pool, the objectives' group ----------
 
 ROUTE = "httpRoute:\n  enabled: true\n  parentRefs: [{name: inference-gateway}]\n"

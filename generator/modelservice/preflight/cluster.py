@@ -198,16 +198,6 @@ class Cluster:
         found = self.get("/api/v1/nodes", what="list nodes")
         return list((found or {}).get("items") or [])
 
-    def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        """Pods of a namespace that a label selector selects."""
-        from urllib.parse import quote
-
-        found = self.get(
-            f"/api/v1/namespaces/{namespace}/pods?labelSelector={quote(selector, safe='')}",
-            what=f"list pods in namespace {namespace}",
-        )
-        return list((found or {}).get("items") or [])
-
     def pods_on(self, node: str) -> list[dict[str, Any]]:
         """Pods bound to a node that still hold their resources."""
         from urllib.parse import quote
