@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidValues, UserError
-from ..core.tree import get
-from . import sources
+from ..model import ModelConfig, read_model
 from .server import (
     GpuMemory,
     ServerFacts,
@@ -95,43 +94,13 @@ class Plan:
 
 def load_config(
     merged: dict[str, Any], facts: ServerFacts, *, config: str | None, offline: bool
-) -> tuple[sources.Config, list[str]]:
-    """The model's config.json (see :mod:`.sources`) and notes on where it came from."""
-    if config:
-        return sources.from_folder(Path(config)), []
-    source = str(get(merged, ("model", "source")) or "huggingface")
-    if source == "local":
-        path = Path(str(get(merged, ("model", "path")) or facts.model))
-        if path.exists():
-            return sources.from_folder(path), []
-        raise UserError(
-            f"model.path {str(path)!r} is a path inside the container, not on this machine: "
-            "give the model folder (or its config.json) with --config"
-        )
-    repo = str(get(merged, ("model", "name")) or facts.model)
-    known = sources.from_table(repo)
-    if offline:
-        if known is None:
-            raise UserError(
-                f"{repo} is not in the table of known models; without --offline plan reads its "
-                "config.json from the hub, or give it with --config"
-            )
-        return known, []
-    endpoint_key = "modelscope" if source == "modelscope" else "huggingface"
-    endpoint = str(get(merged, (endpoint_key, "endpoint")) or "") or None
-    revision = str(get(merged, ("model", "revision")) or "") or None
-    try:
-        return (
-            sources.from_hub(source, endpoint, repo, revision, sources.token_for(source)),
-            [],
-        )
-    except sources.HubUnreachable as exc:
-        if known is None:
-            raise UserError(
-                f"cannot reach the hub ({exc}) and {repo} is not in the table of known models: "
-                "give its config.json with --config"
-            ) from None
-        return known, [f"the hub is unreachable ({exc}): numbers from the table of known models"]
+) -> tuple[ModelConfig, list[str]]:
+    """The model's config (the one reading, :mod:`modelservice.model`) and notes on where it
+    came from; a user error when no source has it."""
+    reading = read_model(merged, facts.model, config=config, offline=offline)
+    if reading.config is None:
+        raise UserError(reading.origin)
+    return reading.config, reading.notes
 
 
 def plan_file(
@@ -164,7 +133,7 @@ def plan_file(
         )
     loaded, notes = load_config(merged, facts, config=config, offline=offline)
     try:
-        arch = architecture(loaded.data)
+        arch = architecture(loaded)
     except NotModelled as exc:
         raise UserError(f"{loaded.origin}: cannot size this model: {exc}") from None
     settings = settings_for(facts, chosen)

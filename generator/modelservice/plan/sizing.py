@@ -28,6 +28,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..model import ModelConfig
+
 GIB = 1024**3
 #: CUDA context, CUDA graphs and the profiling batch's activations, per GPU: a stated margin,
 #: not a computation (vLLM measures them at startup).
@@ -66,18 +68,6 @@ QUANT_BYTES = {
     "mxfp4": 0.5 + 1 / 32,
 }
 
-#: Keys of config.json that bound the context, as vLLM reads them (the smallest wins).
-MAX_LEN_KEYS = (
-    "max_position_embeddings",
-    "n_positions",
-    "max_seq_len",
-    "seq_length",
-    "model_max_length",
-    "max_sequence_length",
-    "max_seq_length",
-    "seq_len",
-)
-
 
 class NotModelled(Exception):
     """The config lacks what the estimate needs (an architecture this module cannot count)."""
@@ -91,18 +81,6 @@ def _int(config: dict[str, Any], *keys: str, default: int | None = None) -> int:
     if default is not None:
         return default
     raise NotModelled(f"config.json has no {' or '.join(keys)}")
-
-
-def text_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The language model's part of a config (multimodal configs nest it)."""
-    inner = config.get("text_config")
-    if isinstance(inner, dict) and "num_hidden_layers" in inner:
-        merged = dict(inner)
-        merged.setdefault("torch_dtype", config.get("torch_dtype") or config.get("dtype"))
-        if "quantization_config" in config:
-            merged.setdefault("quantization_config", config["quantization_config"])
-        return merged
-    return config
 
 
 @dataclass(frozen=True)
@@ -169,32 +147,12 @@ def _sliding(config: dict[str, Any]) -> tuple[int | None, bool]:
     return None, False
 
 
-def max_len(config: dict[str, Any]) -> int | None:
-    """The longest context the config allows (the smallest of vLLM's keys, scaled by the
-    rope scaling factor where the rope type stretches the positions)."""
-    found = [
-        int(config[k])
-        for k in MAX_LEN_KEYS
-        if isinstance(config.get(k), (int, float)) and not isinstance(config.get(k), bool)
-    ]
-    if not found:
-        return None
-    length = min(found)
-    scaling = config.get("rope_scaling")
-    if isinstance(scaling, dict):
-        rope_type = scaling.get("rope_type") or scaling.get("type")
-        factor = scaling.get("factor")
-        if rope_type not in ("su", "longrope", "llama3", "mrope", "default") and factor:
-            if rope_type == "yarn":
-                length = int(scaling.get("original_max_position_embeddings") or length)
-            length = int(length * float(factor))
-    return length
-
-
 def count_parameters(config: dict[str, Any]) -> tuple[int, int]:
     """(all parameters, those of the embedding and output layers) of a decoder-only model:
     embeddings, attention (grouped-query or latent), dense or mixture-of-experts MLPs, norms.
-    The speculative (MTP) layers some checkpoints carry are not loaded to serve: not counted."""
+    The speculative (MTP) layers some checkpoints carry are not loaded to serve: not counted.
+    Keys the file leaves out take transformers' class defaults (Gemma-2's tied embeddings)."""
+    config = ModelConfig(config).text
     hidden = _int(config, "hidden_size", "d_model", "n_embd")
     layers = _int(config, "num_hidden_layers", "n_layer", "num_layers")
     heads = _int(config, "num_attention_heads", "n_head")
@@ -271,35 +229,34 @@ def checkpoint_weight_bytes(quant: dict[str, Any]) -> float | None:
     return bits / 8 + (2.5 / 128 if bits < 8 else 0)
 
 
-def architecture(config: dict[str, Any]) -> Architecture:
-    """The sizing facts of a config.json (raises :class:`NotModelled` when it lacks them)."""
-    cfg = text_config(config)
+def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
+    """The sizing facts of a model's config, read once (:mod:`modelservice.model`: the keys
+    config.json leaves out take transformers' class defaults); raises :class:`NotModelled`
+    when it lacks them."""
+    model = config if isinstance(config, ModelConfig) else ModelConfig(config)
+    cfg = model.text
     hidden = _int(cfg, "hidden_size", "d_model", "n_embd")
     heads = _int(cfg, "num_attention_heads", "n_head")
     window, interleaved = _sliding(cfg)
     mla = None
-    if cfg.get("kv_lora_rank"):
+    if model.use_mla:
         mla = (_int(cfg, "kv_lora_rank"), _int(cfg, "qk_rope_head_dim"))
-    quant = cfg.get("quantization_config")
-    method = None
-    quant_bytes = None
-    if isinstance(quant, dict):
-        method = str(quant.get("quant_method") or "") or None
-        quant_bytes = checkpoint_weight_bytes(quant)
+    quant = model.quantization_config
+    quant_bytes = checkpoint_weight_bytes(quant) if quant else None
     parameters, embedding = count_parameters(cfg)
     return Architecture(
         layers=_int(cfg, "num_hidden_layers", "n_layer", "num_layers"),
         hidden=hidden,
         heads=heads,
-        kv_heads=_int(cfg, "num_key_value_heads", default=heads),
-        head_dim=_int(cfg, "head_dim", default=hidden // heads),
+        kv_heads=model.kv_heads,
+        head_dim=_int(cfg, "head_dim", default=hidden // heads) or hidden // heads,
         vocab=_int(cfg, "vocab_size"),
         dtype=_dtype_of(cfg),
         mla=mla,
         sliding_window=window,
         interleaved=interleaved,
-        max_len=max_len(cfg),
-        quantization=method,
+        max_len=model.max_len,
+        quantization=model.quantization,
         quant_bytes=quant_bytes,
         parameters=parameters,
         embedding_parameters=embedding,
