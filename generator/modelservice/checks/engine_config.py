@@ -130,6 +130,15 @@ MODEL_QUANTIZATION_CHECKPOINT = rule(
     "the method's config and stops. Serve the quantized repository, or drop --quantization "
     "(`fp8` quantizes a bf16 checkpoint online).",
 )
+MODEL_QUANTIZATION_DEPRECATED = rule(
+    "model-quantization-deprecated",
+    "error",
+    "model",
+    "A quantization method vLLM deprecated (`fbgemm_fp8`, ...), from --quantization or the "
+    "checkpoint's quantization_config: vLLM refuses to start unless "
+    "`--allow-deprecated-quantization` is given. Add that flag to engine.args, or serve a "
+    "checkpoint quantized another way.",
+)
 MODEL_DECODE_CONTEXT_PARALLEL = rule(
     "model-decode-context-parallel",
     "error",
@@ -478,6 +487,26 @@ def _quantization(
     )
 
 
+def _deprecated(
+    server: Server, model: ModelConfig, index: Any
+) -> Iterator[tuple[Given | None, str, Any]]:
+    given = server.args.last("--quantization")
+    flag = given.converted if given is not None and given.refusal is None else None
+    method = flag if isinstance(flag, str) and flag else model.quantization
+    registry = ((index.data.get("registries") or {}) if index else {}).get("quantization_methods")
+    deprecated = (registry or {}).get("deprecated") or []
+    if method not in deprecated or server.args.active("--allow-deprecated-quantization"):
+        return
+    source = "--quantization" if flag else "the checkpoint's quantization_config"
+    yield (
+        given if flag else None,
+        f"{method} ({source}) is a quantization method vLLM {index.version} deprecated, and it "
+        "refuses to start without --allow-deprecated-quantization: add that flag to "
+        "engine.args, or serve a checkpoint quantized another way",
+        MODEL_QUANTIZATION_DEPRECATED,
+    )
+
+
 def _decode_context(server: Server, model: ModelConfig) -> Iterator[tuple[Given | None, str, Any]]:
     sizes = server.parallel
     dcp, tp = sizes.decode_context, sizes.tensor
@@ -527,6 +556,7 @@ MODEL_CHECKS = {
     MODEL_TENSOR_PARALLEL_HEADS,
     MODEL_MAX_MODEL_LEN,
     MODEL_QUANTIZATION_CHECKPOINT,
+    MODEL_QUANTIZATION_DEPRECATED,
     MODEL_DECODE_CONTEXT_PARALLEL,
     MODEL_CONFIG_UNAVAILABLE,
 )
@@ -554,8 +584,11 @@ def model_rules(ctx: Context) -> Iterator[Finding | Problem]:
         *_heads(server, model),
         *_context(server, model, allow_long),
         *_quantization(server, model, _rules(ctx)),
+        *_deprecated(server, model, ctx.flags[0]),
         *_decode_context(server, model),
     ]
     for given, message, broken in found:
         values = _tp_at(ctx, server)[1] if broken is MODEL_TENSOR_PARALLEL_HEADS else None
+        if given is None and values is None:
+            values = ("model", "name") if ctx.sets(("model", "name")) else ("model",)
         yield _finding(server, given, message, broken, values=values)
