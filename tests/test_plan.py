@@ -48,22 +48,34 @@ def test_every_table_entry_names_the_config_it_was_copied_from(model):
 
 
 @pytest.mark.parametrize(
-    ("name", "gib"),
+    ("name", "mib"),
     [
-        ("H100", 80),
-        ("h100-80gb", 80),
-        ("A100-40GB", 40),
-        ("A100 80GB", 80),
-        ("L40S", 48),
-        ("L4", 24),
-        ("A10G", 24),
-        ("H200", 141),
-        ("MI300X", 192),
+        ("H100", 81559),
+        ("h100-80gb", 81559),
+        ("A100-40GB", 40960),
+        ("A100 80GB", 81920),
+        ("L40S", 46068),
+        ("L4", 23034),
+        ("A10", 23028),
+        ("A10G", 23028),
+        ("T4", 15360),
+        ("B200", 183359),
+        ("H200", 141 * 1024),
+        ("MI300X", 192 * 1024),
+        ("Gaudi 3", 128 * 1024),
+        ("910B", 64 * 1024),
     ],
 )
-def test_gpu_names_map_to_their_memory(name, gib):
+def test_gpu_names_map_to_the_memory_the_driver_reports(name, mib):
     gpu = tables.gpu_named(name)
-    assert gpu is not None and gpu.memory == gib * 1024**3
+    assert gpu is not None and gpu.memory == mib * 1024**2
+
+
+def test_the_datasheet_gb_of_gddr_cards_are_not_gib():
+    for name, datasheet_gb in (("L4", 24), ("A10", 24), ("A10G", 24), ("L40S", 48), ("T4", 16)):
+        gpu = tables.gpu_named(name)
+        assert gpu is not None and gpu.reported == "driver", name
+        assert gpu.memory < datasheet_gb * 1024**3, name
 
 
 def test_every_gpu_of_the_table_names_its_source_and_a_node_label():
