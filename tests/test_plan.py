@@ -471,3 +471,45 @@ def test_an_unreachable_hub_falls_back_to_the_table_and_says_so(tmp_path):
     found = json.loads(result.stdout)
     assert found["config"].startswith("the table of known models")
     assert any("unreachable" in note for note in found["notes"])
+
+
+def test_gemma2s_missing_tie_word_embeddings_takes_its_config_class_default():
+    """Gemma-2's config.json has no tie_word_embeddings; Gemma2Config makes it true, and vLLM
+    reads the file through that class: the output layer shares the embedding's weights."""
+    config = dict(tables.known_model("google/gemma-2-9b-it").config)
+    config.pop("tie_word_embeddings")
+    untied = {**config, "tie_word_embeddings": False}
+    counted, embedding = sizing.count_parameters(config)
+    assert embedding == 256000 * 3584
+    assert counted == sizing.count_parameters({**config, "tie_word_embeddings": True})[0]
+    assert sizing.count_parameters(untied)[0] - counted == 256000 * 3584
+
+
+def test_the_checkpoints_quantization_wins_over_a_flag_that_contradicts_it():
+    a = arch("meta-llama/Llama-3.1-405B-Instruct-FP8")
+    assert a.quantization == "fbgemm_fp8"
+    plain = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1, tensor_parallel=8))
+    told = sizing.weight_bytes(
+        a, sizing.Settings(gpu_memory=1, tensor_parallel=8, quantization="awq")
+    )
+    assert told == plain
+
+
+def test_expert_parallel_spreads_the_routed_experts_over_the_data_parallel_ranks():
+    a = arch("deepseek-ai/DeepSeek-V3")
+    assert 0 < a.expert_parameters < a.parameters
+    base = sizing.Settings(gpu_memory=1, tensor_parallel=8, data_parallel=2)
+    replicated = sizing.weight_bytes(a, base)
+    spread = sizing.weight_bytes(a, sizing.Settings(**{**base.__dict__, "expert_parallel": True}))
+    per_weight = a.quant_bytes or 1
+    # each of 8 tensor ranks held 1/8 of every expert; with expert parallel over 8 x 2 ranks,
+    # 1/16: half of the expert weights leave each GPU
+    assert abs(replicated - spread - a.expert_parameters * per_weight / 16) <= 2
+
+
+def test_kv_cache_memory_bytes_is_the_kv_budget_vllm_reserves():
+    a = arch("Qwen/Qwen2.5-7B-Instruct")
+    settings = sizing.Settings(gpu_memory=80 * sizing.GIB, kv_cache_memory_bytes=4 * sizing.GIB)
+    found = sizing.estimate(a, settings)
+    assert found.kv_budget_per_gpu == 4 * sizing.GIB
+    assert found.tokens == 4 * sizing.GIB // found.kv_bytes_per_token // 16 * 16

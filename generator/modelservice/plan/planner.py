@@ -73,7 +73,7 @@ class Plan:
                 "mla": self.arch.mla is not None,
                 "parameters": self.arch.parameters,
                 "dtype": served_dtype(self.arch, self.settings.dtype),
-                "quantization": self.settings.quantization or self.arch.quantization,
+                "quantization": self.arch.quantization or self.settings.quantization,
             },
             "tensor_parallel": self.settings.tensor_parallel,
             "pipeline_parallel": self.settings.pipeline_parallel,
@@ -138,6 +138,16 @@ def plan_file(
         raise UserError(f"{loaded.origin}: cannot size this model: {exc}") from None
     settings = settings_for(facts, chosen)
     result = estimate(arch, settings)
+    if facts.kv_offloading_gib:
+        notes.append(
+            f"--kv-offloading-size: up to {facts.kv_offloading_gib:g} GiB of the KV cache "
+            "spills to CPU memory (resources.limits.memory must hold it); not counted here"
+        )
+    if settings.kv_cache_memory_bytes:
+        notes.append(
+            f"--kv-cache-memory-bytes: vLLM reserves {_gib(settings.kv_cache_memory_bytes)} "
+            "per GPU for the KV cache, whatever --gpu-memory-utilization leaves"
+        )
     found = Plan(
         file=file,
         model=facts.model,
@@ -169,7 +179,7 @@ def format_text(plan: Plan) -> str:
         if a.mla
         else f"{a.kv_heads} KV heads x {a.head_dim} ({a.kind}); {heads} per GPU"
     )
-    quant = s.quantization or a.quantization
+    quant = a.quantization or s.quantization
     dtype = served_dtype(a, s.dtype) + (f", {quant} weights" if quant else "")
     lines = [
         f"{plan.file}: {plan.model}",

@@ -31,6 +31,11 @@ class ServerFacts:
     dtype: str = "auto"
     quantization: str | None = None
     kv_cache_dtype: str = "auto"
+    data_parallel: int = 1
+    expert_parallel: bool = False
+    kv_cache_memory_bytes: int | None = None
+    #: --kv-offloading-size: GiB of CPU memory the KV cache spills to
+    kv_offloading_gib: float | None = None
     #: index in the rendered args of each flag found there
     arg_index: dict[str, int] = field(default_factory=dict)
     #: the rendered object and the path of the server container
@@ -56,11 +61,19 @@ def server_facts(server: Server) -> ServerFacts:
         dtype=args.value("--dtype") or "auto",
         quantization=quantization if quantization and quantization.lower() != "none" else None,
         kv_cache_dtype=args.value("--kv-cache-dtype") or "auto",
+        data_parallel=parallel.data,
+        expert_parallel=args.active("--enable-expert-parallel"),
+        kv_cache_memory_bytes=_positive(args.number("--kv-cache-memory-bytes")),
+        kv_offloading_gib=_positive(args.number("--kv-offloading-size")),
         arg_index={g.name: g.flag_at for g in args.given},
         obj=server.obj,
         where=server.container.path,
         node_selector=dict(server.pod.spec.get("nodeSelector") or {}),
     )
+
+
+def _positive(value: Any) -> Any:
+    return value if isinstance(value, int | float) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -104,7 +117,8 @@ def gpu_from_options(gpu: str | None, gpu_memory: str | None) -> GpuMemory | Non
             raise UserError(
                 f"--gpu {gpu!r}: not a GPU of the table ({names}); or give --gpu-memory"
             )
-        return GpuMemory(found.memory, found.name, "--gpu")
+        told = "the driver's total" if found.reported == "driver" else "its datasheet"
+        return GpuMemory(found.memory, found.name, f"--gpu ({told})")
     return None
 
 
@@ -118,4 +132,7 @@ def settings_for(facts: ServerFacts, gpu: GpuMemory) -> Settings:
         dtype=facts.dtype,
         quantization=facts.quantization,
         kv_cache_dtype=facts.kv_cache_dtype,
+        data_parallel=facts.data_parallel,
+        expert_parallel=facts.expert_parallel,
+        kv_cache_memory_bytes=facts.kv_cache_memory_bytes,
     )

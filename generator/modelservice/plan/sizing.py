@@ -106,6 +106,8 @@ class Architecture:
     quant_bytes: float | None = None
     parameters: int = 0
     embedding_parameters: int = 0
+    #: the routed experts' parameters (what expert parallel spreads)
+    expert_parameters: int = 0
 
     @property
     def kind(self) -> str:
@@ -210,6 +212,26 @@ def count_parameters(config: dict[str, Any]) -> tuple[int, int]:
     return total, embedding
 
 
+def expert_parameters(config: dict[str, Any]) -> int:
+    """The parameters of the routed experts (0 for a dense model), as count_parameters counts
+    them."""
+    config = ModelConfig(config).text
+    experts = config.get("n_routed_experts") or config.get("num_local_experts")
+    experts = experts or config.get("num_experts")
+    if not experts:
+        return 0
+    hidden = _int(config, "hidden_size", "d_model", "n_embd")
+    layers = _int(config, "num_hidden_layers", "n_layer", "num_layers")
+    inter = _int(config, "moe_intermediate_size", "intermediate_size")
+    first_dense = int(config.get("first_k_dense_replace") or 0)
+    step = int(config.get("decoder_sparse_step") or config.get("moe_layer_freq") or 1)
+    only_dense = set(config.get("mlp_only_layers") or [])
+    moe_layers = sum(
+        1 for i in range(layers) if i >= first_dense and i not in only_dense and (i + 1) % step == 0
+    )
+    return int(moe_layers * experts * 3 * hidden * inter)
+
+
 def checkpoint_weight_bytes(quant: dict[str, Any]) -> float | None:
     """Bytes per weight a checkpoint's quantization_config states: its ``bits`` (GPTQ, AWQ),
     the ``num_bits`` of its weights (compressed-tensors), bitsandbytes' 8/4-bit switches; a
@@ -244,6 +266,7 @@ def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
     quant = model.quantization_config
     quant_bytes = checkpoint_weight_bytes(quant) if quant else None
     parameters, embedding = count_parameters(cfg)
+    experts = expert_parameters(cfg)
     return Architecture(
         layers=_int(cfg, "num_hidden_layers", "n_layer", "num_layers"),
         hidden=hidden,
@@ -260,6 +283,7 @@ def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
         quant_bytes=quant_bytes,
         parameters=parameters,
         embedding_parameters=embedding,
+        expert_parameters=experts,
     )
 
 
@@ -275,6 +299,14 @@ class Settings:
     dtype: str = "auto"
     quantization: str | None = None
     kv_cache_dtype: str = "auto"
+    #: data-parallel engines of a replica; each holds the whole model (but the experts, with
+    #: expert parallel)
+    data_parallel: int = 1
+    #: --enable-expert-parallel: the routed experts spread over tensor x data parallel ranks
+    expert_parallel: bool = False
+    #: --kv-cache-memory-bytes: the KV cache vLLM reserves per GPU, instead of what
+    #: --gpu-memory-utilization leaves
+    kv_cache_memory_bytes: int | None = None
 
 
 def served_dtype(arch: Architecture, dtype: str) -> str:
@@ -314,16 +346,23 @@ def kv_bytes_per_token(arch: Architecture, settings: Settings) -> int:
 
 def weight_bytes(arch: Architecture, settings: Settings) -> int:
     """Bytes of the weights on one GPU: embeddings in the served dtype, the rest in the
-    quantization's width, split evenly over tensor x pipeline ranks."""
+    quantization's width (the checkpoint's own quantization_config wins over --quantization,
+    as vLLM's does), split over tensor x pipeline ranks; with expert parallel, the routed
+    experts over tensor x data parallel ranks instead (each data-parallel engine holds the
+    rest of the model whole)."""
     width = DTYPE_BYTES[served_dtype(arch, settings.dtype)]
-    method = settings.quantization or arch.quantization
-    linear = arch.parameters - arch.embedding_parameters
-    if arch.quant_bytes and not settings.quantization:
+    method = arch.quantization or settings.quantization
+    if arch.quantization and arch.quant_bytes:
         per_weight = arch.quant_bytes
     else:
         per_weight = QUANT_BYTES.get(method, width) if method else width
-    total = arch.embedding_parameters * width + linear * per_weight
-    return int(total / (settings.tensor_parallel * settings.pipeline_parallel))
+    linear = arch.parameters - arch.embedding_parameters - arch.expert_parameters
+    stage = settings.tensor_parallel * settings.pipeline_parallel
+    experts = arch.expert_parameters * per_weight / stage
+    if settings.expert_parallel:
+        experts /= max(settings.data_parallel, 1)
+    dense = (arch.embedding_parameters * width + linear * per_weight) / stage
+    return int(dense + experts)
 
 
 @dataclass
@@ -353,6 +392,9 @@ def estimate(arch: Architecture, settings: Settings) -> Estimate:
     overhead = int(OVERHEAD_GIB * GIB)
     budget = int(settings.gpu_memory * settings.gpu_memory_utilization)
     kv_budget = budget - weights - overhead
+    if settings.kv_cache_memory_bytes:  # vLLM reserves this, whatever the utilization leaves
+        kv_budget = settings.kv_cache_memory_bytes
+        budget = weights + overhead + kv_budget
     per_token = kv_bytes_per_token(arch, settings)
     tokens = max(0, kv_budget) // per_token // BLOCK_TOKENS * BLOCK_TOKENS
     context = settings.max_model_len or arch.max_len or 0
