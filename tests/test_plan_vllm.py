@@ -31,7 +31,10 @@ from vllm.v1.kv_cache_interface import FullAttentionSpec, MLAAttentionSpec
 request = json.load(sys.stdin)
 answers = {}
 for name, folder in request["models"].items():
-    mc = ModelConfig(model=folder, tokenizer=folder, skip_tokenizer_init=True)
+    mc = ModelConfig(
+        model=folder, tokenizer=folder, skip_tokenizer_init=True,
+        allow_deprecated_quantization=True,
+    )
     entry = {
         "use_mla": bool(mc.use_mla),
         "head_size": mc.get_head_size(),
