@@ -105,15 +105,16 @@ def arch(name: str) -> sizing.Architecture:
     return sizing.architecture(tables.known_model(name).config)
 
 
-def test_weights_split_evenly_over_tensor_and_pipeline_ranks():
+def test_weights_split_over_ranks_but_for_what_every_tensor_rank_holds_whole():
     a = arch("meta-llama/Meta-Llama-3-70B-Instruct")
     one = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1))
     assert one == a.parameters * 2
     four = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1, tensor_parallel=4))
-    two_by_two = sizing.weight_bytes(
-        a, sizing.Settings(gpu_memory=1, tensor_parallel=2, pipeline_parallel=2)
-    )
-    assert four == two_by_two == one // 4
+    pipeline = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1, pipeline_parallel=4))
+    assert pipeline == one // 4
+    # the norms stay whole on each tensor rank: 3/4 of them are added back
+    assert four == (one - a.replicated_parameters * 2) // 4 + a.replicated_parameters * 2
+    assert 0 < a.replicated_parameters < a.parameters // 1000
 
 
 def test_fp8_and_int4_quantization_shrink_the_linear_layers_not_the_embeddings():

@@ -134,3 +134,91 @@ def test_configs_are_written_as_the_table_holds_them(tmp_path: Path):
     model = tables.models()[0]
     (tmp_path / "config.json").write_text(json.dumps(model.config), encoding="utf-8")
     assert json.loads((tmp_path / "config.json").read_text()) == model.config
+
+
+WEIGHTS_PROGRAM = r"""
+import json, sys, tempfile
+import torch
+from vllm.engine.arg_utils import EngineArgs
+from vllm.config import set_current_vllm_config
+from vllm.distributed import parallel_state
+from vllm.distributed.parallel_state import (
+    destroy_distributed_environment, destroy_model_parallel,
+    init_distributed_environment, initialize_model_parallel)
+from vllm.model_executor.model_loader.utils import initialize_model
+from vllm.utils.torch_utils import set_default_torch_dtype
+
+request = json.load(sys.stdin)
+answers = {}
+for name, folder in request["models"].items():
+    per = {}
+    for tp in request["tensor_parallel"][name]:
+        cfg = EngineArgs(model=folder, skip_tokenizer_init=True, enforce_eager=True)
+        cfg = cfg.create_engine_config()
+        with set_current_vllm_config(cfg):
+            init_distributed_environment(
+                world_size=1, rank=0, local_rank=0, backend="gloo",
+                distributed_init_method=f"file://{tempfile.mkdtemp()}/init")
+            initialize_model_parallel(1, 1)
+            # rank 0 of `tp` ranks: every layer sizes its shard by the group's world size
+            parallel_state._TP.world_size = tp
+            try:
+                with set_default_torch_dtype(cfg.model_config.dtype), torch.device("meta"):
+                    model = initialize_model(vllm_config=cfg)
+                per[str(tp)] = sum(p.numel() * p.element_size() for p in model.parameters())
+                del model
+            finally:
+                parallel_state._TP.world_size = 1
+                destroy_model_parallel()
+                destroy_distributed_environment()
+    answers[name] = per
+print(json.dumps(answers))
+"""
+
+
+def _unquantized(config: dict) -> dict:
+    """The config without its quantization_config: vLLM's CPU build has no kernel to build an
+    fp8 layer on this machine, so the model is built in its dtype and the parameters compared
+    (the quantized width is the checkpoint's stated bits, tests/test_plan.py)."""
+    return {k: v for k, v in config.items() if k != "quantization_config"}
+
+
+@pytest.fixture(scope="module")
+def vllm_weights(tmp_path_factory) -> dict:
+    """The bytes of every parameter of tensor-parallel rank 0, as vLLM builds each table model
+    on the meta device (no memory, no weights), for tensor parallel 1 and 8 (where 8 divides
+    the heads), in one subprocess."""
+    root = tmp_path_factory.mktemp("weights")
+    folders, sizes = {}, {}
+    for index, model in enumerate(tables.models()):
+        folder = root / f"m{index}"
+        folder.mkdir()
+        config = _unquantized(model.config)
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        folders[model.name] = str(folder)
+        heads = sizing.architecture(config).heads
+        sizes[model.name] = [tp for tp in (1, 8) if heads % tp == 0]
+    return run_vllm(
+        WEIGHTS_PROGRAM,
+        {"models": folders, "tensor_parallel": sizes},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "HOME": str(root),
+            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
+        },
+        timeout=900,
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_weights_per_gpu_agree_with_the_model_vllm_builds_within_one_percent(vllm_weights, name):
+    arch = sizing.architecture(_unquantized(tables.known_model(name).config))
+    answers = vllm_weights[name]
+    assert "1" in answers
+    for tp, built in answers.items():
+        planned = sizing.weight_bytes(
+            arch, sizing.Settings(gpu_memory=80 * sizing.GIB, tensor_parallel=int(tp))
+        )
+        assert abs(planned - built) <= built / 100, (tp, planned, built)
+        if tp == "1":  # one rank holds every parameter: the count is exact
+            assert planned == built

@@ -108,6 +108,8 @@ class Architecture:
     embedding_parameters: int = 0
     #: the routed experts' parameters (what expert parallel spreads)
     expert_parameters: int = 0
+    #: parameters every tensor-parallel rank holds whole (norms, routers, low-rank projections)
+    replicated_parameters: int = 0
 
     @property
     def kind(self) -> str:
@@ -205,11 +207,50 @@ def count_parameters(config: dict[str, Any]) -> tuple[int, int]:
             for i in range(layers)
             if i >= first_dense and i not in only_dense and (i + 1) % step == 0
         )
-    per_layer_norms = 2 * hidden
+    per_layer_norms = _NORMS_PER_LAYER.get(str(config.get("model_type")), 2) * hidden
     total = embedding + hidden  # the final norm
     total += layers * (attention + per_layer_norms)
     total += moe_layers * moe + (layers - moe_layers) * dense
     return total, embedding
+
+
+#: Norms per decoder layer where a model has more than the usual two (Gemma 2 and 3 norm before
+#: and after both attention and MLP).
+_NORMS_PER_LAYER = {"gemma2": 4, "gemma3": 4, "gemma3_text": 4}
+
+
+def replicated_parameters(config: dict[str, Any]) -> int:
+    """Parameters every tensor-parallel rank holds whole, as vLLM builds the layers: the norms,
+    the low-rank projections of latent attention (``q_a_proj``, ``kv_a_proj_with_mqa``) and
+    their norms, Qwen3's q/k norms, and the router of each mixture-of-experts layer."""
+    config = ModelConfig(config).text
+    hidden = _int(config, "hidden_size", "d_model", "n_embd")
+    layers = _int(config, "num_hidden_layers", "n_layer", "num_layers")
+    heads = _int(config, "num_attention_heads", "n_head")
+    per_layer = _NORMS_PER_LAYER.get(str(config.get("model_type")), 2) * hidden
+    if config.get("kv_lora_rank"):
+        rank = _int(config, "kv_lora_rank")
+        rope = _int(config, "qk_rope_head_dim")
+        q_rank = config.get("q_lora_rank")
+        per_layer += hidden * (rank + rope) + rank
+        if q_rank:
+            per_layer += hidden * int(q_rank) + int(q_rank)
+    if config.get("model_type") in ("qwen3", "qwen3_moe"):
+        per_layer += 2 * _int(config, "head_dim", default=hidden // heads)
+    experts = config.get("n_routed_experts") or config.get("num_local_experts")
+    experts = experts or config.get("num_experts")
+    total = hidden + layers * per_layer
+    if experts:
+        first_dense = int(config.get("first_k_dense_replace") or 0)
+        step = int(config.get("decoder_sparse_step") or config.get("moe_layer_freq") or 1)
+        only_dense = set(config.get("mlp_only_layers") or [])
+        moe_layers = sum(
+            1
+            for i in range(layers)
+            if i >= first_dense and i not in only_dense and (i + 1) % step == 0
+        )
+        total += moe_layers * hidden * int(experts)
+    return int(total)
 
 
 def expert_parameters(config: dict[str, Any]) -> int:
@@ -267,6 +308,7 @@ def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
     quant_bytes = checkpoint_weight_bytes(quant) if quant else None
     parameters, embedding = count_parameters(cfg)
     experts = expert_parameters(cfg)
+    replicated = replicated_parameters(cfg)
     return Architecture(
         layers=_int(cfg, "num_hidden_layers", "n_layer", "num_layers"),
         hidden=hidden,
@@ -284,6 +326,7 @@ def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
         parameters=parameters,
         embedding_parameters=embedding,
         expert_parameters=experts,
+        replicated_parameters=replicated,
     )
 
 
@@ -347,22 +390,25 @@ def kv_bytes_per_token(arch: Architecture, settings: Settings) -> int:
 def weight_bytes(arch: Architecture, settings: Settings) -> int:
     """Bytes of the weights on one GPU: embeddings in the served dtype, the rest in the
     quantization's width (the checkpoint's own quantization_config wins over --quantization,
-    as vLLM's does), split over tensor x pipeline ranks; with expert parallel, the routed
-    experts over tensor x data parallel ranks instead (each data-parallel engine holds the
-    rest of the model whole)."""
+    as vLLM's does), split over tensor x pipeline ranks but for what every tensor rank holds
+    whole (norms, routers, latent attention's low-rank projections); with expert parallel,
+    the routed experts over tensor x data parallel ranks instead (each data-parallel engine
+    holds the rest of the model whole)."""
     width = DTYPE_BYTES[served_dtype(arch, settings.dtype)]
     method = arch.quantization or settings.quantization
     if arch.quantization and arch.quant_bytes:
         per_weight = arch.quant_bytes
     else:
         per_weight = QUANT_BYTES.get(method, width) if method else width
-    linear = arch.parameters - arch.embedding_parameters - arch.expert_parameters
+    replicated = arch.replicated_parameters
+    linear = arch.parameters - arch.embedding_parameters - arch.expert_parameters - replicated
     stage = settings.tensor_parallel * settings.pipeline_parallel
     experts = arch.expert_parameters * per_weight / stage
     if settings.expert_parallel:
         experts /= max(settings.data_parallel, 1)
     dense = (arch.embedding_parameters * width + linear * per_weight) / stage
-    return int(dense + experts)
+    whole = replicated * per_weight / settings.pipeline_parallel
+    return int(dense + experts + whole)
 
 
 @dataclass
