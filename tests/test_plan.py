@@ -182,16 +182,25 @@ def test_an_fp8_kv_cache_holds_twice_the_tokens():
 
 def test_a_sliding_window_bounds_what_one_sequence_keeps():
     a = arch("mistralai/Mistral-7B-Instruct-v0.1")
-    found = sizing.estimate(a, sizing.Settings(gpu_memory=80 * sizing.GIB, max_model_len=32768))
-    assert found.tokens_per_sequence == 4096 + sizing.CHUNK_TOKENS
-    assert found.max_sequences == found.tokens // (4096 + sizing.CHUNK_TOKENS)
+    settings = sizing.Settings(gpu_memory=80 * sizing.GIB, max_model_len=32768)
+    found = sizing.estimate(a, settings)
+    # the window less one, the two in-flight batches, in whole blocks, and one block more
+    in_flight = settings.in_flight_tokens
+    assert found.blocks_per_request == -(-(4096 - 1 + in_flight) // 16) + 1
+    assert found.max_sequences == found.num_blocks // found.blocks_per_request
+    assert sizing.largest_context(a, settings) == a.max_len
 
 
-def test_mixed_sliding_and_full_layers_are_counted_as_full_and_said_so():
+def test_alternating_sliding_and_full_layers_are_grouped_as_vllm_groups_them():
     a = arch("google/gemma-2-9b-it")
+    assert a.interleaved and (a.full_layers, a.sliding_layers) == (21, 21)
+    layout = sizing.kv_layout(a)
+    assert layout == sizing.KvLayout(group_size=21, full_groups=1, sliding_groups=1)
     found = sizing.estimate(a, sizing.Settings(gpu_memory=80 * sizing.GIB))
-    assert a.interleaved and found.tokens_per_sequence == 8192
-    assert any("not modelled" in n for n in found.notes)
+    # 8192 tokens in the full group, the 4096-token window (+ in flight, capped at the
+    # request) in the sliding one
+    assert found.blocks_per_request == 512 + 513
+    assert any("hybrid KV cache manager" in n for n in found.notes)
 
 
 def test_a_model_that_does_not_fit_gets_the_smallest_tensor_parallel_that_does():
@@ -213,7 +222,7 @@ def test_the_largest_context_that_fits_is_what_the_cache_holds():
     found = sizing.estimate(a, settings)
     assert not found.fits
     longest = sizing.largest_context(a, settings)
-    assert longest == found.tokens
+    assert longest == found.num_blocks * 16
     shorter = sizing.Settings(gpu_memory=24 * sizing.GIB, max_model_len=longest)
     assert sizing.estimate(a, shorter).fits
 

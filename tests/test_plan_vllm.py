@@ -104,9 +104,7 @@ def test_plan_reads_the_architecture_as_vllm_does(vllm_answers, name):
     assert sizing.served_dtype(arch, "auto") == vllm["dtype"]
     # layers of more than one kind (sliding window and full) in the config vLLM reads
     assert arch.interleaved == (len(vllm["layer_types"]) > 1)
-    # plan models a window only where every layer has one; vLLM reports the config's window
-    if not arch.interleaved:
-        assert arch.sliding_window == vllm["sliding_window"]
+    assert arch.sliding_window == (None if arch.mla else vllm["sliding_window"])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -222,3 +220,103 @@ def test_weights_per_gpu_agree_with_the_model_vllm_builds_within_one_percent(vll
         assert abs(planned - built) <= built / 100, (tp, planned, built)
         if tp == "1":  # one rank holds every parameter: the count is exact
             assert planned == built
+
+
+CAPACITY_PROGRAM = r"""
+import json, sys
+from vllm.config import set_current_vllm_config
+from vllm.engine.arg_utils import EngineArgs
+from vllm.v1.attention.backends.utils import resolve_kv_cache_layout
+from vllm.v1.core.kv_cache_planning import get_global_kv_cache_groups, get_kv_cache_configs
+from vllm.v1.core.kv_cache_utils import get_max_concurrency_for_kv_cache_config
+from vllm.v1.kv_cache_interface import FullAttentionSpec, MLAAttentionSpec, SlidingWindowSpec
+
+request = json.load(sys.stdin)
+answers = {}
+for name, folder in request["models"].items():
+    cfg = EngineArgs(
+        model=folder, skip_tokenizer_init=True, enforce_eager=True, block_size=16,
+        allow_deprecated_quantization=True, max_model_len=request["max_model_len"][name],
+        max_num_batched_tokens=request["batched"],
+    ).create_engine_config()
+    mc = cfg.model_config
+    heads = mc.get_num_kv_heads(cfg.parallel_config)
+    types = list(getattr(mc.hf_text_config, "layer_types", None) or [])
+    window = mc.get_sliding_window()
+    specs = {}
+    for i in range(mc.get_num_layers(cfg.parallel_config)):
+        common = dict(block_size=16, head_size=mc.get_head_size(), dtype=mc.dtype)
+        kind = types[i] if types else ("sliding_attention" if window else "full_attention")
+        if mc.use_mla:
+            spec = MLAAttentionSpec(num_kv_heads=1, **common)
+        elif kind == "sliding_attention" and window:
+            spec = SlidingWindowSpec(num_kv_heads=heads, sliding_window=window, **common)
+        else:
+            spec = FullAttentionSpec(num_kv_heads=heads, **common)
+        specs[f"model.layers.{i}.self_attn.attn"] = spec
+    resolve_kv_cache_layout(cfg, [["LBNHC"]], specs.values())  # flash attention's layout
+    with set_current_vllm_config(cfg):
+        groups = get_global_kv_cache_groups(cfg, [specs])
+        config = get_kv_cache_configs(cfg, [specs], [request["memory"]], groups)[0]
+        concurrency = get_max_concurrency_for_kv_cache_config(cfg, config)
+    answers[name] = {
+        "num_blocks": config.num_blocks,
+        "groups": len(config.kv_cache_groups),
+        "concurrency": concurrency,
+        "in_flight": cfg.max_in_flight_tokens,
+        "max_model_len": mc.max_model_len,
+    }
+print(json.dumps(answers))
+"""
+KV_MEMORY = 10 * 1024**3
+
+
+@pytest.fixture(scope="module")
+def vllm_capacity(tmp_path_factory) -> dict:
+    """vLLM's own block planner on every table model's KV cache specs (full, sliding-window,
+    latent: per layer as vLLM gives them): the blocks of 10 GiB and the requests they hold."""
+    root = tmp_path_factory.mktemp("capacity")
+    folders, lengths = {}, {}
+    for index, model in enumerate(tables.models()):
+        folder = root / f"m{index}"
+        folder.mkdir()
+        config = _unquantized(model.config)  # the cache does not depend on the weights' width
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        folders[model.name] = str(folder)
+        lengths[model.name] = min(sizing.architecture(model.config).max_len or 8192, 8192)
+    return run_vllm(
+        CAPACITY_PROGRAM,
+        {"models": folders, "max_model_len": lengths, "batched": 2048, "memory": KV_MEMORY},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "HOME": str(root),
+            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
+        },
+        timeout=900,
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_capacity_agrees_with_vllms_block_planner(vllm_capacity, name):
+    """Sliding-window layers (Gemma 2's alternating ones, Mistral 7B v0.1's) as vLLM's hybrid
+    KV cache manager counts them: the blocks of the pool and the blocks of one request."""
+    arch = sizing.architecture(tables.known_model(name).config)
+    vllm = vllm_capacity[name]
+    settings = sizing.Settings(
+        gpu_memory=80 * sizing.GIB,
+        max_model_len=vllm["max_model_len"],
+        kv_cache_memory_bytes=KV_MEMORY,
+        in_flight_tokens=vllm["in_flight"],
+    )
+    found = sizing.estimate(arch, settings)
+    layout = sizing.kv_layout(arch)
+    assert layout.full_groups + layout.sliding_groups == vllm["groups"]
+    assert found.num_blocks == vllm["num_blocks"]
+    assert found.num_blocks / found.blocks_per_request == pytest.approx(vllm["concurrency"])
+    assert found.max_sequences == int(vllm["concurrency"])
+
+
+def test_the_table_holds_models_with_sliding_windows_on_some_and_on_all_layers():
+    kinds = [sizing.architecture(m.config) for m in tables.models()]
+    assert any(a.sliding_layers and a.full_layers for a in kinds)
+    assert any(a.sliding_layers and not a.full_layers for a in kinds)

@@ -36,6 +36,7 @@ class ServerFacts:
     kv_cache_memory_bytes: int | None = None
     #: --kv-offloading-size: GiB of CPU memory the KV cache spills to
     kv_offloading_gib: float | None = None
+    max_num_batched_tokens: int | None = None
     #: index in the rendered args of each flag found there
     arg_index: dict[str, int] = field(default_factory=dict)
     #: the rendered object and the path of the server container
@@ -65,6 +66,7 @@ def server_facts(server: Server) -> ServerFacts:
         expert_parallel=args.active("--enable-expert-parallel"),
         kv_cache_memory_bytes=_positive(args.number("--kv-cache-memory-bytes")),
         kv_offloading_gib=_positive(args.number("--kv-offloading-size")),
+        max_num_batched_tokens=_positive(args.number("--max-num-batched-tokens")),
         arg_index={g.name: g.flag_at for g in args.given},
         obj=server.obj,
         where=server.container.path,
@@ -135,4 +137,9 @@ def settings_for(facts: ServerFacts, gpu: GpuMemory) -> Settings:
         data_parallel=facts.data_parallel,
         expert_parallel=facts.expert_parallel,
         kv_cache_memory_bytes=facts.kv_cache_memory_bytes,
+        **(
+            {"in_flight_tokens": 2 * int(facts.max_num_batched_tokens)}
+            if facts.max_num_batched_tokens
+            else {}
+        ),
     )

@@ -12,10 +12,12 @@ cache cannot hold one sequence of ``max_model_len`` tokens. This module estimate
   the rank (``max(1, kv_heads // tensor_parallel)``, vLLM replicates a head when there are
   fewer heads than ranks) x head size x the width of ``--kv-cache-dtype``; multi-head latent
   attention caches one latent vector (``kv_lora_rank + qk_rope_head_dim``) per layer, the same
-  on every rank; a model whose every layer has a sliding window keeps at most the window (plus
-  one scheduled chunk) of a sequence; models mixing sliding-window and full layers (Gemma 2/3,
-  ...) are **not modelled** per layer: every layer is counted as full attention (an upper
-  bound on what a sequence needs);
+  on every rank;
+- **capacity**: in blocks of 16 tokens, as vLLM's KV cache manager counts them: layers grouped
+  by kind (full or sliding-window attention) into groups of one size over one pool of blocks;
+  a request holds all its tokens in a full group and, in a sliding-window group, the window
+  plus the tokens in flight and one block (Gemma 2's alternating layers, Mistral 7B v0.1's
+  window on every layer);
 - **overhead**: CUDA context, CUDA graphs and the activations of vLLM's profiling batch are not
   computed: a stated margin per GPU (:data:`OVERHEAD_GIB`).
 
@@ -98,8 +100,12 @@ class Architecture:
     mla: tuple[int, int] | None = None
     #: a sliding window on every layer (tokens), or None
     sliding_window: int | None = None
-    #: layers mix sliding-window and full attention (not modelled per layer)
+    #: layers mix sliding-window and full attention
     interleaved: bool = False
+    #: layers of full attention and of sliding-window attention, as vLLM gives each its
+    #: KV cache spec (latent attention: full)
+    full_layers: int = 0
+    sliding_layers: int = 0
     max_len: int | None = None
     quantization: str | None = None
     #: bytes per linear-layer weight the checkpoint's quantization_config states (its bits)
@@ -116,7 +122,10 @@ class Architecture:
         if self.mla:
             return "multi-head latent attention"
         if self.interleaved:
-            return "sliding-window and full layers (not modelled per layer: all counted as full)"
+            return (
+                f"{self.sliding_layers} sliding-window ({self.sliding_window} tokens) and "
+                f"{self.full_layers} full-attention layers"
+            )
         if self.sliding_window:
             return f"sliding window of {self.sliding_window} tokens on every layer"
         if self.kv_heads < self.heads:
@@ -129,26 +138,6 @@ def _dtype_of(config: dict[str, Any]) -> str:
     if raw in DTYPE_NAMES:
         return DTYPE_NAMES[raw]
     return raw if raw in DTYPE_BYTES else "bfloat16"
-
-
-def _sliding(config: dict[str, Any]) -> tuple[int | None, bool]:
-    """(window on every layer, mixes window and full layers)."""
-    if config.get("use_sliding_window") is False:
-        return None, False
-    layer_types = config.get("layer_types")
-    window = config.get("sliding_window")
-    if isinstance(layer_types, list) and layer_types:
-        kinds = set(layer_types)
-        if len(kinds) > 1:
-            return None, True
-        return (int(window) if window and "sliding_attention" in kinds else None), False
-    if config.get("model_type") in ("gemma2", "gemma3", "gemma3_text", "cohere2"):
-        return None, bool(window)
-    if isinstance(config.get("sliding_window_pattern"), int) and window:
-        return None, True
-    if isinstance(window, int) and window > 0:
-        return window, False
-    return None, False
 
 
 def count_parameters(config: dict[str, Any]) -> tuple[int, int]:
@@ -300,7 +289,14 @@ def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
     cfg = model.text
     hidden = _int(cfg, "hidden_size", "d_model", "n_embd")
     heads = _int(cfg, "num_attention_heads", "n_head")
-    window, interleaved = _sliding(cfg)
+    layers = _int(cfg, "num_hidden_layers", "n_layer", "num_layers")
+    window = None if model.use_mla else model.sliding_window
+    sliding = 0
+    if window:
+        types = model.layer_types
+        sliding = sum(1 for t in types if t == "sliding_attention") if types else layers
+    full = layers - sliding
+    interleaved = bool(full and sliding)
     mla = None
     if model.use_mla:
         mla = (_int(cfg, "kv_lora_rank"), _int(cfg, "qk_rope_head_dim"))
@@ -318,8 +314,10 @@ def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
         vocab=_int(cfg, "vocab_size"),
         dtype=_dtype_of(cfg),
         mla=mla,
-        sliding_window=window,
+        sliding_window=window if sliding else None,
         interleaved=interleaved,
+        full_layers=full,
+        sliding_layers=sliding,
         max_len=model.max_len,
         quantization=model.quantization,
         quant_bytes=quant_bytes,
@@ -350,6 +348,10 @@ class Settings:
     #: --kv-cache-memory-bytes: the KV cache vLLM reserves per GPU, instead of what
     #: --gpu-memory-utilization leaves
     kv_cache_memory_bytes: int | None = None
+    #: tokens scheduled but not yet freed: a sliding-window layer keeps them beside its
+    #: window (vLLM's max_in_flight_tokens: two batches of --max-num-batched-tokens with
+    #: asynchronous scheduling, its default on GPUs)
+    in_flight_tokens: int = 2 * CHUNK_TOKENS
 
 
 def served_dtype(arch: Architecture, dtype: str) -> str:
@@ -427,13 +429,55 @@ class Estimate:
     fits: bool
     reason: str
     notes: list[str] = field(default_factory=list)
+    #: blocks of vLLM's KV cache pool, and the blocks one full-length request holds
+    num_blocks: int = 0
+    blocks_per_request: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class KvLayout:
+    """How vLLM's KV cache manager groups one GPU's attention layers: groups of
+    ``group_size`` layers of one kind, each group with its own block table over one shared
+    pool of blocks (a block holds 16 tokens of ``group_size`` layers)."""
+
+    group_size: int
+    full_groups: int
+    sliding_groups: int
+
+
+def kv_layout(arch: Architecture, pipeline_parallel: int = 1) -> KvLayout:
+    """vLLM's grouping (``_get_kv_cache_groups_uniform_page_size``): the group size is the
+    smaller layer count, or the larger one when it is under 1.5 times the smaller."""
+    full = math.ceil(arch.full_layers / pipeline_parallel) if arch.full_layers else 0
+    sliding = math.ceil(arch.sliding_layers / pipeline_parallel) if arch.sliding_layers else 0
+    if not full and not sliding:
+        full = layers_per_stage(arch, pipeline_parallel)
+    counts = [c for c in (full, sliding) if c]
+    size = min(counts)
+    if max(counts) < size * 1.5:
+        size = max(counts)
+    return KvLayout(size, -(-full // size) if full else 0, -(-sliding // size) if sliding else 0)
+
+
+def blocks_per_request(arch: Architecture, layout: KvLayout, length: int, in_flight: int) -> int:
+    """Blocks one request of ``length`` tokens holds, over every group: all its tokens in a
+    full-attention group; in a sliding-window group the window (less one) plus the in-flight
+    tokens, never more than the request, and one block more, since the window may start
+    mid-block (vLLM's SlidingWindowSpec)."""
+    blocks = layout.full_groups * -(-length // BLOCK_TOKENS)
+    if layout.sliding_groups and arch.sliding_window:
+        kept = min(arch.sliding_window - 1 + in_flight, length)
+        blocks += layout.sliding_groups * (-(-kept // BLOCK_TOKENS) + 1)
+    return blocks
+
+
 def estimate(arch: Architecture, settings: Settings) -> Estimate:
-    """Weights, KV budget and tokens per GPU, and whether vLLM would start."""
+    """Weights, KV budget and capacity per GPU, and whether vLLM would start, counted as
+    vLLM's KV cache manager counts blocks (one pool shared by the groups of layers; a
+    sliding-window layer keeps its window, not the whole sequence)."""
     weights = weight_bytes(arch, settings)
     overhead = int(OVERHEAD_GIB * GIB)
     budget = int(settings.gpu_memory * settings.gpu_memory_utilization)
@@ -442,29 +486,31 @@ def estimate(arch: Architecture, settings: Settings) -> Estimate:
         kv_budget = settings.kv_cache_memory_bytes
         budget = weights + overhead + kv_budget
     per_token = kv_bytes_per_token(arch, settings)
-    tokens = max(0, kv_budget) // per_token // BLOCK_TOKENS * BLOCK_TOKENS
+    layout = kv_layout(arch, settings.pipeline_parallel)
+    stage_layers = max(layers_per_stage(arch, settings.pipeline_parallel), 1)
+    block_bytes = per_token // stage_layers * BLOCK_TOKENS * layout.group_size
+    num_blocks = max(0, kv_budget) // block_bytes if block_bytes else 0
+    groups = layout.full_groups + layout.sliding_groups
+    tokens = num_blocks * BLOCK_TOKENS * layout.group_size * groups // stage_layers
     context = settings.max_model_len or arch.max_len or 0
-    per_sequence = context
+    per_request = blocks_per_request(arch, layout, context, settings.in_flight_tokens)
+    per_sequence = per_request * BLOCK_TOKENS * layout.group_size // stage_layers
     notes: list[str] = []
-    if arch.sliding_window and not arch.mla:
-        per_sequence = min(context, arch.sliding_window + CHUNK_TOKENS)
+    if layout.sliding_groups and arch.sliding_window:
         notes.append(
-            f"a sequence keeps at most its last {arch.sliding_window} tokens (the sliding "
-            f"window) plus one {CHUNK_TOKENS}-token chunk in the cache"
+            f"a sliding-window layer keeps its last {arch.sliding_window} tokens plus "
+            f"{settings.in_flight_tokens} in flight and one block, not the whole sequence "
+            f"(vLLM's hybrid KV cache manager: {layout.full_groups} full and "
+            f"{layout.sliding_groups} sliding groups of {layout.group_size} layers)"
         )
-    if arch.interleaved:
-        notes.append(
-            "sliding-window layers are counted as full attention (not modelled per layer): "
-            "the real cache holds more tokens than shown"
-        )
-    sequences = tokens // per_sequence if per_sequence else 0
+    sequences = num_blocks // per_request if per_request else 0
     if kv_budget <= 0:
         fits, reason = False, "the weights and overhead exceed the memory vLLM may use"
-    elif tokens < per_sequence:
+    elif num_blocks < per_request:
         fits, reason = (
             False,
-            f"the KV cache holds {tokens} tokens, fewer than one sequence of "
-            f"{context} tokens (--max-model-len): vLLM refuses to start",
+            f"the KV cache holds {num_blocks} blocks, fewer than one sequence of "
+            f"{context} tokens needs ({per_request}): vLLM refuses to start",
         )
     else:
         fits, reason = True, "fits"
@@ -481,6 +527,8 @@ def estimate(arch: Architecture, settings: Settings) -> Estimate:
         fits=fits,
         reason=reason,
         notes=notes,
+        num_blocks=num_blocks,
+        blocks_per_request=per_request,
     )
 
 
@@ -508,12 +556,20 @@ def smallest_fit(
 
 
 def largest_context(arch: Architecture, settings: Settings) -> int:
-    """The longest --max-model-len the KV cache holds as configured (0 when the weights alone
-    do not fit)."""
+    """The longest --max-model-len whose one request the KV cache holds as configured (0 when
+    the weights alone do not fit; the model's own maximum when every layer has a window)."""
     found = estimate(arch, settings)
     if found.kv_budget_per_gpu <= 0:
         return 0
-    if arch.sliding_window and not arch.mla and found.tokens >= arch.sliding_window + CHUNK_TOKENS:
-        return arch.max_len or found.tokens
-    limit = arch.max_len or found.tokens
-    return min(found.tokens, limit)
+    layout = kv_layout(arch, settings.pipeline_parallel)
+    limit = arch.max_len or 0
+    if not layout.full_groups:
+        return limit
+    low, high = 0, limit or found.num_blocks * BLOCK_TOKENS
+    while low < high:  # the request's blocks grow with its length: bisect
+        middle = (low + high + 1) // 2
+        if blocks_per_request(arch, layout, middle, settings.in_flight_tokens) <= found.num_blocks:
+            low = middle
+        else:
+            high = middle - 1
+    return low
