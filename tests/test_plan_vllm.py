@@ -320,3 +320,102 @@ def test_the_table_holds_models_with_sliding_windows_on_some_and_on_all_layers()
     kinds = [sizing.architecture(m.config) for m in tables.models()]
     assert any(a.sliding_layers and a.full_layers for a in kinds)
     assert any(a.sliding_layers and not a.full_layers for a in kinds)
+
+
+LORA_PROGRAM = r"""
+import json, sys, tempfile
+import torch
+from vllm.engine.arg_utils import EngineArgs
+from vllm.config import set_current_vllm_config
+from vllm.distributed import parallel_state
+from vllm.distributed.parallel_state import (
+    destroy_distributed_environment, destroy_model_parallel,
+    init_distributed_environment, initialize_model_parallel)
+from vllm.lora.model_manager import LoRAModelManager
+from vllm.model_executor.model_loader.utils import initialize_model
+from vllm.utils.torch_utils import set_default_torch_dtype
+
+request = json.load(sys.stdin)
+answers = {}
+for name, folder in request["models"].items():
+    per = {}
+    for tp in request["tensor_parallel"][name]:
+        cfg = EngineArgs(
+            model=folder, skip_tokenizer_init=True, enforce_eager=True, enable_lora=True,
+            max_loras=request["max_loras"], max_lora_rank=request["max_lora_rank"],
+        ).create_engine_config()
+        with set_current_vllm_config(cfg):
+            init_distributed_environment(
+                world_size=1, rank=0, local_rank=0, backend="gloo",
+                distributed_init_method=f"file://{tempfile.mkdtemp()}/init")
+            initialize_model_parallel(1, 1)
+            parallel_state._TP.world_size = tp
+            try:
+                with set_default_torch_dtype(cfg.model_config.dtype), torch.device("meta"):
+                    model = initialize_model(vllm_config=cfg)
+                    LoRAModelManager(
+                        model, 256, 2048, cfg.model_config.get_vocab_size(), cfg.lora_config,
+                        torch.device("meta"), cfg)
+                total = 0
+                for module in model.modules():
+                    for attr in ("lora_a_stacked", "lora_b_stacked"):
+                        found = getattr(module, attr, None)
+                        found = [found] if isinstance(found, torch.Tensor) else found or ()
+                        for t in found:
+                            if isinstance(t, torch.Tensor):
+                                total += t.numel() * t.element_size()
+                per[str(tp)] = total
+                del model
+            finally:
+                parallel_state._TP.world_size = 1
+                destroy_model_parallel()
+                destroy_distributed_environment()
+    answers[name] = per
+print(json.dumps(answers))
+"""
+LORA = {"max_loras": 4, "max_lora_rank": 64}
+#: The dense grouped-query models of the table (plan counts LoRA slots for these).
+DENSE = [
+    m.name
+    for m in tables.models()
+    if not (a := sizing.architecture(m.config)).mla and not a.expert_parameters
+]
+
+
+@pytest.fixture(scope="module")
+def vllm_lora(tmp_path_factory) -> dict:
+    """The bytes of the LoRA buffers vLLM's LoRA manager allocates on rank 0 of tensor
+    parallel 1 and 8 (where 8 divides the heads), the model built on the meta device."""
+    root = tmp_path_factory.mktemp("lora")
+    folders, sizes = {}, {}
+    for index, name in enumerate(DENSE):
+        folder = root / f"m{index}"
+        folder.mkdir()
+        config = _unquantized(tables.known_model(name).config)
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        folders[name] = str(folder)
+        sizes[name] = [tp for tp in (1, 8) if sizing.architecture(config).heads % tp == 0]
+    return run_vllm(
+        LORA_PROGRAM,
+        {"models": folders, "tensor_parallel": sizes, **LORA},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "HOME": str(root),
+            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
+        },
+        timeout=900,
+    )
+
+
+@pytest.mark.parametrize("name", DENSE)
+def test_lora_slots_take_the_memory_vllms_lora_manager_allocates(vllm_lora, name):
+    from modelservice.plan.server import lora_embeddings
+
+    config = tables.known_model(name).config
+    arch = sizing.architecture(_unquantized(config))
+    embeddings = lora_embeddings(pinned_version(), config["architectures"])
+    for tp, allocated in vllm_lora[name].items():
+        settings = sizing.Settings(
+            gpu_memory=1, tensor_parallel=int(tp), lora_embeddings=embeddings, **LORA
+        )
+        assert sizing.lora_bytes(arch, settings) == allocated, tp

@@ -20,7 +20,10 @@ tests/test_engine_config_vllm.py holds each of them to vLLM's own ``create_engin
   config.json has no ``quantization_config`` (``get_config_filenames()``) and whether it
   quantizes online without any (``_ONLINE_SHORTHANDS``, or no file);
 - ``rope_types``: per rope type, whether vLLM stretches the config's longest context by the
-  rope ``factor`` (found by running ``_get_and_verify_max_len`` on each type).
+  rope ``factor`` (found by running ``_get_and_verify_max_len`` on each type);
+- ``lora_embedding_modules``: per architecture of vLLM's model registry (those whose module
+  imports on this machine), the embedding modules its class gives LoRA slots
+  (``embedding_modules``: ``embed_tokens``, ``lm_head``), which plan counts in LoRA memory.
 """
 
 from __future__ import annotations
@@ -182,6 +185,22 @@ def rope_types() -> dict[str, bool]:
     return out
 
 
+def lora_embedding_modules() -> dict[str, list[str]]:
+    """Architecture -> the embedding modules its vLLM class adapts with LoRA."""
+    import importlib
+
+    from vllm.model_executor.models.registry import _VLLM_MODELS
+
+    out: dict[str, list[str]] = {}
+    for architecture, (module, name) in sorted(_VLLM_MODELS.items()):
+        try:
+            cls = getattr(importlib.import_module(f"vllm.model_executor.models.{module}"), name)
+        except Exception:  # a model whose module needs a GPU-only package: not recorded
+            continue
+        out[architecture] = sorted((getattr(cls, "embedding_modules", None) or {}).keys())
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cli.add_argument("--output", type=Path, help="default: schemas/vllm/<version>-config.json")
@@ -210,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "json_fields": dict(sorted(json_classes.items())),
         "quantization": quantization(),
         "rope_types": rope_types(),
+        "lora_embedding_modules": lora_embedding_modules(),
     }
     output = args.output or REPO_ROOT / "schemas" / "vllm" / f"{vllm.__version__}-config.json"
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n"

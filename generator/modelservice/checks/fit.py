@@ -40,6 +40,7 @@ MAX_MODEL_LEN_DOES_NOT_FIT = rule(
 @check("model", MODEL_DOES_NOT_FIT, MAX_MODEL_LEN_DOES_NOT_FIT)
 def fits(ctx: Context) -> list[Problem]:
     """``model-does-not-fit`` / ``max-model-len-does-not-fit`` warnings."""
+    from ..model import ModelConfig
     from ..plan.server import gpu_from_values, server_facts, settings_for
     from ..plan.sizing import (
         GIB,
@@ -65,7 +66,7 @@ def fits(ctx: Context) -> list[Problem]:
     gpu = gpu_from_values(ctx.merged, facts)
     if gpu is None:
         return []
-    settings = settings_for(facts, gpu)
+    settings = settings_for(facts, gpu, ModelConfig(known.config).architectures)
     found = estimate(arch, settings)
     if found.fits:
         return []

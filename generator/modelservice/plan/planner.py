@@ -136,7 +136,7 @@ def plan_file(
         arch = architecture(loaded)
     except NotModelled as exc:
         raise UserError(f"{loaded.origin}: cannot size this model: {exc}") from None
-    settings = settings_for(facts, chosen)
+    settings = settings_for(facts, chosen, loaded.architectures)
     result = estimate(arch, settings)
     if facts.kv_offloading_gib:
         notes.append(
@@ -191,7 +191,8 @@ def format_text(plan: Plan) -> str:
         f"tensor parallel {s.tensor_parallel}, pipeline parallel {s.pipeline_parallel}",
         f"  usable per GPU   {_gib(r.budget_per_gpu)} (--gpu-memory-utilization "
         f"{s.gpu_memory_utilization:g})",
-        f"  weights per GPU  {_gib(r.weights_per_gpu)}",
+        f"  weights per GPU  {_gib(r.weights_per_gpu)}"
+        + (f" (+ {_gib(r.lora_per_gpu)} of LoRA slots)" if r.lora_per_gpu else ""),
         f"  overhead         {OVERHEAD_GIB:.1f} GiB per GPU (CUDA context, CUDA graphs, "
         "activations: a stated margin)",
         f"  KV cache         {_gib(r.kv_budget_per_gpu)} per GPU, {r.kv_bytes_per_token:,} bytes "

@@ -116,6 +116,8 @@ class Architecture:
     expert_parameters: int = 0
     #: parameters every tensor-parallel rank holds whole (norms, routers, low-rank projections)
     replicated_parameters: int = 0
+    #: the MLP's inner width (0 when the config does not say)
+    intermediate: int = 0
 
     @property
     def kind(self) -> str:
@@ -325,6 +327,7 @@ def architecture(config: dict[str, Any] | ModelConfig) -> Architecture:
         embedding_parameters=embedding,
         expert_parameters=experts,
         replicated_parameters=replicated,
+        intermediate=_int(cfg, "intermediate_size", "ffn_dim", default=0),
     )
 
 
@@ -352,6 +355,12 @@ class Settings:
     #: window (vLLM's max_in_flight_tokens: two batches of --max-num-batched-tokens with
     #: asynchronous scheduling, its default on GPUs)
     in_flight_tokens: int = 2 * CHUNK_TOKENS
+    #: LoRA slots (--max-loras when --enable-lora; 0: no LoRA) and their rank
+    max_loras: int = 0
+    max_lora_rank: int = 16
+    #: the embedding modules vLLM's class of this architecture adapts too (``embed_tokens``,
+    #: ``lm_head``: schemas/vllm/VERSION-config.json)
+    lora_embeddings: tuple[str, ...] = ()
 
 
 def served_dtype(arch: Architecture, dtype: str) -> str:
@@ -413,6 +422,33 @@ def weight_bytes(arch: Architecture, settings: Settings) -> int:
     return int(dense + experts + whole)
 
 
+def lora_bytes(arch: Architecture, settings: Settings) -> int | None:
+    """GPU memory of the LoRA slots on one GPU, as vLLM allocates them: for each slot and each
+    linear layer of the stage, an A (rank x its input) and a B (its output x rank) buffer per
+    slice, in the served dtype; the inputs of row-parallel layers and the outputs of column-
+    parallel ones split over tensor ranks. None when the model is not a dense grouped-query one
+    (latent attention, experts): not modelled."""
+    if not settings.max_loras:
+        return 0
+    if arch.mla or arch.expert_parameters or not arch.intermediate:
+        return None
+    tp = settings.tensor_parallel
+    hidden = arch.hidden
+    q = arch.heads * arch.head_dim // tp
+    kv = kv_heads_per_rank(arch, tp) * arch.head_dim
+    inner = arch.intermediate // tp
+    # qkv (3 slices) and gate_up (2) read the whole hidden state; o and down read their shard
+    per_layer = (3 * hidden + q + 2 * kv) + (q + hidden) + (2 * hidden + 2 * inner)
+    per_layer += inner + hidden
+    width = DTYPE_BYTES[served_dtype(arch, settings.dtype)]
+    layers = layers_per_stage(arch, settings.pipeline_parallel)
+    # the input embedding and the output layer: vocabulary x rank and rank x hidden, whole on
+    # every rank
+    embeddings = len(set(settings.lora_embeddings) & {"embed_tokens", "lm_head"})
+    per_slot = per_layer * layers + embeddings * (arch.vocab + hidden)
+    return settings.max_loras * settings.max_lora_rank * per_slot * width
+
+
 @dataclass
 class Estimate:
     """The answer of ``plan`` for one configuration."""
@@ -432,6 +468,8 @@ class Estimate:
     #: blocks of vLLM's KV cache pool, and the blocks one full-length request holds
     num_blocks: int = 0
     blocks_per_request: int = 0
+    #: the LoRA slots' buffers on one GPU
+    lora_per_gpu: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -479,12 +517,13 @@ def estimate(arch: Architecture, settings: Settings) -> Estimate:
     vLLM's KV cache manager counts blocks (one pool shared by the groups of layers; a
     sliding-window layer keeps its window, not the whole sequence)."""
     weights = weight_bytes(arch, settings)
+    lora = lora_bytes(arch, settings)
     overhead = int(OVERHEAD_GIB * GIB)
     budget = int(settings.gpu_memory * settings.gpu_memory_utilization)
-    kv_budget = budget - weights - overhead
+    kv_budget = budget - weights - (lora or 0) - overhead
     if settings.kv_cache_memory_bytes:  # vLLM reserves this, whatever the utilization leaves
         kv_budget = settings.kv_cache_memory_bytes
-        budget = weights + overhead + kv_budget
+        budget = weights + (lora or 0) + overhead + kv_budget
     per_token = kv_bytes_per_token(arch, settings)
     layout = kv_layout(arch, settings.pipeline_parallel)
     stage_layers = max(layers_per_stage(arch, settings.pipeline_parallel), 1)
@@ -496,6 +535,13 @@ def estimate(arch: Architecture, settings: Settings) -> Estimate:
     per_request = blocks_per_request(arch, layout, context, settings.in_flight_tokens)
     per_sequence = per_request * BLOCK_TOKENS * layout.group_size // stage_layers
     notes: list[str] = []
+    if lora is None:
+        notes.append("LoRA slots of latent-attention or mixture-of-experts models: not counted")
+    elif lora:
+        notes.append(
+            f"{settings.max_loras} LoRA slots of rank {settings.max_lora_rank}: "
+            f"{lora / GIB:.2f} GiB per GPU"
+        )
     if layout.sliding_groups and arch.sliding_window:
         notes.append(
             f"a sliding-window layer keeps its last {arch.sliding_window} tokens plus "
@@ -529,6 +575,7 @@ def estimate(arch: Architecture, settings: Settings) -> Estimate:
         notes=notes,
         num_blocks=num_blocks,
         blocks_per_request=per_request,
+        lora_per_gpu=lora or 0,
     )
 
 
