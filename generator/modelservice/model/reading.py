@@ -36,6 +36,13 @@ class Reading:
     notes: list[str] = field(default_factory=list)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a path no file system holds (too long, a NUL byte)
+        return False
+
+
 @cache
 def _hub(
     source: str,
@@ -69,7 +76,7 @@ def read_model(
     source = str(get(merged, ("model", "source")) or "huggingface")
     if source == "local":
         path = Path(str(get(merged, ("model", "path")) or model))
-        if path.is_absolute() and (path / "config.json").is_file():
+        if path.is_absolute() and _is_file(path / "config.json"):
             found = sources.from_folder(path)
             return Reading(ModelConfig(found.data, found.origin), found.origin)
         return Reading(
