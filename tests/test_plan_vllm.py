@@ -4,7 +4,9 @@ Each table entry's config.json is written to a folder and resolved by vLLM's Mod
 CPU build, tests/vllm_env.py), all in one subprocess: the KV heads each tensor-parallel rank
 holds, the head size, the layers, the sliding window, multi-head latent attention, the longest
 context, the dtype it serves in and, through vLLM's own KV cache spec classes, the bytes one
-token takes in the cache. plan must give the same numbers.
+token takes in the cache. plan must give the same numbers. The same process builds each model
+on the meta device for its weights per GPU and its LoRA buffers, and runs vLLM's block planner
+on its per-layer KV cache specs: one vLLM import for the whole module.
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ from modelservice.vllm.flags import pinned_version
 
 TENSOR_PARALLEL = (1, 2, 4, 8)
 KV_CACHE_DTYPES = ("auto", "fp8")
+
+
+def _as_function(name: str, program: str) -> str:
+    """A program that reads its request from stdin and prints its answers, as a function of
+    the request that returns them (for one process to run several)."""
+    body = program.replace("request = json.load(sys.stdin)\n", "").replace(
+        "print(json.dumps(answers))", "return answers"
+    )
+    indented = "".join(f"    {line}\n" if line.strip() else "\n" for line in body.splitlines())
+    return f"def {name}(request):\n{indented}"
+
 
 PROGRAM = r"""
 import json, sys
@@ -61,34 +74,24 @@ print(json.dumps(answers))
 """
 
 
-@pytest.fixture(scope="module")
-def vllm_answers(tmp_path_factory) -> dict:
-    """vLLM's resolution of every table entry, in one subprocess."""
-    root = tmp_path_factory.mktemp("configs")
+def _kv_request(root: Path) -> dict:
+    """vLLM's resolution of every table entry."""
     folders = {}
     for index, model in enumerate(tables.models()):
         folder = root / f"m{index}"
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps(model.config), encoding="utf-8")
         folders[model.name] = str(folder)
-    return run_vllm(
-        PROGRAM,
-        {
-            "models": folders,
-            "tensor_parallel": list(TENSOR_PARALLEL),
-            "kv_cache_dtypes": list(KV_CACHE_DTYPES),
-        },
-        env={
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "HOME": str(root),
-            # vLLM inspects each architecture's class in a subprocess (about 10 s each) and
-            # caches the answer by the hash of the model's module: kept across runs, it only
-            # saves time, the answers are the same.
-            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
-        },
-        timeout=900,
-    )
+    return {
+        "models": folders,
+        "tensor_parallel": list(TENSOR_PARALLEL),
+        "kv_cache_dtypes": list(KV_CACHE_DTYPES),
+    }
+
+
+@pytest.fixture(scope="module")
+def vllm_answers(_vllm_batch) -> dict:
+    return _vllm_batch["kv"]
 
 
 MODELS = [m.name for m in tables.models()]
@@ -181,12 +184,10 @@ def _unquantized(config: dict) -> dict:
     return {k: v for k, v in config.items() if k != "quantization_config"}
 
 
-@pytest.fixture(scope="module")
-def vllm_weights(tmp_path_factory) -> dict:
+def _weights_request(root: Path) -> dict:
     """The bytes of every parameter of tensor-parallel rank 0, as vLLM builds each table model
     on the meta device (no memory, no weights), for tensor parallel 1 and 8 (where 8 divides
     the heads), in one subprocess."""
-    root = tmp_path_factory.mktemp("weights")
     folders, sizes = {}, {}
     for index, model in enumerate(tables.models()):
         folder = root / f"m{index}"
@@ -196,16 +197,12 @@ def vllm_weights(tmp_path_factory) -> dict:
         folders[model.name] = str(folder)
         heads = sizing.architecture(config).heads
         sizes[model.name] = [tp for tp in (1, 8) if heads % tp == 0]
-    return run_vllm(
-        WEIGHTS_PROGRAM,
-        {"models": folders, "tensor_parallel": sizes},
-        env={
-            "HF_HUB_OFFLINE": "1",
-            "HOME": str(root),
-            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
-        },
-        timeout=900,
-    )
+    return {"models": folders, "tensor_parallel": sizes}
+
+
+@pytest.fixture(scope="module")
+def vllm_weights(_vllm_batch) -> dict:
+    return _vllm_batch["weights"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -271,11 +268,9 @@ print(json.dumps(answers))
 KV_MEMORY = 10 * 1024**3
 
 
-@pytest.fixture(scope="module")
-def vllm_capacity(tmp_path_factory) -> dict:
+def _capacity_request(root: Path) -> dict:
     """vLLM's own block planner on every table model's KV cache specs (full, sliding-window,
     latent: per layer as vLLM gives them): the blocks of 10 GiB and the requests they hold."""
-    root = tmp_path_factory.mktemp("capacity")
     folders, lengths = {}, {}
     for index, model in enumerate(tables.models()):
         folder = root / f"m{index}"
@@ -284,16 +279,12 @@ def vllm_capacity(tmp_path_factory) -> dict:
         (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
         folders[model.name] = str(folder)
         lengths[model.name] = min(sizing.architecture(model.config).max_len or 8192, 8192)
-    return run_vllm(
-        CAPACITY_PROGRAM,
-        {"models": folders, "max_model_len": lengths, "batched": 2048, "memory": KV_MEMORY},
-        env={
-            "HF_HUB_OFFLINE": "1",
-            "HOME": str(root),
-            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
-        },
-        timeout=900,
-    )
+    return {"models": folders, "max_model_len": lengths, "batched": 2048, "memory": KV_MEMORY}
+
+
+@pytest.fixture(scope="module")
+def vllm_capacity(_vllm_batch) -> dict:
+    return _vllm_batch["capacity"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -382,11 +373,9 @@ DENSE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def vllm_lora(tmp_path_factory) -> dict:
+def _lora_request(root: Path) -> dict:
     """The bytes of the LoRA buffers vLLM's LoRA manager allocates on rank 0 of tensor
     parallel 1 and 8 (where 8 divides the heads), the model built on the meta device."""
-    root = tmp_path_factory.mktemp("lora")
     folders, sizes = {}, {}
     for index, name in enumerate(DENSE):
         folder = root / f"m{index}"
@@ -395,16 +384,12 @@ def vllm_lora(tmp_path_factory) -> dict:
         (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
         folders[name] = str(folder)
         sizes[name] = [tp for tp in (1, 8) if sizing.architecture(config).heads % tp == 0]
-    return run_vllm(
-        LORA_PROGRAM,
-        {"models": folders, "tensor_parallel": sizes, **LORA},
-        env={
-            "HF_HUB_OFFLINE": "1",
-            "HOME": str(root),
-            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
-        },
-        timeout=900,
-    )
+    return {"models": folders, "tensor_parallel": sizes, **LORA}
+
+
+@pytest.fixture(scope="module")
+def vllm_lora(_vllm_batch) -> dict:
+    return _vllm_batch["lora"]
 
 
 @pytest.mark.parametrize("name", DENSE)
@@ -419,3 +404,42 @@ def test_lora_slots_take_the_memory_vllms_lora_manager_allocates(vllm_lora, name
             gpu_memory=1, tensor_parallel=int(tp), lora_embeddings=embeddings, **LORA
         )
         assert sizing.lora_bytes(arch, settings) == allocated, tp
+
+
+#: Each question of this module: its program, and what it asks (built in a folder of its own).
+PARTS = {
+    "kv": (PROGRAM, _kv_request),
+    "weights": (WEIGHTS_PROGRAM, _weights_request),
+    "capacity": (CAPACITY_PROGRAM, _capacity_request),
+    "lora": (LORA_PROGRAM, _lora_request),
+}
+
+
+@pytest.fixture(scope="module")
+def _vllm_batch(tmp_path_factory) -> dict:
+    """One vLLM process for every question of this module (vLLM's import alone takes tens of
+    seconds): the KV cache numbers, the weights, the block planner and the LoRA buffers."""
+    root = tmp_path_factory.mktemp("vllm")
+    requests = {}
+    for name, (_, build) in PARTS.items():
+        (root / name).mkdir()
+        requests[name] = build(root / name)
+    program = "import json, sys\nrequests = json.load(sys.stdin)\nresults = {}\n"
+    for name, (code, _) in PARTS.items():
+        program += _as_function(f"part_{name}", code)
+        program += f"results[{name!r}] = part_{name}(requests[{name!r}])\n"
+    program += "print(json.dumps(results))\n"
+    return run_vllm(
+        program,
+        requests,
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HOME": str(root),
+            # vLLM inspects each architecture's class in a subprocess (about 10 s each) and
+            # caches the answer by the hash of the model's module: kept across runs, it only
+            # saves time, the answers are the same.
+            "VLLM_CACHE_ROOT": str(cache_dir() / f"vllm-{pinned_version()}-cache"),
+        },
+        timeout=1500,
+    )
