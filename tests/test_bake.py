@@ -165,7 +165,13 @@ def test_a_release_of_the_baked_chart_gets_the_platform_defaults(baked):
 
 VIOLATIONS = [
     pytest.param("image:\n  repository: vllm/vllm-openai\n", "/image/repository", 5, id="image"),
-    pytest.param("gpu:\n  count: 9\n", "/gpu/count", 5, id="max-gpus"),
+    # 9 data-parallel engines of one GPU each (tensor parallel 9 would not divide the heads)
+    pytest.param(
+        "gpu:\n  count: 9\nengine:\n  tensorParallelSize: 1\n  args: [--data-parallel-size=9]\n",
+        "/gpu/count",
+        5,
+        id="max-gpus",
+    ),
     pytest.param(
         "persistence:\n  storageClassName: standard\n",
         "/persistence/storageClassName",
@@ -212,7 +218,9 @@ def test_render_refuses_a_broken_constraint_and_prints_nothing(
 def test_values_within_the_constraints_render(baked, tmp_path):
     values = write(
         tmp_path / "ok.yaml",
-        MODEL + "gpu:\n  count: 8\npersistence:\n  storageClassName: shared-nfs\n",
+        # 8 GPUs: tensor parallel 8 on Llama-3.1-8B's 32 heads
+        "model:\n  name: meta-llama/Llama-3.1-8B-Instruct\n"
+        "gpu:\n  count: 8\npersistence:\n  storageClassName: shared-nfs\n",
     )
     code, out, err = run("render", "--chart", str(baked), str(values))
     assert code == 0, err

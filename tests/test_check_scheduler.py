@@ -95,7 +95,8 @@ def test_check_and_the_scheduler_agree_on_where_a_pod_goes(
             add_pod_on(apiserver, node["metadata"]["name"], namespace, busy)
     values = tmp_path / "values.yaml"
     values.write_text(
-        "model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\npersistence:\n  enabled: false\n"
+        # Llama-3.1-8B: its 32 heads take tensor parallel 1, 2 and 8
+        "model:\n  name: meta-llama/Llama-3.1-8B-Instruct\npersistence:\n  enabled: false\n"
         f"nodeSelector:\n  pool: {pool}\n" + extra,
         encoding="utf-8",
     )

@@ -48,22 +48,34 @@ def test_every_table_entry_names_the_config_it_was_copied_from(model):
 
 
 @pytest.mark.parametrize(
-    ("name", "gib"),
+    ("name", "mib"),
     [
-        ("H100", 80),
-        ("h100-80gb", 80),
-        ("A100-40GB", 40),
-        ("A100 80GB", 80),
-        ("L40S", 48),
-        ("L4", 24),
-        ("A10G", 24),
-        ("H200", 141),
-        ("MI300X", 192),
+        ("H100", 81559),
+        ("h100-80gb", 81559),
+        ("A100-40GB", 40960),
+        ("A100 80GB", 81920),
+        ("L40S", 46068),
+        ("L4", 23034),
+        ("A10", 23028),
+        ("A10G", 23028),
+        ("T4", 15360),
+        ("B200", 183359),
+        ("H200", 141 * 1024),
+        ("MI300X", 192 * 1024),
+        ("Gaudi 3", 128 * 1024),
+        ("910B", 64 * 1024),
     ],
 )
-def test_gpu_names_map_to_their_memory(name, gib):
+def test_gpu_names_map_to_the_memory_the_driver_reports(name, mib):
     gpu = tables.gpu_named(name)
-    assert gpu is not None and gpu.memory == gib * 1024**3
+    assert gpu is not None and gpu.memory == mib * 1024**2
+
+
+def test_the_datasheet_gb_of_gddr_cards_are_not_gib():
+    for name, datasheet_gb in (("L4", 24), ("A10", 24), ("A10G", 24), ("L40S", 48), ("T4", 16)):
+        gpu = tables.gpu_named(name)
+        assert gpu is not None and gpu.reported == "driver", name
+        assert gpu.memory < datasheet_gb * 1024**3, name
 
 
 def test_every_gpu_of_the_table_names_its_source_and_a_node_label():
@@ -93,15 +105,16 @@ def arch(name: str) -> sizing.Architecture:
     return sizing.architecture(tables.known_model(name).config)
 
 
-def test_weights_split_evenly_over_tensor_and_pipeline_ranks():
+def test_weights_split_over_ranks_but_for_what_every_tensor_rank_holds_whole():
     a = arch("meta-llama/Meta-Llama-3-70B-Instruct")
     one = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1))
     assert one == a.parameters * 2
     four = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1, tensor_parallel=4))
-    two_by_two = sizing.weight_bytes(
-        a, sizing.Settings(gpu_memory=1, tensor_parallel=2, pipeline_parallel=2)
-    )
-    assert four == two_by_two == one // 4
+    pipeline = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1, pipeline_parallel=4))
+    assert pipeline == one // 4
+    # the norms stay whole on each tensor rank: 3/4 of them are added back
+    assert four == (one - a.replicated_parameters * 2) // 4 + a.replicated_parameters * 2
+    assert 0 < a.replicated_parameters < a.parameters // 1000
 
 
 def test_fp8_and_int4_quantization_shrink_the_linear_layers_not_the_embeddings():
@@ -169,16 +182,25 @@ def test_an_fp8_kv_cache_holds_twice_the_tokens():
 
 def test_a_sliding_window_bounds_what_one_sequence_keeps():
     a = arch("mistralai/Mistral-7B-Instruct-v0.1")
-    found = sizing.estimate(a, sizing.Settings(gpu_memory=80 * sizing.GIB, max_model_len=32768))
-    assert found.tokens_per_sequence == 4096 + sizing.CHUNK_TOKENS
-    assert found.max_sequences == found.tokens // (4096 + sizing.CHUNK_TOKENS)
+    settings = sizing.Settings(gpu_memory=80 * sizing.GIB, max_model_len=32768)
+    found = sizing.estimate(a, settings)
+    # the window less one, the two in-flight batches, in whole blocks, and one block more
+    in_flight = settings.in_flight_tokens
+    assert found.blocks_per_request == -(-(4096 - 1 + in_flight) // 16) + 1
+    assert found.max_sequences == found.num_blocks // found.blocks_per_request
+    assert sizing.largest_context(a, settings) == a.max_len
 
 
-def test_mixed_sliding_and_full_layers_are_counted_as_full_and_said_so():
+def test_alternating_sliding_and_full_layers_are_grouped_as_vllm_groups_them():
     a = arch("google/gemma-2-9b-it")
+    assert a.interleaved and (a.full_layers, a.sliding_layers) == (21, 21)
+    layout = sizing.kv_layout(a)
+    assert layout == sizing.KvLayout(group_size=21, full_groups=1, sliding_groups=1)
     found = sizing.estimate(a, sizing.Settings(gpu_memory=80 * sizing.GIB))
-    assert a.interleaved and found.tokens_per_sequence == 8192
-    assert any("not modelled" in n for n in found.notes)
+    # 8192 tokens in the full group, the 4096-token window (+ in flight, capped at the
+    # request) in the sliding one
+    assert found.blocks_per_request == 512 + 513
+    assert any("hybrid KV cache manager" in n for n in found.notes)
 
 
 def test_a_model_that_does_not_fit_gets_the_smallest_tensor_parallel_that_does():
@@ -200,7 +222,7 @@ def test_the_largest_context_that_fits_is_what_the_cache_holds():
     found = sizing.estimate(a, settings)
     assert not found.fits
     longest = sizing.largest_context(a, settings)
-    assert longest == found.tokens
+    assert longest == found.num_blocks * 16
     shorter = sizing.Settings(gpu_memory=24 * sizing.GIB, max_model_len=longest)
     assert sizing.estimate(a, shorter).fits
 
@@ -459,3 +481,45 @@ def test_an_unreachable_hub_falls_back_to_the_table_and_says_so(tmp_path):
     found = json.loads(result.stdout)
     assert found["config"].startswith("the table of known models")
     assert any("unreachable" in note for note in found["notes"])
+
+
+def test_gemma2s_missing_tie_word_embeddings_takes_its_config_class_default():
+    """Gemma-2's config.json has no tie_word_embeddings; Gemma2Config makes it true, and vLLM
+    reads the file through that class: the output layer shares the embedding's weights."""
+    config = dict(tables.known_model("google/gemma-2-9b-it").config)
+    config.pop("tie_word_embeddings")
+    untied = {**config, "tie_word_embeddings": False}
+    counted, embedding = sizing.count_parameters(config)
+    assert embedding == 256000 * 3584
+    assert counted == sizing.count_parameters({**config, "tie_word_embeddings": True})[0]
+    assert sizing.count_parameters(untied)[0] - counted == 256000 * 3584
+
+
+def test_the_checkpoints_quantization_wins_over_a_flag_that_contradicts_it():
+    a = arch("meta-llama/Llama-3.1-405B-Instruct-FP8")
+    assert a.quantization == "fbgemm_fp8"
+    plain = sizing.weight_bytes(a, sizing.Settings(gpu_memory=1, tensor_parallel=8))
+    told = sizing.weight_bytes(
+        a, sizing.Settings(gpu_memory=1, tensor_parallel=8, quantization="awq")
+    )
+    assert told == plain
+
+
+def test_expert_parallel_spreads_the_routed_experts_over_the_data_parallel_ranks():
+    a = arch("deepseek-ai/DeepSeek-V3")
+    assert 0 < a.expert_parameters < a.parameters
+    base = sizing.Settings(gpu_memory=1, tensor_parallel=8, data_parallel=2)
+    replicated = sizing.weight_bytes(a, base)
+    spread = sizing.weight_bytes(a, sizing.Settings(**{**base.__dict__, "expert_parallel": True}))
+    per_weight = a.quant_bytes or 1
+    # each of 8 tensor ranks held 1/8 of every expert; with expert parallel over 8 x 2 ranks,
+    # 1/16: half of the expert weights leave each GPU
+    assert abs(replicated - spread - a.expert_parameters * per_weight / 16) <= 2
+
+
+def test_kv_cache_memory_bytes_is_the_kv_budget_vllm_reserves():
+    a = arch("Qwen/Qwen2.5-7B-Instruct")
+    settings = sizing.Settings(gpu_memory=80 * sizing.GIB, kv_cache_memory_bytes=4 * sizing.GIB)
+    found = sizing.estimate(a, settings)
+    assert found.kv_budget_per_gpu == 4 * sizing.GIB
+    assert found.tokens == 4 * sizing.GIB // found.kv_bytes_per_token // 16 * 16

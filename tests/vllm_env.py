@@ -17,9 +17,17 @@ from kube_harness import cache_dir
 from modelservice.vllm.flags import pinned_version
 
 
-def vllm_python() -> Path:
-    """The interpreter of the cached vLLM venv; a clear error (never a skip) when missing."""
-    venv = cache_dir() / f"vllm-{pinned_version()}"
+def supported_versions() -> list[str]:
+    """Every vLLM release the toolkit has flag data for (schemas/vllm/<version>.json)."""
+    folder = Path(__file__).resolve().parent.parent / "schemas" / "vllm"
+    found = [p.stem for p in folder.glob("*.json") if p.stem.replace(".", "").isdigit()]
+    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
+
+
+def vllm_python(version: str | None = None) -> Path:
+    """The interpreter of the cached vLLM venv of ``version`` (the pinned release by default);
+    a clear error (never a skip) when missing."""
+    venv = cache_dir() / f"vllm-{version or pinned_version()}"
     python = venv / "bin" / "python"
     if not (venv / ".complete").is_file() or not os.access(python, os.X_OK):
         raise FileNotFoundError(f"{venv} is missing: run `make tools` (tools/test-binaries.sh)")
@@ -32,6 +40,7 @@ def run_vllm(
     *,
     env: dict[str, str] | None = None,
     timeout: float = 300,
+    version: str | None = None,
 ) -> Any:
     """Run ``program`` in the vLLM venv with ``payload`` as JSON on stdin; return the JSON it
     prints as its last line of stdout. ``env`` replaces the environment (plus PATH and HOME
@@ -39,7 +48,7 @@ def run_vllm(
     base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/root")}
     full_env = {**base, "VLLM_TARGET_DEVICE": "cpu", **(env or {})}
     done = subprocess.run(
-        [str(vllm_python()), "-c", program],
+        [str(vllm_python(version)), "-c", program],
         input=json.dumps(payload),
         capture_output=True,
         text=True,

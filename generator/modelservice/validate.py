@@ -116,6 +116,8 @@ def validate_loaded(
     *,
     release: str | None = None,
     namespace: str = "default",
+    model_config: str | None = None,
+    online: bool = False,
 ) -> Result:
     """Validate parsed values against ``chart``, rendering them as release ``release``."""
     from .checks import load
@@ -138,6 +140,8 @@ def validate_loaded(
         chart=chart,
         release_name=release or release_name_for(loaded.file),
         namespace=namespace,
+        model_config=model_config,
+        online=online,
     )
     result.context = ctx
     early = _stage(ctx, "values", "early")
@@ -205,20 +209,41 @@ def validate_file(
     *,
     release: str | None = None,
     namespace: str = "default",
+    model_config: str | None = None,
+    online: bool = False,
 ) -> Result:
     """Load and validate one values file; problems in file order."""
-    return validate_loaded(load_file(path), chart, release=release, namespace=namespace)
+    return validate_loaded(
+        load_file(path),
+        chart,
+        release=release,
+        namespace=namespace,
+        model_config=model_config,
+        online=online,
+    )
 
 
-def _problems_of_chunk(jobs: Sequence[tuple[str, Path]]) -> list[list[Problem]]:
-    return [validate_file(file, chart).problems for file, chart in jobs]
+Job = tuple[str, Path, str | None, bool]
+
+
+def _problems_of_chunk(jobs: Sequence[Job]) -> list[list[Problem]]:
+    return [
+        validate_file(file, chart, model_config=config, online=online).problems
+        for file, chart, config, online in jobs
+    ]
 
 
 def validate_paths(
-    files: Sequence[str], chart: Path, progress: Callable[[int], None] | None = None
+    files: Sequence[str],
+    chart: Path,
+    progress: Callable[[int], None] | None = None,
+    *,
+    model_config: str | None = None,
+    online: bool = False,
 ) -> list[list[Problem]]:
     """The problems of each file, in order; many files are spread over the cores.
     ``progress`` is told how many files are done as they complete."""
     from .core.parallel import map_chunks
 
-    return map_chunks(_problems_of_chunk, [(f, chart) for f in files], progress)
+    jobs = [(f, chart, model_config, online) for f in files]
+    return map_chunks(_problems_of_chunk, jobs, progress)

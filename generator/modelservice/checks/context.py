@@ -20,9 +20,14 @@ from ..core.tree import Path_, get, has
 if TYPE_CHECKING:
     from ..helm.engine import Rendered
     from ..helm.values_map import ValuesMap
+    from ..model import Reading
     from ..release import Release
     from ..values.loader import LoadedValues
     from ..vllm.flags import FlagIndex
+
+
+#: How long validate waits for a hub's config.json (plan waits longer: it is asked for one).
+HUB_TIMEOUT_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ class Context:
     cluster: Any = None
     #: lines for a command's summary (what check saw of the cluster)
     notes: list[str] = field(default_factory=list)
+    #: the model's config.json given on the command line (``--config``)
+    model_config: str | None = None
+    #: whether the model's config may be read from the hub (``validate --online``)
+    online: bool = False
 
     @cached_property
     def flags(self) -> tuple[FlagIndex | None, str | None]:
@@ -84,6 +93,21 @@ class Context:
 
         objects = self.rendered.objects() if self.rendered is not None else []
         return Release(objects, self.flags[0])
+
+    @cached_property
+    def model(self) -> Reading:
+        """The model's config, read once (:mod:`modelservice.model`): ``--config``, a local
+        folder, the hub when online, else the bundled table."""
+        from ..model import read_model
+
+        server = self.release.server
+        return read_model(
+            self.merged,
+            server.model if server is not None else "",
+            config=self.model_config,
+            offline=not self.online,
+            timeout=HUB_TIMEOUT_SECONDS,
+        )
 
     @cached_property
     def values_map(self) -> ValuesMap:

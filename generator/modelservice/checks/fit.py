@@ -40,8 +40,16 @@ MAX_MODEL_LEN_DOES_NOT_FIT = rule(
 @check("model", MODEL_DOES_NOT_FIT, MAX_MODEL_LEN_DOES_NOT_FIT)
 def fits(ctx: Context) -> list[Problem]:
     """``model-does-not-fit`` / ``max-model-len-does-not-fit`` warnings."""
+    from ..model import ModelConfig
     from ..plan.server import gpu_from_values, server_facts, settings_for
-    from ..plan.sizing import GIB, NotModelled, architecture, estimate, smallest_fit
+    from ..plan.sizing import (
+        GIB,
+        NotModelled,
+        architecture,
+        estimate,
+        largest_context,
+        smallest_fit,
+    )
     from ..plan.tables import known_model
 
     server = ctx.release.server
@@ -58,7 +66,7 @@ def fits(ctx: Context) -> list[Problem]:
     gpu = gpu_from_values(ctx.merged, facts)
     if gpu is None:
         return []
-    settings = settings_for(facts, gpu)
+    settings = settings_for(facts, gpu, ModelConfig(known.config).architectures)
     found = estimate(arch, settings)
     if found.fits:
         return []
@@ -95,9 +103,10 @@ def fits(ctx: Context) -> list[Problem]:
             path,
             f"{told} of {found.max_model_len} tokens does not fit the KV cache on {where}: "
             f"{found.kv_budget_per_gpu / GIB:.1f} GiB per GPU is left after the weights, "
-            f"{found.tokens} tokens at {found.kv_bytes_per_token} bytes each, and vLLM refuses "
-            f"to start without room for one full sequence: set --max-model-len={found.tokens} "
-            f"or less{advice} (see `modelservice plan`)",
+            f"{found.num_blocks} blocks of 16 tokens at {found.kv_bytes_per_token} bytes a "
+            f"token, and vLLM refuses to start without room for one full sequence: set "
+            f"--max-model-len={largest_context(arch, settings)} or less{advice} "
+            "(see `modelservice plan`)",
             MAX_MODEL_LEN_DOES_NOT_FIT,
         )
     ]

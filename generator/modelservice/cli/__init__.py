@@ -69,8 +69,36 @@ def cli() -> None:
     help="text: one line per problem on stderr; json: a list on stdout.",
 )
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option(
+    "--config",
+    "model_config",
+    type=click.Path(exists=True),
+    help="The model's config.json (or its folder), for a model only the cluster has.",
+)
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Read the model's config.json from the hub (the values' mirror, HF_TOKEN) when the "
+    "table of known models lacks it.",
+)
+@click.option(
+    "--vllm",
+    "vllm_python",
+    envvar="MODELSERVICE_VLLM_PYTHON",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A python with vLLM installed: run vLLM's own engine-config assembly on each rendered "
+    "server command (exact; seconds per file). Env: MODELSERVICE_VLLM_PYTHON.",
+)
 @chart_option()
-def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | None) -> None:
+def validate(
+    files: tuple[str, ...],
+    fmt: str,
+    strict: bool,
+    model_config: str | None,
+    online: bool,
+    vllm_python: str | None,
+    chart_path: str | None,
+) -> None:
     """Check values files the way a careful reviewer would.
 
     Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
@@ -82,7 +110,21 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
 
     chart = resolve_chart(chart_path)
     progress = Progress(len(files), "validate", stream=sys.stderr)
-    problems = [p for found in validate_paths(list(files), chart, progress.advance) for p in found]
+    found_by_file = validate_paths(
+        list(files), chart, progress.advance, model_config=model_config, online=online
+    )
+    if vllm_python:
+        from ..vllm.exact import exact_problems
+
+        found_by_file = exact_problems(
+            list(files),
+            found_by_file,
+            chart,
+            vllm_python,
+            model_config=model_config,
+            online=online,
+        )
+    problems = [p for found in found_by_file for p in found]
     progress.finish(problems)
     if fmt == "json":
         click.echo(format_json(problems))

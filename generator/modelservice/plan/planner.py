@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidValues, UserError
-from ..core.tree import get
-from . import sources
+from ..model import ModelConfig, read_model
 from .server import (
     GpuMemory,
     ServerFacts,
@@ -74,7 +73,7 @@ class Plan:
                 "mla": self.arch.mla is not None,
                 "parameters": self.arch.parameters,
                 "dtype": served_dtype(self.arch, self.settings.dtype),
-                "quantization": self.settings.quantization or self.arch.quantization,
+                "quantization": self.arch.quantization or self.settings.quantization,
             },
             "tensor_parallel": self.settings.tensor_parallel,
             "pipeline_parallel": self.settings.pipeline_parallel,
@@ -95,43 +94,13 @@ class Plan:
 
 def load_config(
     merged: dict[str, Any], facts: ServerFacts, *, config: str | None, offline: bool
-) -> tuple[sources.Config, list[str]]:
-    """The model's config.json (see :mod:`.sources`) and notes on where it came from."""
-    if config:
-        return sources.from_folder(Path(config)), []
-    source = str(get(merged, ("model", "source")) or "huggingface")
-    if source == "local":
-        path = Path(str(get(merged, ("model", "path")) or facts.model))
-        if path.exists():
-            return sources.from_folder(path), []
-        raise UserError(
-            f"model.path {str(path)!r} is a path inside the container, not on this machine: "
-            "give the model folder (or its config.json) with --config"
-        )
-    repo = str(get(merged, ("model", "name")) or facts.model)
-    known = sources.from_table(repo)
-    if offline:
-        if known is None:
-            raise UserError(
-                f"{repo} is not in the table of known models; without --offline plan reads its "
-                "config.json from the hub, or give it with --config"
-            )
-        return known, []
-    endpoint_key = "modelscope" if source == "modelscope" else "huggingface"
-    endpoint = str(get(merged, (endpoint_key, "endpoint")) or "") or None
-    revision = str(get(merged, ("model", "revision")) or "") or None
-    try:
-        return (
-            sources.from_hub(source, endpoint, repo, revision, sources.token_for(source)),
-            [],
-        )
-    except sources.HubUnreachable as exc:
-        if known is None:
-            raise UserError(
-                f"cannot reach the hub ({exc}) and {repo} is not in the table of known models: "
-                "give its config.json with --config"
-            ) from None
-        return known, [f"the hub is unreachable ({exc}): numbers from the table of known models"]
+) -> tuple[ModelConfig, list[str]]:
+    """The model's config (the one reading, :mod:`modelservice.model`) and notes on where it
+    came from; a user error when no source has it."""
+    reading = read_model(merged, facts.model, config=config, offline=offline)
+    if reading.config is None:
+        raise UserError(reading.origin)
+    return reading.config, reading.notes
 
 
 def plan_file(
@@ -164,11 +133,21 @@ def plan_file(
         )
     loaded, notes = load_config(merged, facts, config=config, offline=offline)
     try:
-        arch = architecture(loaded.data)
+        arch = architecture(loaded)
     except NotModelled as exc:
         raise UserError(f"{loaded.origin}: cannot size this model: {exc}") from None
-    settings = settings_for(facts, chosen)
+    settings = settings_for(facts, chosen, loaded.architectures)
     result = estimate(arch, settings)
+    if facts.kv_offloading_gib:
+        notes.append(
+            f"--kv-offloading-size: up to {facts.kv_offloading_gib:g} GiB of the KV cache "
+            "spills to CPU memory (resources.limits.memory must hold it); not counted here"
+        )
+    if settings.kv_cache_memory_bytes:
+        notes.append(
+            f"--kv-cache-memory-bytes: vLLM reserves {_gib(settings.kv_cache_memory_bytes)} "
+            "per GPU for the KV cache, whatever --gpu-memory-utilization leaves"
+        )
     found = Plan(
         file=file,
         model=facts.model,
@@ -200,7 +179,7 @@ def format_text(plan: Plan) -> str:
         if a.mla
         else f"{a.kv_heads} KV heads x {a.head_dim} ({a.kind}); {heads} per GPU"
     )
-    quant = s.quantization or a.quantization
+    quant = a.quantization or s.quantization
     dtype = served_dtype(a, s.dtype) + (f", {quant} weights" if quant else "")
     lines = [
         f"{plan.file}: {plan.model}",
@@ -212,7 +191,8 @@ def format_text(plan: Plan) -> str:
         f"tensor parallel {s.tensor_parallel}, pipeline parallel {s.pipeline_parallel}",
         f"  usable per GPU   {_gib(r.budget_per_gpu)} (--gpu-memory-utilization "
         f"{s.gpu_memory_utilization:g})",
-        f"  weights per GPU  {_gib(r.weights_per_gpu)}",
+        f"  weights per GPU  {_gib(r.weights_per_gpu)}"
+        + (f" (+ {_gib(r.lora_per_gpu)} of LoRA slots)" if r.lora_per_gpu else ""),
         f"  overhead         {OVERHEAD_GIB:.1f} GiB per GPU (CUDA context, CUDA graphs, "
         "activations: a stated margin)",
         f"  KV cache         {_gib(r.kv_budget_per_gpu)} per GPU, {r.kv_bytes_per_token:,} bytes "

@@ -31,6 +31,17 @@ class ServerFacts:
     dtype: str = "auto"
     quantization: str | None = None
     kv_cache_dtype: str = "auto"
+    data_parallel: int = 1
+    expert_parallel: bool = False
+    kv_cache_memory_bytes: int | None = None
+    #: --kv-offloading-size: GiB of CPU memory the KV cache spills to
+    kv_offloading_gib: float | None = None
+    max_num_batched_tokens: int | None = None
+    #: LoRA slots (0 without --enable-lora) and their rank
+    max_loras: int = 0
+    max_lora_rank: int = 16
+    #: the vLLM release whose data the server is read with
+    vllm_version: str = ""
     #: index in the rendered args of each flag found there
     arg_index: dict[str, int] = field(default_factory=dict)
     #: the rendered object and the path of the server container
@@ -56,11 +67,23 @@ def server_facts(server: Server) -> ServerFacts:
         dtype=args.value("--dtype") or "auto",
         quantization=quantization if quantization and quantization.lower() != "none" else None,
         kv_cache_dtype=args.value("--kv-cache-dtype") or "auto",
+        data_parallel=parallel.data,
+        expert_parallel=args.active("--enable-expert-parallel"),
+        kv_cache_memory_bytes=_positive(args.number("--kv-cache-memory-bytes")),
+        kv_offloading_gib=_positive(args.number("--kv-offloading-size")),
+        max_num_batched_tokens=_positive(args.number("--max-num-batched-tokens")),
+        max_loras=int(args.number("--max-loras", 1)) if args.active("--enable-lora") else 0,
+        max_lora_rank=int(args.number("--max-lora-rank", 16)),
+        vllm_version=args.index.version,
         arg_index={g.name: g.flag_at for g in args.given},
         obj=server.obj,
         where=server.container.path,
         node_selector=dict(server.pod.spec.get("nodeSelector") or {}),
     )
+
+
+def _positive(value: Any) -> Any:
+    return value if isinstance(value, int | float) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -104,12 +127,24 @@ def gpu_from_options(gpu: str | None, gpu_memory: str | None) -> GpuMemory | Non
             raise UserError(
                 f"--gpu {gpu!r}: not a GPU of the table ({names}); or give --gpu-memory"
             )
-        return GpuMemory(found.memory, found.name, "--gpu")
+        told = "the driver's total" if found.reported == "driver" else "its datasheet"
+        return GpuMemory(found.memory, found.name, f"--gpu ({told})")
     return None
 
 
-def settings_for(facts: ServerFacts, gpu: GpuMemory) -> Settings:
+def lora_embeddings(version: str, architectures: list[str]) -> tuple[str, ...]:
+    """The embedding modules vLLM's class of the model adapts with LoRA (its data)."""
+    from ..checks.engine_config import config_rules
+
+    table = config_rules(version).get("lora_embedding_modules") or {}
+    return tuple(next((table[a] for a in architectures if a in table), []))
+
+
+def settings_for(
+    facts: ServerFacts, gpu: GpuMemory, architectures: list[str] | None = None
+) -> Settings:
     return Settings(
+        lora_embeddings=lora_embeddings(facts.vllm_version, architectures or []),
         gpu_memory=gpu.bytes,
         tensor_parallel=facts.tensor_parallel,
         pipeline_parallel=facts.pipeline_parallel,
@@ -118,4 +153,14 @@ def settings_for(facts: ServerFacts, gpu: GpuMemory) -> Settings:
         dtype=facts.dtype,
         quantization=facts.quantization,
         kv_cache_dtype=facts.kv_cache_dtype,
+        data_parallel=facts.data_parallel,
+        expert_parallel=facts.expert_parallel,
+        kv_cache_memory_bytes=facts.kv_cache_memory_bytes,
+        max_loras=facts.max_loras,
+        max_lora_rank=facts.max_lora_rank,
+        **(
+            {"in_flight_tokens": 2 * int(facts.max_num_batched_tokens)}
+            if facts.max_num_batched_tokens
+            else {}
+        ),
     )

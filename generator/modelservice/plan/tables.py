@@ -1,7 +1,8 @@
 """The committed tables ``plan`` reads: models' architecture numbers and GPUs' memory.
 
 Both live under ``schemas/plan/`` as facts with their sources named (``models.yaml``: fields
-of each repository's config.json; ``gpus.yaml``: vendor datasheets).
+of each repository's config.json; ``gpus.yaml``: the memory the driver reports, or the vendor's
+datasheet where no report was published).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Gpu:
     source: str
     aliases: tuple[str, ...]
     products: tuple[str, ...]
+    #: ``driver``: the total nvidia-smi reports; ``datasheet``: the vendor's stated capacity
+    reported: str = "driver"
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|[KMGT]i|B)?\s*$", re.IGNORECASE)
@@ -101,6 +104,7 @@ def gpus() -> list[Gpu]:
             source=g["source"],
             aliases=tuple(g.get("aliases") or ()),
             products=tuple(g.get("products") or ()),
+            reported=str(g.get("reported") or "driver"),
         )
         for g in _load("gpus.yaml")["gpus"]
     ]

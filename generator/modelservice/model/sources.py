@@ -1,5 +1,5 @@
-"""Where ``plan`` reads a model's config.json: a local folder, the hub through the values
-file's own mirror and token, or, offline, the committed table of popular models.
+"""Where a model's config.json is read from: a local folder (``--config``), the hub through the
+values file's own mirror and token, or, offline, the committed table of popular models.
 
 Hub requests go to ``huggingface.endpoint`` (default https://huggingface.co) or
 ``modelscope.endpoint`` (default https://www.modelscope.cn), at the values' ``model.revision``,
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UserError
-from . import tables
+from ..plan import tables
 
 HF_DEFAULT = "https://huggingface.co"
 MODELSCOPE_DEFAULT = "https://www.modelscope.cn"
@@ -80,15 +80,20 @@ def hub_url(source: str, endpoint: str | None, repo: str, revision: str | None) 
 
 
 def from_hub(
-    source: str, endpoint: str | None, repo: str, revision: str | None, token: str | None
+    source: str,
+    endpoint: str | None,
+    repo: str,
+    revision: str | None,
+    token: str | None,
+    timeout: float = TIMEOUT_SECONDS,
 ) -> Config:
     """config.json from the hub; :class:`HubUnreachable` when no answer came at all."""
     url = hub_url(source, endpoint, repo, revision)
-    request = urllib.request.Request(url, headers={"User-Agent": "modelservice-plan"})
+    request = urllib.request.Request(url, headers={"User-Agent": "modelservice"})
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             raw = answer.read(MAX_CONFIG_BYTES + 1)
     except urllib.error.HTTPError as exc:
         hint = {
