@@ -486,6 +486,8 @@ def test_a_scaled_object_needs_the_external_metrics_api_of_keda(case):
     case.node()
     values = case.values(
         AUTOSCALED + "  engine: keda\n  keda:\n    serverAddress: http://prometheus:9090\n"
+        # the query in the labels Prometheus gives the pods' series (no ServiceMonitor here)
+        "    query: sum(vllm:num_requests_waiting{namespace='check'})\n"
     )
     result, problems = case.check(values)
     assert result.exit_code == 0, result.output
