@@ -68,6 +68,14 @@ SOURCES = [
         "v2.21.0",
         "config/crd/bases/keda.sh_scaledobjects.yaml",
     ),
+    # KEDA's HTTP add-on (autoscaling.keda.http). The proxy serves this version but not the
+    # module's version list.
+    Source(
+        "HTTPScaledObject",
+        "github.com/kedacore/http-add-on",
+        "v0.12.0",
+        "config/crd/bases/http.keda.sh_httpscaledobjects.yaml",
+    ),
 ]
 
 

@@ -69,6 +69,14 @@ AUTOSCALING_UNKNOWN_METRIC = rule(
     "image does not export (with the closest one): the query finds no series and the "
     "autoscaler never moves.",
 )
+AUTOSCALING_KEDA_HTTP_WITHOUT_KEDA = rule(
+    "autoscaling-keda-http-without-keda",
+    "error",
+    "values",
+    "autoscaling.keda.http.enabled without `autoscaling.enabled: true` and `engine: keda`: "
+    "the chart renders the HTTPScaledObject only for KEDA autoscaling, so nothing would hold "
+    "requests or scale the service. Enable KEDA autoscaling, or drop keda.http.",
+)
 MULTI_NODE_PARALLEL_MISMATCH = rule(
     "multi-node-parallel-mismatch",
     "error",
@@ -86,11 +94,29 @@ MULTI_NODE_PARALLEL_MISMATCH = rule(
     AUTOSCALING_HPA_MIN_ZERO,
     AUTOSCALING_IDLE_NOT_BELOW_MIN,
     AUTOSCALING_ZERO_WITHOUT_WAKE_TRIGGER,
+    AUTOSCALING_KEDA_HTTP_WITHOUT_KEDA,
     phase="rules",
 )
 def autoscaling(ctx: Context) -> list[Problem]:
     """Replica bounds and scale to zero."""
-    if not ctx.value(("autoscaling", "enabled")):
+    http = bool(ctx.value(("autoscaling", "keda", "http", "enabled")))
+    enabled = bool(ctx.value(("autoscaling", "enabled")))
+    if http and (not enabled or ctx.value(("autoscaling", "engine")) != "keda"):
+        missing = (
+            "autoscaling.enabled is false"
+            if not enabled
+            else f"autoscaling.engine is {ctx.value(('autoscaling', 'engine'))}"
+        )
+        return [
+            ctx.problem(
+                ("autoscaling", "keda", "http", "enabled"),
+                f"keda.http.enabled renders an HTTPScaledObject only with KEDA autoscaling, and "
+                f"{missing}: nothing would hold requests or scale the service; set "
+                "autoscaling.enabled: true and autoscaling.engine: keda, or drop keda.http",
+                AUTOSCALING_KEDA_HTTP_WITHOUT_KEDA,
+            )
+        ]
+    if not enabled:
         return []
     problems: list[Problem] = []
     low = int(ctx.value(("autoscaling", "minReplicas")) or 0)
@@ -128,7 +154,8 @@ def autoscaling(ctx: Context) -> list[Problem]:
         )
     triggers = ctx.value(("autoscaling", "keda", "extraTriggers")) or []
     zero = low == 0 or (isinstance(idle, int) and idle == 0)
-    if zero and engine == "keda" and not triggers:
+    # KEDA's HTTP add-on wakes the service itself: its interceptor sees the requests.
+    if zero and engine == "keda" and not triggers and not http:
         which: Path_ = (
             ("autoscaling", "minReplicas")
             if low == 0

@@ -119,6 +119,49 @@ class Cluster:
         )
         return list((found or {}).get("items") or [])
 
+    def version(self) -> dict[str, Any]:
+        """The server's /version: its release, and the release it emulates
+        (``emulationMajor``/``emulationMinor``, Kubernetes 1.31 and later)."""
+        found = self.get("/version", what="get /version")
+        return dict(found or {})
+
+    def feature_gates(self) -> dict[str, bool] | None:
+        """The API server's feature gates as its /metrics reports them
+        (``kubernetes_feature_enabled``), or None when the credentials may not read /metrics."""
+        if "/metrics" not in self._answers:
+            self._answers["/metrics"] = self._metrics()
+        gates: dict[str, bool] | None = self._answers["/metrics"]
+        return gates
+
+    def _metrics(self) -> dict[str, bool] | None:
+        import re
+
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            method, url, headers, body, post = self.api.param_serialize(
+                "GET",
+                "/metrics",
+                header_params={"Accept": "text/plain"},
+                auth_settings=["BearerToken"],
+            )
+            response = self.api.call_api(
+                method, url, header_params=headers, body=body, post_params=post, _request_timeout=30
+            )
+            response.read()
+        except ApiException:
+            return None
+        except (HTTPError, OSError) as exc:
+            raise UserError(f"{self.server}: cannot reach the API server: {exc}") from None
+        if response.status >= 300:
+            return None
+        text = (response.data or b"").decode("utf-8", errors="replace")
+        pattern = re.compile(
+            r'^kubernetes_feature_enabled\{name="([^"]+)"[^}]*\}\s+([0-9.]+)', re.M
+        )
+        return {name: float(value) > 0 for name, value in pattern.findall(text)}
+
     def nodes(self) -> list[dict[str, Any]]:
         found = self.get("/api/v1/nodes", what="list nodes")
         return list((found or {}).get("items") or [])
