@@ -230,7 +230,7 @@ untar() {
   mkfifo "$fifo" || return 1
   oras blob fetch "$repo@$1" $PULL_FLAGS --output - >"$fifo" &
   fetching=$!
-  tar -x $2 -f "$fifo" -C "$partial"
+  tar -x $2 -f - -C "$partial" <"$fifo"
   unpacked=$?
   wait "$fetching"
   fetched=$?
