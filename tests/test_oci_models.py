@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -56,8 +57,11 @@ def registry() -> Registry:
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
-    """push-model's cache (downloads, upload state) per test."""
-    monkeypatch.setenv("MODELSERVICE_CACHE", str(tmp_path / "cache"))
+    """push-model's cache (downloads, upload state) per test, for the pushes run in this
+    process."""
+    from modelservice.oci import push as push_module
+
+    monkeypatch.setattr(push_module, "cache_root", lambda: tmp_path / "push-cache")
 
 
 def push_cli(*args: str) -> str:
@@ -303,3 +307,36 @@ def test_push_model_says_in_one_line_what_is_wrong(tmp_path):
         assert result.stderr.strip().count("\n") == 0 and said in result.stderr, result.stderr
     result = CliRunner().invoke(cli, ["push-model", "hf:/x", "oci://registry.internal/m:v1"])
     assert result.exit_code == 1 and "neither a folder" in result.stderr
+
+
+def test_the_pulled_model_serves_through_the_pod_runner(tiny, tmp_path):
+    """tools/run-release: the tiny model pushed by push-model into a registry in the pod's own
+    network, pulled by the rendered init container (ORAS for the puller image), served by vLLM's
+    CPU build; the helm test's chat request answers."""
+    from test_run_release import FAST_PROBES, run, write_values
+
+    values = write_values(
+        tmp_path / "oci-tiny.yaml",
+        {
+            "model": {
+                "source": "oci",
+                "oci": {"reference": f"registry.internal:5000/models/tiny@sha256:{'0' * 64}"},
+            },
+            "probes": FAST_PROBES,
+        },
+    )
+    state = tmp_path / "state"
+    code, output = run(values, "--state-dir", str(state))
+    assert code == 0, output[-6000:]
+    assert "ghcr.io/oras-project/oras:v1.3.6 -> ORAS v1.3.6" in output
+    assert "init pull-model: Completed" in output
+    assert "helm test oci-tiny-modelservice-test-api: Succeeded" in output
+    pinned = re.search(r"-> (127\.0\.0\.1:15000/models/tiny@sha256:[0-9a-f]{64})", output)
+    assert pinned, output[-3000:]
+    digest = pinned.group(1).split("@")[1]
+    claim = state / "claims" / "default" / "oci-tiny-modelservice-cache"
+    folder = claim / "oci" / "127.0.0.1_15000" / "models" / "tiny" / digest.replace(":", "-")
+    assert (folder / ".modelservice-digest").read_text().strip() == digest
+    assert {p.name: sha256(p) for p in folder.iterdir() if not p.name.startswith(".")} == {
+        p.name: sha256(p) for p in tiny.iterdir()
+    }
