@@ -276,3 +276,94 @@ def test_the_server_refuses_an_httpscaledobject_breaking_its_crds_rules(apiserve
     scaler["spec"]["scaleTargetRef"]["portName"] = "http"  # port and portName: CEL refuses
     [message] = apiserver.dry_run([scaler], namespace="controls")
     assert message is not None and "must define either the 'portName' or the 'port'" in message
+
+
+# -- plan --bandwidth ---------------------------------------------------------------------------
+
+
+def plan_json(*args: str) -> dict[str, Any]:
+    from click.testing import CliRunner
+
+    from modelservice.cli import cli
+
+    result = CliRunner().invoke(cli, ["plan", *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_plan_estimates_the_cold_start_from_the_hubs_file_list_the_download_keeps(tmp_path):
+    from podrunner import tiny_models, vllm_cpu
+    from podrunner.fake_hub import FakeHub, Repo
+
+    folder = tiny_models.ensure(vllm_cpu.cache_dir(), vllm_cpu.venv() / "bin/python")
+    files = tiny_models.files(folder, "causal")
+    files["original/consolidated.00.pth"] = b"\0" * 5_000_000  # the chart's download skips it
+    kept = sum(len(data) for name, data in files.items() if not name.startswith("original/"))
+    with FakeHub({"tiny/model": Repo(files, revision="main")}) as hub:
+        values = tmp_path / "tiny.yaml"
+        values.write_text(
+            f"model:\n  name: tiny/model\nhuggingface:\n  endpoint: {hub.url}\n"
+            "coldStart:\n  expectedSeconds: 60\n",
+            encoding="utf-8",
+        )
+        found = plan_json(
+            str(values), "--gpu-memory", "8GiB", "--bandwidth", "8Mbit/s", "--disk-speed", "1MB/s"
+        )["cold_start"]
+    assert found["bytes"] == kept and found["files"] == len(files) - 1
+    assert found["fetch_seconds"] == round(kept / 1e6, 1)  # 8 Mbit/s is 1 MB/s
+    assert found["load_seconds"] == round(kept / 1e6, 1)
+    assert found["warmup_seconds"] == 60
+    assert found["total_seconds"] == round(2 * kept / 1e6 + 60, 1)
+    assert found["covered"] is False and "file list" in found["bytes_from"]
+
+
+def test_plan_reads_an_oci_models_bytes_from_the_registrys_manifest(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from oci_registry import start_registry
+
+    from modelservice.cli import cli
+    from modelservice.oci import push as push_module
+    from podrunner import tiny_models, vllm_cpu
+
+    monkeypatch.setattr(push_module, "cache_root", lambda: tmp_path / "push-cache")
+    folder = tiny_models.ensure(vllm_cpu.cache_dir(), vllm_cpu.venv() / "bin/python") / "causal"
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    with start_registry() as registry:
+        pushed = CliRunner().invoke(
+            cli, ["push-model", "--plain-http", str(folder), f"oci://{registry.host}/m/tiny:v1"]
+        )
+        assert pushed.exit_code == 0, pushed.output
+        values = tmp_path / "oci.yaml"
+        values.write_text(
+            "model:\n  source: oci\n  oci:\n"
+            f"    reference: {pushed.stdout.strip()}\n    plainHTTP: true\n",
+            encoding="utf-8",
+        )
+        found = plan_json(
+            str(values), "--config", str(folder), "--gpu-memory", "8GiB", "--bandwidth", "1MB/s"
+        )["cold_start"]
+    assert found["bytes"] == size and found["files"] == 6
+    assert "the registry's manifest" in found["bytes_from"]
+    assert found["fetch_seconds"] == round(size / 1e6, 1)
+
+
+def test_plan_offline_counts_the_tables_parameters_and_says_when_the_expectation_is_short(tmp_path):
+    from click.testing import CliRunner
+
+    from modelservice.cli import cli
+
+    values = tmp_path / "qwen.yaml"
+    values.write_text(
+        "model:\n  name: Qwen/Qwen2.5-7B-Instruct\ncoldStart:\n  expectedSeconds: 120\n",
+        encoding="utf-8",
+    )
+    args = [str(values), "--gpu", "L40S", "--offline", "--bandwidth", "1Gbit/s"]
+    found = plan_json(*args)["cold_start"]
+    assert found["bytes"] == int(7.61e9 * 2)
+    assert found["fetch_seconds"] == round(7.61e9 * 2 / 125e6, 1)
+    text = CliRunner().invoke(cli, ["plan", *args]).stdout
+    assert "cold start       197 s: 15.2 GB" in text
+    assert "coldStart.expectedSeconds 120 is shorter: set it to 197 or more" in text
+    bad = CliRunner().invoke(cli, ["plan", str(values), "--gpu", "L40S", "--bandwidth", "fast"])
+    assert bad.exit_code == 1 and "'fast' is not a rate" in bad.stderr

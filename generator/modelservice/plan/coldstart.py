@@ -87,11 +87,13 @@ def shown_bytes(size: float) -> str:
 
 @dataclass(frozen=True)
 class ModelBytes:
-    """What a start fetches, and where the figure comes from."""
+    """What a start fetches (and then loads), and where the figure comes from."""
 
     bytes: int
     origin: str
     files: int | None = None
+    #: False for a model on a volume of the pod: loaded, never fetched
+    fetched: bool = True
 
 
 @dataclass
@@ -110,7 +112,7 @@ class ColdStart:
 
     @property
     def fetch_seconds(self) -> float:
-        return self.model.bytes / self.bandwidth
+        return self.model.bytes / self.bandwidth if self.model.fetched else 0.0
 
     @property
     def load_seconds(self) -> float:
@@ -123,10 +125,14 @@ class ColdStart:
     def inputs(self) -> str:
         """The sum as a person checks it: ``15.2 GB at 125 MB/s (122 s) + ...``."""
         size = shown_bytes(self.model.bytes)
+        fetch = (
+            f"{size} ({self.model.origin}) at {self.bandwidth_text} = {self.fetch_seconds:.0f} s"
+            if self.model.fetched
+            else f"nothing to fetch ({size}, {self.model.origin}, on a volume of the pod)"
+        )
         return (
-            f"{size} ({self.model.origin}) at {self.bandwidth_text} = "
-            f"{self.fetch_seconds:.0f} s, + load from the cache at {self.disk_text} = "
-            f"{self.load_seconds:.0f} s, + warm-up {self.warmup_seconds:.0f} s"
+            f"{fetch}, + load from the cache at {self.disk_text} = {self.load_seconds:.0f} s, "
+            f"+ warm-up {self.warmup_seconds:.0f} s"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -250,4 +256,29 @@ def from_hub(
         sum(size for _, size in files),
         f"{len(files)} files of {repo} the init container downloads, from {where}'s file list",
         files=len(files),
+    )
+
+
+def download_patterns(args: list[str]) -> tuple[list[str], list[str]]:
+    """The --include and --exclude patterns of the model's download as the rendered init
+    container runs it (its first command)."""
+    first = args[: args.index(";")] if ";" in args else args
+    include = [first[i + 1] for i, w in enumerate(first[:-1]) if w == "--include"]
+    exclude = [first[i + 1] for i, w in enumerate(first[:-1]) if w == "--exclude"]
+    return include, exclude
+
+
+def from_registry(reference: str, plain_http: bool) -> ModelBytes:
+    """The layers of an OCI model, from the registry's manifest (credentials of the Docker
+    config, as push-model reads them)."""
+    from ..oci.registry import Reference, Registry
+
+    ref = Reference.parse(reference)
+    registry = Registry(ref, plain_http=plain_http, timeout=20)
+    digest, manifest = registry.manifest(ref.digest or ref.tag or "latest")
+    layers = manifest.get("layers") or []
+    return ModelBytes(
+        sum(int(layer.get("size") or 0) for layer in layers),
+        f"{len(layers)} layers of {ref.name}@{digest[:19]}..., from the registry's manifest",
+        files=len(layers),
     )
