@@ -51,6 +51,14 @@ def apiserver() -> Iterator[ApiServer]:
 
 
 @pytest.fixture(scope="session")
+def apiserver_135() -> Iterator[ApiServer]:
+    """A second API server, emulating Kubernetes 1.35: the first release that keeps an image
+    volume (ImageVolume on by default). Started only by the tests that need it."""
+    with start_apiserver(emulated_version="1.35") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     """One real control plane for the whole session (tests/kube_cluster.py): its own API
     server, the controller manager, the scheduler, kwok's fake GPU nodes and the

@@ -113,6 +113,8 @@ def test_downloads_a_hugging_face_model_in_an_init_container_with_the_same_image
         "original/*",
         "--exclude",
         "consolidated*",
+        "--max-workers",
+        "8",
         ";",
     ]
     assert download["image"] == rendered.server["image"]

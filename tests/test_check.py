@@ -668,6 +668,96 @@ def test_the_table_of_gated_features_is_kubernetes_own(apiserver):
         ] == [(s.since, s.default, s.stage) for s in found.specs]
 
 
+# -- image volumes ------------------------------------------------------------------------------
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def image_volume_values(case) -> str:
+    """A model from an image volume, on this case's nodes (lines 1-6 the model, 7-8 the node
+    selector, 9-10 the cache's class)."""
+    path = case.tmp_path / "image-volume.yaml"
+    path.write_text(
+        "model:\n  source: oci\n  name: Qwen/Qwen2.5-0.5B-Instruct\n  oci:\n"
+        f"    reference: registry.internal:5000/models/qwen@{DIGEST}\n    mode: imageVolume\n"
+        f"nodeSelector:\n  pool: {case.pool}\n"
+        f"persistence:\n  storageClassName: {case.sc}\n",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def node_info(server, node, kubelet, runtime):
+    """What a kubelet reports of itself (its release, its container runtime)."""
+    current = server.request("GET", f"/api/v1/nodes/{node['metadata']['name']}")
+    status = dict(current["status"])
+    status["nodeInfo"] = {
+        **{k: "" for k in ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage")},
+        **{"kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"},
+        "kubeletVersion": kubelet,
+        "containerRuntimeVersion": runtime,
+    }
+    server.set_status(node, status)
+
+
+def test_an_image_volume_is_refused_on_a_server_emulating_kubernetes_1_34(case):
+    case.node()
+    result, problems = case.check(image_volume_values(case))
+    assert result.exit_code == 1, result.output
+    assert rules(problems) == [(6, "/model/oci/mode", "check-image-volume")]
+    message = problems[0]["message"]
+    assert "emulating 1.34" in message and "ImageVolume off" in message
+    assert "needs 1.35 or later" in message and "model.oci.mode: pull" in message
+
+
+@pytest.fixture
+def case_135(apiserver_135, tmp_path, monkeypatch):
+    """A case on the API server emulating Kubernetes 1.35."""
+    monkeypatch.setenv("KUBECONFIG", str(apiserver_135.kubeconfig(tmp_path / "kubeconfig")))
+    runtime = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass"}
+    _ensure(apiserver_135, {**runtime, "metadata": {"name": "nvidia"}, "handler": "nvidia"})
+    return Case(apiserver_135, tmp_path)
+
+
+def test_an_image_volume_passes_on_kubernetes_1_35_and_old_nodes_are_named(case_135):
+    node = case_135.node()
+    node_info(case_135.server, node, "v1.35.1", "containerd://2.1.4")
+    values = image_volume_values(case_135)
+    result, problems = case_135.check(values)
+    assert result.exit_code == 0 and problems == [], result.output
+    old = case_135.node()
+    node_info(case_135.server, old, "v1.34.3", "containerd://1.7.27")
+    result, problems = case_135.check(values)
+    assert result.exit_code == 1, result.output
+    assert rules(problems) == [(6, "/model/oci/mode", "check-image-volume")]
+    message = problems[0]["message"]
+    name = old["metadata"]["name"]
+    assert f"{name} (kubelet v1.34.3)" in message
+    assert f"{name} (containerd://1.7.27, needs containerd 2.1)" in message
+
+
+def test_the_image_volume_gate_is_read_from_the_servers_metrics(apiserver, apiserver_135):
+    """What `check` reads of both servers: the release each emulates and its ImageVolume gate
+    (a 1.34 server has it off by default, a 1.35 one on)."""
+    import os
+
+    from modelservice.preflight.cluster import Cluster
+
+    gates = {}
+    for server, name in ((apiserver, "134"), (apiserver_135, "135")):
+        path = server.kubeconfig(Path(os.environ.get("TMPDIR", "/tmp")) / f"kubeconfig-{name}")
+        os.environ["KUBECONFIG"] = str(path)
+        try:
+            cluster = Cluster()
+            gates[name] = (
+                cluster.version()["emulationMinor"],
+                cluster.feature_gates()["ImageVolume"],
+            )
+        finally:
+            del os.environ["KUBECONFIG"]
+    assert gates == {"134": ("34", False), "135": ("35", True)}
+
+
 # -- nodes --------------------------------------------------------------------------------------
 
 

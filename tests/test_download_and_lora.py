@@ -53,6 +53,8 @@ def test_the_model_download_skips_meta_and_mistral_checkpoints_by_default(object
         "original/*",
         "--exclude",
         "consolidated*",
+        "--max-workers",
+        "8",
         ";",
     ]
 
@@ -61,7 +63,8 @@ def test_model_download_include_and_exclude_become_download_patterns(objects):
     given = {"download": {"include": ["*.json", "*.safetensors"], "exclude": []}}
     args = objects(values(model=given)).download["args"]
     assert args == [
-        "hf", "download", QWEN, "--include", "*.json", "--include", "*.safetensors", ";",
+        "hf", "download", QWEN, "--include", "*.json", "--include", "*.safetensors",
+        "--max-workers", "8", ";",
     ]  # fmt: skip
 
 

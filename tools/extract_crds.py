@@ -107,6 +107,14 @@ SOURCES = [
         "v1.6.3",
         "config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml",
     ),
+    # KEDA's HTTP add-on (autoscaling.keda.http). The proxy serves this version but not the
+    # module's version list.
+    Source(
+        "HTTPScaledObject",
+        "github.com/kedacore/http-add-on",
+        "v0.12.0",
+        "config/crd/bases/http.keda.sh_httpscaledobjects.yaml",
+    ),
 ]
 
 

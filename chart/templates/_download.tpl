@@ -90,6 +90,8 @@ the script, so a repository id is data, not shell.
 - --exclude
 - {{ . | quote }}
 {{- end }}
+- --max-workers
+- {{ int $download.workers | quote }}
 - ";"
 {{- with .Values.model.tokenizer.name }}
 {{- /* Only what a tokenizer is made of: no weights. */}}
@@ -215,6 +217,11 @@ Environment of the init container's script (before the shared env, so `env` may 
        answers, and a line in the log); the image's version is the one that runs. */}}
 - name: HF_HUB_DISABLE_UPDATE_CHECK
   value: "1"
+{{- if .Values.model.download.xetHighPerformance }}
+{{- /* Xet (most files of the Hub): more concurrent range requests per file, bigger buffers. */}}
+- name: HF_XET_HIGH_PERFORMANCE
+  value: "1"
+{{- end }}
 {{- end }}
 
 {{/*

@@ -118,15 +118,18 @@ Usage: include "modelservice.fail" (list "model.path" "model-path-required" "MES
 Whether the model comes from a hub (huggingface or modelscope).
 */}}
 {{- define "modelservice.isHub" -}}
-{{- if ne .Values.model.source "local" }}true{{ end }}
+{{- if has .Values.model.source (list "huggingface" "modelscope") }}true{{ end }}
 {{- end }}
 
 {{/*
-The model argument of `vllm serve`: the hub repository id, or the local path.
+The model argument of `vllm serve`: the hub repository id, the local path, or the folder of an
+OCI model (pulled into the cache, or an image volume's mount).
 Fails early, with the key to set, when the source lacks it.
 */}}
 {{- define "modelservice.model" -}}
-{{- if eq .Values.model.source "local" }}
+{{- if include "modelservice.isOCI" . }}
+{{- include "modelservice.ociModelPath" . }}
+{{- else if eq .Values.model.source "local" }}
 {{- if not .Values.model.path }}
 {{- include "modelservice.fail" (list "model.path" "model-path-required" "model.source local needs model.path, the model directory inside the container (mounted from persistence or extraVolumes)") }}
 {{- end }}
@@ -140,11 +143,14 @@ Fails early, with the key to set, when the source lacks it.
 {{- end }}
 
 {{/*
-The name clients send as `model`: servedModelName, else the hub id, else the last path segment.
+The name clients send as `model`: servedModelName, else the hub id, else the last path segment
+(of the local path, or of an OCI model's repository unless model.name is set).
 */}}
 {{- define "modelservice.servedModelName" -}}
 {{- if .Values.model.servedModelName }}
 {{- .Values.model.servedModelName }}
+{{- else if include "modelservice.isOCI" . }}
+{{- include "modelservice.ociServedName" . }}
 {{- else if eq .Values.model.source "local" }}
 {{- include "modelservice.model" . | trimSuffix "/" | base }}
 {{- else }}

@@ -68,8 +68,13 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   terminationGracePeriodSeconds: {{ int .Values.terminationGracePeriodSeconds }}
-  {{- if include "modelservice.downloads" . }}
+  {{- $pulls := eq (include "modelservice.ociMode" .) "pull" }}
+  {{- if or $pulls (include "modelservice.downloads" .) }}
   initContainers:
+    {{- if $pulls }}
+    {{- include "modelservice.ociPuller" . | nindent 4 }}
+    {{- end }}
+    {{- if include "modelservice.downloads" . }}
     - name: download
       image: {{ include "modelservice.image" . | quote }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
@@ -99,6 +104,7 @@ spec:
       {{- end }}
       volumeMounts:
         {{- include "modelservice.volumeMounts" . | trim | nindent 8 }}
+    {{- end }}
   {{- end }}
   containers:
     - name: vllm
@@ -143,6 +149,12 @@ spec:
         - --speculative-config
         - {{ . | quote }}
         {{- end }}
+        {{- with include "modelservice.loaderArgs" . | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- if .Values.sleepMode.enabled }}
+        - --enable-sleep-mode
+        {{- end }}
         {{- if include "modelservice.loraEnabled" . }}
         - --enable-lora
         - --max-loras
@@ -167,10 +179,18 @@ spec:
         {{- end }}
       {{- end }}
       env:
-        {{- if include "modelservice.downloadsModel" . }}
-        {{- /* The init container filled the cache: the server never reaches for the hub.
-               vLLM reads HF_HUB_OFFLINE for ModelScope too (local_files_only). */}}
+        {{- if or (include "modelservice.downloadsModel" .) (include "modelservice.isOCI" .) }}
+        {{- /* The init container filled the cache (or the model is an image volume): the
+               server never reaches for the hub. vLLM reads HF_HUB_OFFLINE for ModelScope too
+               (local_files_only). */}}
         - name: HF_HUB_OFFLINE
+          value: "1"
+        {{- end }}
+        {{- if .Values.sleepMode.enabled }}
+        {{- /* /sleep, /wake_up, /is_sleeping exist only in vLLM's development mode, which
+               also serves /collective_rpc, /reset_prefix_cache and others: the NetworkPolicy
+               and the routes fence them (sleepMode). */}}
+        - name: VLLM_SERVER_DEV_MODE
           value: "1"
         {{- end }}
         {{- if .Values.lora.runtimeUpdates }}
@@ -263,6 +283,14 @@ spec:
       {{- end }}
       volumeMounts:
         {{- include "modelservice.volumeMounts" . | trim | nindent 8 }}
+        {{- if eq (include "modelservice.ociMode" .) "imageVolume" }}
+        - name: oci-model
+          mountPath: {{ include "modelservice.ociMountPath" . | quote }}
+          {{- with trimAll "/" .Values.model.oci.subPath }}
+          subPath: {{ . | quote }}
+          {{- end }}
+          readOnly: true
+        {{- end }}
   volumes:
     {{- if not (include "modelservice.cachePerPod" .) }}
     - name: cache
@@ -280,6 +308,23 @@ spec:
         {{- with .Values.shm.sizeLimit }}
         sizeLimit: {{ . | quote }}
         {{- end }}
+    {{- end }}
+    {{- if eq (include "modelservice.ociMode" .) "imageVolume" }}
+    {{- /* The kubelet pulls the image (with the pod's imagePullSecrets) and mounts it
+           read-only: Kubernetes 1.35 or later, with the ImageVolume feature gate. A 1.34 API
+           server drops the volume and its mount without a word, so `check` refuses it there. */}}
+    - name: oci-model
+      image:
+        reference: {{ include "modelservice.ociReference" . | quote }}
+        pullPolicy: {{ .Values.model.oci.pullPolicy }}
+    {{- end }}
+    {{- if and $pulls (include "modelservice.ociPullSecret" .) }}
+    - name: registry-auth
+      secret:
+        secretName: {{ include "modelservice.ociPullSecret" . | quote }}
+        items:
+          - key: .dockerconfigjson
+            path: .dockerconfigjson
     {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}

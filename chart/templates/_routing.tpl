@@ -33,12 +33,16 @@ Whether this release creates a pool, joins one, or neither.
 
 {{/*
 The pool this release's pods belong to: the one it creates (routing.inferencePool.name, else
-the release's full name), or the one it joins. Empty without either. Refuses both at once.
+the release's full name), or the one it joins. Empty without either. Refuses both at once,
+and either with KEDA's HTTP add-on (autoscaling.keda.http).
 */}}
 {{- define "modelservice.poolName" -}}
 {{- $pool := .Values.routing.inferencePool }}
 {{- if and $pool.enabled $pool.join }}
 {{- include "modelservice.fail" (list "routing.inferencePool.join|routing.inferencePool.enabled" "routing-pool-join-and-enabled" (printf "routing.inferencePool.join (%s) and routing.inferencePool.enabled are exclusive: a release either creates a pool (enabled: true, with its endpoint picker) or joins another release's pool (join: NAME, without a picker of its own); drop one of the two" $pool.join)) }}
+{{- end }}
+{{- if and (or $pool.enabled $pool.join) (include "modelservice.httpScaling" .) }}
+{{- include "modelservice.fail" (list "autoscaling.keda.http.enabled|routing.inferencePool.enabled|routing.inferencePool.join" "routing-pool-with-http-scaling" "autoscaling.keda.http and an InferencePool are exclusive: the HTTPRoute sends each request to the pod the pool's endpoint picker chooses, so KEDA's HTTP interceptor never sees a request and never scales the release up from zero; scale the pool's pods with the ScaledObject on vLLM's metrics (drop autoscaling.keda.http), or serve without the pool") }}
 {{- end }}
 {{- if $pool.enabled }}
 {{- $pool.name | default (include "modelservice.fullname" .) }}

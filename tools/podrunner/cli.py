@@ -38,6 +38,8 @@ import yaml
 
 from . import images, kubelet, sandbox, tiny_models, vllm_cpu
 from .fake_hub import FakeHub, Repo
+from .oci import PORT as REGISTRY_PORT
+from .oci import ModelRegistry
 from .release import (
     ReleaseError,
     Rendered,
@@ -176,6 +178,7 @@ class Run:
         self.tmp = Path(tempfile.mkdtemp(prefix="run-release-"))
         self.pods: list[kubelet.Pod] = []
         self.hub: FakeHub | None = None
+        self.registry: ModelRegistry | None = None
         self.proxies: list[sandbox.ServiceProxy] = []
         self.clients: list[sandbox.Sandbox] = []
         self.endpoint_ready = threading.Event()
@@ -237,6 +240,7 @@ class Run:
             return 1
         log("values (the runner's changes, as a user sets a mirror):")
         values, hub_url = self.values()
+        values = self._oci_values(values, tiny)
         # Under the file's own name: without --release, `render` names the release after it,
         # as it would the user's file.
         merged = self.tmp / "values" / args.values.name
@@ -274,6 +278,12 @@ class Run:
         for pod in tests:
             for item in pod.spec["containers"]:
                 stand_ins.setdefault(item["image"], images.curl_stand_in(item["image"]))
+        for item in rendered.server.spec.get("initContainers") or []:
+            if item["name"] == "pull-model" and item["image"] not in stand_ins:
+                oras = vllm_cpu.cache_dir() / "bin" / "oras"
+                stand_ins[item["image"]] = images.oras_stand_in(
+                    item["image"], oras, self.tmp / "oras-bin"
+                )
         cpu_args, cpu_env = images.cpu_additions(world_size(server.get("args") or []))
         log("images (the only substitutions):")
         for image, stand_in in stand_ins.items():
@@ -337,6 +347,9 @@ class Run:
         self._place_local_models(pod, rendered, values, tiny)
         if not args.hub_down:
             self.hub.start("127.0.0.1", int(hub_url.rsplit(":", 1)[1]), netns=pod.netns)
+        if self.registry is not None and not args.hub_down:
+            assert pod.netns is not None
+            self.registry.start(pod.netns, REGISTRY_PORT)
         self.write_status(stage="init", netns=pod.netns, hubUrl=hub_url)
 
         started = time.monotonic()
@@ -349,10 +362,16 @@ class Run:
         if pod.spec.get("initContainers"):
             served = self.hub.served_bytes
             rate = served / init_seconds / 1e6 if init_seconds else 0
-            log(
-                f"  downloaded {served / 1e6:.2f} MB from the hub in {init_seconds:.1f} s"
-                f" ({rate:.2f} MB/s)"
-            )
+            if self.registry is None or served:
+                log(
+                    f"  downloaded {served / 1e6:.2f} MB from the hub in {init_seconds:.1f} s"
+                    f" ({rate:.2f} MB/s)"
+                )
+            if self.registry is not None:
+                log(
+                    f"  pulled the model ({self.registry.pushed_bytes / 1e6:.2f} MB) from the "
+                    f"registry by digest in {init_seconds:.1f} s"
+                )
         self.status["init"] = {
             "seconds": round(init_seconds, 3),
             "bytes": self.hub.served_bytes,
@@ -396,6 +415,34 @@ class Run:
         return 0
 
     # -- pieces ---------------------------------------------------------------------------
+
+    def _oci_values(self, values: dict[str, Any], tiny: Path) -> dict[str, Any]:
+        """A model from an OCI registry (mode pull): the tiny model pushed by `modelservice
+        push-model` into a registry the pod reaches on its own 127.0.0.1, and the reference
+        pointed there (its repository path and tag kept; a digest becomes the pushed one)."""
+        model = values.get("model") or {}
+        oci = model.get("oci") or {}
+        if model.get("source") != "oci" or oci.get("mode") == "imageVolume":
+            return values
+        reference = str(oci.get("reference") or "")
+        rest = reference.split("/", 1)[1] if "/" in reference else "models/tiny"
+        repository, _, digest = rest.partition("@")
+        tag = "latest"
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository, tag = repository.rsplit(":", 1)
+        endpoint = ((values.get("tests") or {}).get("endpoint")) or ""
+        kind = "classifier" if endpoint in ("score", "rerank", "classify") else "causal"
+        self.registry = ModelRegistry(self.tmp / "registry")
+        pushed = self.registry.push(tiny / kind, repository, tag)
+        host = f"127.0.0.1:{REGISTRY_PORT}"
+        new = f"{host}/{repository}@{pushed}" if digest else f"{host}/{repository}:{tag}"
+        log(
+            f"  model.oci.reference: {reference or '(none)'} -> {new} (the "
+            f"{tiny_models.describe(tiny, kind)}, pushed by modelservice push-model into a "
+            "registry on the pod's own 127.0.0.1)"
+        )
+        log("  model.oci.plainHTTP: -> true (that registry speaks plain HTTP)")
+        return merge(values, {"model": {"oci": {"reference": new, "plainHTTP": True}}})
 
     def _wrappers(self, venv: Path) -> Path:
         folder = self.tmp / "image-bin"
@@ -646,6 +693,8 @@ class Run:
                 log(f"stopped {pod.pod.name}/{name} in {time.monotonic() - started:.1f} s ({how})")
         if self.hub is not None:
             self.hub.stop()
+        if self.registry is not None:
+            self.registry.stop()
         self.write_status(
             stage=self.status.get("stage") if self.status.get("stage") == "failed" else "stopped"
         )

@@ -49,12 +49,22 @@ class Repo:
         if not self.commit:
             digest = hashlib.sha1()
             for path in sorted(self.files):
-                digest.update(path.encode() + b"\0" + self.files[path])
+                digest.update(path.encode() + b"\0")
+                digest.update(self.files[path])
             self.commit = digest.hexdigest()
+        self._oids: dict[str, str] = {}
+
+    def oid(self, path: str) -> str:
+        """The git object id of a file (hashed once: the hub sends it with every answer)."""
+        if path not in self._oids:
+            self._oids[path] = _git_oid(self.files[path])
+        return self._oids[path]
 
 
 def _git_oid(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    digest = hashlib.sha1(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -218,7 +228,7 @@ class FakeHub:
                     return self._hf_error("RevisionNotFound", f"Invalid rev id: {revision}")
                 return self._json(
                     [
-                        {"type": "file", "path": name, "size": len(data), "oid": _git_oid(data)}
+                        {"type": "file", "path": name, "size": len(data), "oid": repo.oid(name)}
                         for name, data in sorted(repo.files.items())
                     ]
                 )
@@ -240,7 +250,7 @@ class FakeHub:
                 {
                     "Content-Type": "application/octet-stream",
                     "X-Repo-Commit": repo.commit,
-                    "ETag": f'"{_git_oid(data)}"',
+                    "ETag": f'"{repo.oid(name)}"',
                 },
                 data,
             )

@@ -2,7 +2,10 @@
 
 - the chart's vLLM image (server and download containers) -> vLLM's CPU build in its venv
   (``vllm``), with the same ``hf`` and ``modelscope`` CLIs the image ships;
-- the ``helm test`` image (curlimages/curl) -> the machine's ``curl`` and ``/bin/sh``.
+- the ``helm test`` image (curlimages/curl) -> the machine's ``curl`` and ``/bin/sh``;
+- ORAS' image (the puller of ``model.oci.mode: pull``) -> ORAS built from its Go module by
+  ``make tools`` (the version the chart's image tag names), with the machine's ``/bin/sh`` and
+  ``tar``.
 
 Each stand-in is what the container runtime would take from the image: PATH and the other
 image environment, the entrypoint (used only where the pod gives no command), the working
@@ -107,6 +110,27 @@ def curl_stand_in(image: str) -> StandIn:
         gid=101,
         env={"PATH": BASE_PATH},
         image_dirs=["/home/curl_user"],
+    )
+
+
+def oras_stand_in(image: str, oras: Path, folder: Path) -> StandIn:
+    """ORAS' image: its binary (copied into ``folder``, bound in every container that runs the
+    image) on PATH before the machine's shell and tar."""
+    if not os.access(oras, os.X_OK):
+        raise FileNotFoundError(f"{oras} is missing: run `make tools` (it builds ORAS)")
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(oras, folder / "oras")
+    return StandIn(
+        image=image,
+        description=f"ORAS {oras.resolve().name.removeprefix('oras-')} ({oras}), this "
+        "machine's /bin/sh and tar",
+        entrypoint=["oras"],
+        workdir="/workspace",
+        uid=0,
+        gid=0,
+        env={"PATH": f"{STAGE}/oras:{BASE_PATH}"},
+        stage=[(str(folder), f"{STAGE}/oras")],
+        image_dirs=["/workspace"],
     )
 
 

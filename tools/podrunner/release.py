@@ -251,7 +251,13 @@ def namespace_of(
     if generate:
         for name, keys in sorted(secret_refs([rendered.server, *rendered.test_pods()]).items()):
             if name not in ns.secrets:
-                ns.secrets[name] = {key: secrets.token_urlsafe(32).encode() for key in sorted(keys)}
+                ns.secrets[name] = {
+                    # a registry Secret holds a Docker config (no credentials: an open registry)
+                    key: b'{"auths": {}}'
+                    if key == ".dockerconfigjson"
+                    else secrets.token_urlsafe(32).encode()
+                    for key in sorted(keys)
+                }
                 generated.append(f"{name} ({', '.join(sorted(keys)) or 'no keys'})")
     ns.services = rendered.services()
     ns.service_ips = {

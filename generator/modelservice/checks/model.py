@@ -30,6 +30,14 @@ MODEL_NAME_REQUIRED = rule(
     "A hub source (huggingface, modelscope) without model.name, the repository id such as "
     "Qwen/Qwen2.5-0.5B-Instruct. The chart refuses it too, for plain `helm install`.",
 )
+MODEL_OCI_REFERENCE_REQUIRED = rule(
+    "model-oci-reference-required",
+    "error",
+    "release",
+    "model.source oci without model.oci.reference, the model's image or artifact in an OCI "
+    "registry (`modelservice push-model` prints the reference with its digest). The chart "
+    "refuses it too.",
+)
 MODEL_PATH_REQUIRED = rule(
     "model-path-required",
     "error",

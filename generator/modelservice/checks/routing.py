@@ -36,6 +36,16 @@ ROUTING_POOL_JOIN_AND_ENABLED = rule(
     "creates a pool with its own endpoint picker, or adds its pods to another release's pool. "
     "The chart refuses it; drop one of the two.",
 )
+ROUTING_POOL_WITH_HTTP_SCALING = rule(
+    "routing-pool-with-http-scaling",
+    "error",
+    "release",
+    "An InferencePool (routing.inferencePool.enabled or .join) with KEDA's HTTP add-on "
+    "(autoscaling.keda.http.enabled): the HTTPRoute sends requests to the pool, whose endpoint "
+    "picker chooses a pod, so the add-on's interceptor never sees a request, never holds one "
+    "during a cold start and never scales the release up from zero. Scale the pool's pods with "
+    "the ScaledObject on vLLM's metrics, or serve without the pool. The chart refuses it.",
+)
 ROUTING_WITHOUT_POOL = rule(
     "routing-without-pool",
     "error",

@@ -118,6 +118,14 @@ AUTOSCALING_UNKNOWN_METRIC = rule(
     "image does not export (with the closest one): the query finds no series and the "
     "autoscaler never moves.",
 )
+AUTOSCALING_KEDA_HTTP_WITHOUT_KEDA = rule(
+    "autoscaling-keda-http-without-keda",
+    "error",
+    "values",
+    "autoscaling.keda.http.enabled without `autoscaling.enabled: true` and `engine: keda`: "
+    "the chart renders the HTTPScaledObject only for KEDA autoscaling, so nothing would hold "
+    "requests or scale the service. Enable KEDA autoscaling, or drop keda.http.",
+)
 MULTI_NODE_PARALLEL_MISMATCH = rule(
     "multi-node-parallel-mismatch",
     "error",
@@ -145,11 +153,29 @@ MULTI_NODE_PORT_CONFLICT = rule(
     AUTOSCALING_MIN_ABOVE_MAX,
     AUTOSCALING_HPA_MIN_ZERO,
     AUTOSCALING_IDLE_NOT_BELOW_MIN,
+    AUTOSCALING_KEDA_HTTP_WITHOUT_KEDA,
     phase="rules",
 )
 def autoscaling(ctx: Context) -> list[Problem]:
     """Replica bounds and scale to zero."""
-    if not ctx.value(("autoscaling", "enabled")):
+    http = bool(ctx.value(("autoscaling", "keda", "http", "enabled")))
+    enabled = bool(ctx.value(("autoscaling", "enabled")))
+    if http and (not enabled or ctx.value(("autoscaling", "engine")) != "keda"):
+        missing = (
+            "autoscaling.enabled is false"
+            if not enabled
+            else f"autoscaling.engine is {ctx.value(('autoscaling', 'engine'))}"
+        )
+        return [
+            ctx.problem(
+                ("autoscaling", "keda", "http", "enabled"),
+                f"keda.http.enabled renders an HTTPScaledObject only with KEDA autoscaling, and "
+                f"{missing}: nothing would hold requests or scale the service; set "
+                "autoscaling.enabled: true and autoscaling.engine: keda, or drop keda.http",
+                AUTOSCALING_KEDA_HTTP_WITHOUT_KEDA,
+            )
+        ]
+    if not enabled:
         return []
     problems: list[Problem] = []
     low = int(ctx.value(("autoscaling", "minReplicas")) or 0)

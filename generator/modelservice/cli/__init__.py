@@ -25,6 +25,7 @@ from .init import init_command
 from .options import CHART_OPTION_HELP, chart_option, namespace_option
 from .package import package_command
 from .plan import plan_command
+from .push_model import push_model_command
 from .rules import rules_command
 
 if TYPE_CHECKING:
@@ -287,6 +288,7 @@ cli.add_command(plan_command)
 cli.add_command(check_command)
 cli.add_command(package_command)
 cli.add_command(rules_command)
+cli.add_command(push_model_command)
 
 
 def main(argv: list[str] | None = None) -> None:

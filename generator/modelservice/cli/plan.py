@@ -19,6 +19,15 @@ from .options import chart_option
 )
 @click.option("--offline", is_flag=True, help="Do not ask the hub: use the table of known models.")
 @click.option(
+    "--bandwidth",
+    help="Bandwidth from the hub or registry to a node (1Gbit/s, 10Gbps, 200MB/s): estimate the "
+    "cold start too (bytes to fetch at it, load from the cache, warm-up).",
+)
+@click.option(
+    "--disk-speed",
+    help="Read speed of the model cache for the cold start (default 1GB/s).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -32,6 +41,8 @@ def plan_command(
     gpu_memory: str | None,
     config: str | None,
     offline: bool,
+    bandwidth: str | None,
+    disk_speed: str | None,
     fmt: str,
     chart_path: str | None,
 ) -> None:
@@ -39,7 +50,9 @@ def plan_command(
     its KV cache: weights per GPU, KV budget, tokens and sequences that fit, and a verdict.
 
     The GPU comes from --gpu/--gpu-memory, else from the values (vgpu.memoryMiB, or a
-    nodeSelector on nvidia.com/gpu.product). Exit 0 when it fits, 1 when it does not.
+    nodeSelector on nvidia.com/gpu.product). With --bandwidth, also the cold start of a new
+    replica, with its inputs, against coldStart.expectedSeconds. Exit 0 when it fits, 1 when it
+    does not.
     """
     import json
     import sys
@@ -56,6 +69,8 @@ def plan_command(
         gpu_memory=gpu_memory,
         config=config,
         offline=offline,
+        bandwidth=bandwidth,
+        disk_speed=disk_speed,
     )
     if fmt == "json":
         click.echo(json.dumps(found.as_dict(), indent=2))

@@ -10,12 +10,16 @@ pinning a GPU product; :mod:`.sizing` does the arithmetic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidValues, UserError
-from ..model import ModelConfig, read_model
+from ..core.tree import get
+from ..model import ModelConfig, read_model, sources
+from . import tables
+from .coldstart import ColdStart
 from .server import (
     GpuMemory,
     ServerFacts,
@@ -56,6 +60,7 @@ class Plan:
     suggestion: tuple[int, int] | None = None
     largest_context: int | None = None
     notes: list[str] = field(default_factory=list)
+    cold_start: ColdStart | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,7 @@ class Plan:
                 }
             ),
             "largest_context": self.largest_context,
+            "cold_start": None if self.cold_start is None else self.cold_start.as_dict(),
             "notes": [*self.notes, *self.result.notes],
         }
 
@@ -111,8 +117,11 @@ def plan_file(
     gpu_memory: str | None = None,
     config: str | None = None,
     offline: bool = False,
+    bandwidth: str | None = None,
+    disk_speed: str | None = None,
 ) -> Plan:
-    """Validate and render ``file``, then estimate its server's memory."""
+    """Validate and render ``file``, then estimate its server's memory (and, with a bandwidth,
+    its cold start)."""
     from ..core.problem import has_errors
     from ..validate import validate_file
 
@@ -162,7 +171,74 @@ def plan_file(
     if not result.fits:
         found.suggestion = smallest_fit(arch, settings)
         found.largest_context = largest_context(arch, settings)
+    if bandwidth:
+        found.cold_start = cold_start(
+            validated.context, bandwidth, disk_speed, offline=offline, notes=found.notes
+        )
     return found
+
+
+def cold_start(
+    ctx: Any, bandwidth: str, disk_speed: str | None, *, offline: bool, notes: list[str]
+) -> ColdStart:
+    """The cold start of the rendered release: the bytes its init container (or the kubelet,
+    for an image volume) fetches, from the hub's file list or the registry's manifest, else
+    the table's parameter count."""
+    from .coldstart import (
+        ModelBytes,
+        download_patterns,
+        estimate,
+        from_hub,
+        from_registry,
+        from_table_entry,
+    )
+
+    merged = ctx.merged
+    source = str(get(merged, ("model", "source")) or "huggingface")
+    name = str(get(merged, ("model", "name")) or "")
+    known = tables.known_model(name)
+    model: ModelBytes | None = None
+    problem = ""
+    if not offline and source in ("huggingface", "modelscope"):
+        hub = "modelscope" if source == "modelscope" else "huggingface"
+        init = next(
+            (c for p in ctx.release.server_pods for c in p.containers() if c.name == "download"),
+            None,
+        )
+        include, exclude = download_patterns(init.args if init is not None else [])
+        try:
+            model = from_hub(
+                source,
+                str(get(merged, (hub, "endpoint")) or "") or None,
+                name,
+                str(get(merged, ("model", "revision")) or "") or None,
+                sources.token_for(source),
+                include,
+                exclude,
+            )
+        except sources.HubUnreachable as exc:
+            problem = f"the hub is unreachable ({exc})"
+    elif not offline and source == "oci":
+        try:
+            model = from_registry(
+                str(get(merged, ("model", "oci", "reference"))),
+                bool(get(merged, ("model", "oci", "plainHTTP"))),
+            )
+        except UserError as exc:
+            problem = f"the registry did not answer ({exc.message})"
+    if model is None and known:
+        model = from_table_entry(known.config, known.parameters, known.name)
+        if problem:
+            notes.append(f"cold start: {problem}: bytes from the table of known models")
+    if model is None:
+        raise UserError(
+            f"--bandwidth: cannot tell how many bytes {name or 'the model'} is "
+            f"({problem or 'not in the table of known models'})"
+        )
+    if source == "local":
+        model = ModelBytes(model.bytes, model.origin, model.files, fetched=False)
+    expected = get(merged, ("coldStart", "expectedSeconds"))
+    return estimate(model, bandwidth, disk_speed, expected_seconds=expected)
 
 
 def _gib(size: int) -> str:
@@ -221,5 +297,16 @@ def format_text(plan: Plan) -> str:
             lines.append(
                 f"  largest context  --max-model-len={plan.largest_context} fits as configured"
             )
+    if plan.cold_start is not None:
+        c = plan.cold_start
+        lines.append(f"  cold start       {c.total_seconds:.0f} s: {c.inputs()}")
+        if c.expected_seconds is not None:
+            verdict = (
+                f"coldStart.expectedSeconds {c.expected_seconds} covers it"
+                if c.expected_seconds >= c.total_seconds
+                else f"coldStart.expectedSeconds {c.expected_seconds} is shorter: set it to "
+                f"{math.ceil(c.total_seconds)} or more (the HTTP add-on holds requests that long)"
+            )
+            lines.append(f"  expected         {verdict}")
     lines.extend(f"  note             {n}" for n in (*plan.notes, *r.notes))
     return "\n".join(lines)

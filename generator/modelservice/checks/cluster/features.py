@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...core.rules import rule
-from ...core.tree import Path_
+from ...core.tree import Path_, get
 from ...release import Release
 from ..context import Finding, check
 
@@ -206,5 +206,64 @@ def feature_gated(ctx: Context) -> Iterator[Finding]:
             f"the release uses {found.name}, and the cluster runs Kubernetes {shown}: {said}",
             CHECK_FEATURE_GATED,
             severity=None if severity == "error" else "warning",
+            key=True,
+        )
+
+
+# -- the nodes that would mount an image volume -------------------------------------------------
+
+#: The container runtimes that mount an image volume, from the release that added it.
+RUNTIMES = {"containerd": (2, 1), "cri-o": (1, 31)}
+
+CHECK_IMAGE_VOLUME = rule(
+    "check-image-volume",
+    "error",
+    "cluster",
+    "The release mounts its model as an image volume (model.oci.mode imageVolume), and nodes "
+    "it may be placed on cannot mount one: a kubelet below 1.35, or a container runtime that "
+    "does not mount images (containerd before 2.1, CRI-O before 1.31); a pod placed there "
+    "does not start. Keep the pods off them (nodeSelector), upgrade them, or use "
+    "model.oci.mode: pull. (The API server's side, its release and ImageVolume gate, is "
+    "check-feature-gated.)",
+)
+
+
+def _release(text: str) -> Version | None:
+    found = re.search(r"v?(\d+)\.(\d+)", text or "")
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+@check("cluster", CHECK_IMAGE_VOLUME)
+def image_volume_nodes(ctx: Context) -> Iterator[Finding]:
+    """Every node that could run a pod with an image volume can mount it."""
+    uses = list(_image_volumes(ctx.release))
+    if not uses:
+        return
+    gate = FEATURES["ImageVolume"]
+    least = gate.on_by_default or (1, 35)
+    need = f"{least[0]}.{least[1]}"
+    old, runtimes = [], []
+    for node in ctx.cluster.nodes():
+        info = get(node, ("status", "nodeInfo")) or {}
+        name = str(get(node, ("metadata", "name")))
+        kubelet = _release(str(info.get("kubeletVersion") or ""))
+        if kubelet is not None and kubelet < least:
+            old.append(f"{name} (kubelet {info.get('kubeletVersion')})")
+        runtime = str(info.get("containerRuntimeVersion") or "")
+        kind, _, rest = runtime.partition("://")
+        floor = RUNTIMES.get(kind)
+        found = _release(rest)
+        if floor is not None and found is not None and found < floor:
+            runtimes.append(f"{name} ({runtime}, needs {kind} {floor[0]}.{floor[1]})")
+    if old or runtimes:
+        names = "; ".join([*old, *runtimes][:5])
+        obj, path = uses[0]
+        yield Finding(
+            obj,
+            path,
+            f"nodes that cannot mount an image volume: {names}: a pod placed there does not "
+            f"start; keep the pods off them (nodeSelector) or upgrade them (kubelet {need}, "
+            "containerd 2.1, CRI-O 1.31), or use model.oci.mode: pull",
+            CHECK_IMAGE_VOLUME,
             key=True,
         )

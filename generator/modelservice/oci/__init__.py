@@ -1,0 +1,1 @@
+"""OCI registries: references, the distribution API, models pushed as artifacts (``push-model``)."""
