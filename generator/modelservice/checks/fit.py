@@ -40,24 +40,28 @@ MAX_MODEL_LEN_DOES_NOT_FIT = rule(
 @check("model", MODEL_DOES_NOT_FIT, MAX_MODEL_LEN_DOES_NOT_FIT)
 def fits(ctx: Context) -> list[Problem]:
     """``model-does-not-fit`` / ``max-model-len-does-not-fit`` warnings."""
-    from ..plan.server import gpu_from_values, server_facts, settings_for
-    from ..plan.sizing import GIB, NotModelled, architecture, estimate, smallest_fit
-    from ..plan.tables import known_model
+    from ..plan.gpu import gpu_from_values
 
     server = ctx.release.server
     if server is None or ctx.value(("model", "source")) == "local":
         return []
+    gpu = gpu_from_values(ctx.merged, server.pod.spec.get("nodeSelector") or {})
+    if gpu is None:
+        return []
+    from ..plan.tables import known_model
+
     known = known_model(str(ctx.value(("model", "name")) or ""))
     if known is None:
         return []
+    # plan's arithmetic, imported only when the model and the GPU are both known
+    from ..plan.server import server_facts, settings_for
+    from ..plan.sizing import GIB, NotModelled, architecture, estimate, smallest_fit
+
     try:
         arch = architecture(known.config)
     except NotModelled:
         return []
     facts = server_facts(server)
-    gpu = gpu_from_values(ctx.merged, facts)
-    if gpu is None:
-        return []
     settings = settings_for(facts, gpu)
     found = estimate(arch, settings)
     if found.fits:

@@ -78,12 +78,11 @@ RESOURCES_GPU = rule(
 
 @cache
 def _accelerators(path: str, mtime: float) -> dict[str, Any]:
-    import yaml
+    from ..core.data import read_yaml
 
     if not mtime:
         return {}
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     return data if isinstance(data, dict) else {}
 
 

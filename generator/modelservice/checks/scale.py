@@ -152,12 +152,12 @@ def autoscaling(ctx: Context) -> list[Problem]:
 def keda_trigger_schema() -> dict[str, Any] | None:
     """The schema of one ScaledObject trigger, from KEDA's released CRD
     (schemas/crds/keda.sh_scaledobjects.yaml, committed by tools/extract_crds.py)."""
-    import yaml
+    from ..core.data import read_yaml
 
     path = schemas_dir() / "crds" / "keda.sh_scaledobjects.yaml"
     if not path.is_file():
         return None
-    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+    crd = read_yaml(path)
     version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     items: dict[str, Any] = spec["properties"]["triggers"]["items"]
@@ -183,13 +183,14 @@ def triggers(ctx: Context) -> Iterator[Finding]:
     """Each trigger of the rendered ScaledObject against the trigger schema of KEDA's own CRD
     (the API server checks the same: metadata values are strings, type and metadata are
     required, no unknown field)."""
-    from jsonschema import Draft7Validator
-
-    schema = keda_trigger_schema()
+    scalers = ctx.release.of_kind("ScaledObject")
+    schema = keda_trigger_schema() if scalers else None
     if schema is None:
         return
+    from jsonschema import Draft7Validator
+
     validator = Draft7Validator(schema)
-    for scaler in ctx.release.of_kind("ScaledObject"):
+    for scaler in scalers:
         for index, trigger in enumerate(get(scaler, ("spec", "triggers")) or []):
             base = ("spec", "triggers", index)
             for error in sorted(validator.iter_errors(trigger), key=lambda e: list(e.path)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 #: The Kubernetes version whose schemas every manifest and pass-through object is checked
@@ -18,11 +19,17 @@ KUBERNETES_VERSION = "1.33.0"
 _DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 
 
-def _schema_dir() -> Any:
-    import importlib.resources
+@cache
+def _schema_dir() -> Path:
+    """The folder of kubernetes-validate's schemas, found without importing the package
+    (its own code is not needed, only its data files)."""
+    from importlib.util import find_spec
 
-    root = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    return root / f"v{KUBERNETES_VERSION}-local-strict"
+    spec = find_spec("kubernetes_validate")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not folders:
+        raise ModuleNotFoundError("kubernetes-validate is not installed")
+    return Path(folders[0]) / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
 
 
 @cache

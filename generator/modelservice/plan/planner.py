@@ -17,14 +17,8 @@ from typing import Any
 from ..core.errors import InvalidValues, UserError
 from ..core.tree import get
 from . import sources
-from .server import (
-    GpuMemory,
-    ServerFacts,
-    gpu_from_options,
-    gpu_from_values,
-    server_facts,
-    settings_for,
-)
+from .gpu import GpuMemory, gpu_from_options, gpu_from_values
+from .server import ServerFacts, server_facts, settings_for
 from .sizing import (
     GIB,
     OVERHEAD_GIB,
@@ -156,7 +150,7 @@ def plan_file(
     if server is None:
         raise UserError(f"{file}: the rendered release runs no `vllm serve`: nothing to size")
     facts = server_facts(server)
-    chosen = gpu_from_options(gpu, gpu_memory) or gpu_from_values(merged, facts)
+    chosen = gpu_from_options(gpu, gpu_memory) or gpu_from_values(merged, facts.node_selector)
     if chosen is None:
         raise UserError(
             f"{file}: which GPU? The values pin no GPU product (nodeSelector "

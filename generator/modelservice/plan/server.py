@@ -1,7 +1,7 @@
 """What the rendered server asks of a GPU: its settings read off the rendered command line
 (tensor and pipeline parallel sizes, ``--max-model-len``, ``--gpu-memory-utilization``,
 ``--dtype``, ``--quantization``, ``--kv-cache-dtype``) by the one reader of the release, never
-recomputed from the values; and the GPU memory the values (or options) give.
+recomputed from the values.
 """
 
 from __future__ import annotations
@@ -9,14 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import UserError
-from ..core.tree import get
 from ..release import Server
-from . import tables
+from .gpu import GpuMemory
 from .sizing import Settings
 
 Path_ = tuple[str | int, ...]
-PRODUCT_LABELS = ("nvidia.com/gpu.product", "amd.com/gpu.product-name")
 
 
 @dataclass
@@ -61,51 +58,6 @@ def server_facts(server: Server) -> ServerFacts:
         where=server.container.path,
         node_selector=dict(server.pod.spec.get("nodeSelector") or {}),
     )
-
-
-@dataclass(frozen=True)
-class GpuMemory:
-    bytes: int
-    name: str
-    #: how the GPU was chosen, for the report
-    how: str
-    #: the values key that chose it, when the values file did
-    values_path: Path_ | None = None
-
-
-def gpu_from_values(merged: dict[str, Any], facts: ServerFacts) -> GpuMemory | None:
-    """The GPU memory the values imply: a vGPU slice's memory, or a node selector pinning a GPU
-    product of the table. None when the values do not say."""
-    if get(merged, ("vgpu", "enabled")) and get(merged, ("vgpu", "memoryMiB")):
-        mib = int(get(merged, ("vgpu", "memoryMiB")))
-        return GpuMemory(
-            mib * 1024**2, f"{mib} MiB vGPU slice", "vgpu.memoryMiB", ("vgpu", "memoryMiB")
-        )
-    for label in PRODUCT_LABELS:
-        product = facts.node_selector.get(label)
-        gpu = tables.gpu_of_product(str(product)) if product else None
-        if gpu is not None:
-            return GpuMemory(
-                gpu.memory, gpu.name, f"nodeSelector {label}={product}", ("nodeSelector", label)
-            )
-    return None
-
-
-def gpu_from_options(gpu: str | None, gpu_memory: str | None) -> GpuMemory | None:
-    if gpu_memory:
-        size = tables.parse_size(gpu_memory)
-        if not size:
-            raise UserError(f"--gpu-memory {gpu_memory!r}: give a size such as 80GiB or 24GB")
-        return GpuMemory(size, gpu_memory, "--gpu-memory")
-    if gpu:
-        found = tables.gpu_named(gpu)
-        if found is None:
-            names = ", ".join(g.name for g in tables.gpus())
-            raise UserError(
-                f"--gpu {gpu!r}: not a GPU of the table ({names}); or give --gpu-memory"
-            )
-        return GpuMemory(found.memory, found.name, "--gpu")
-    return None
 
 
 def settings_for(facts: ServerFacts, gpu: GpuMemory) -> Settings:
