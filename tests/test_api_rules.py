@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_validate_cases import INVALID, expectations
+from case_files import INVALID, expectations
 
 from conftest import EXAMPLES, render_values
 from modelservice.checks import load

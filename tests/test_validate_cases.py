@@ -1,8 +1,8 @@
-"""Data-driven: every file in tests/cases/invalid declares, in header lines at its top, every
-problem it yields, in the order validate prints them: `# expect: LINE:COL POINTER RULE` for an
-error, `# expect-warning: ...` for a warning (which fails only under --strict). The complete
-list is asserted, so a duplicate or a wrong extra finding fails too. Every file in
-tests/cases/valid validates with no problem at all and renders."""
+"""Data-driven: every file in tests/cases/invalid declares in its header every problem it
+yields, in the order validate prints them, each with the texts its message must hold
+(tests/case_files.py reads the headers). The complete list is asserted, so a duplicate or a
+wrong extra finding fails too. Every file in tests/cases/valid validates with no problem at
+all and renders."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from case_files import INVALID, VALID, expectations, sayings
 from click.testing import CliRunner
 
 from conftest import CASES, ROOT, assert_valid_kubernetes, render_values
@@ -19,12 +20,6 @@ from modelservice.cli import cli
 from modelservice.core.rules import load_all
 from modelservice.values.loader import load_file
 
-INVALID = sorted((CASES / "invalid").glob("*.yaml"))
-VALID = sorted((CASES / "valid").glob("*.yaml"))
-HEADER = re.compile(r"^# expect(-warning)?: (\d+):(\d+) (\S+) (\S+)$")
-#: A line under an expectation: text its message must hold (the fix it gives, the numbers it
-#: compares), so that wrong advice or a flipped comparison fails the case.
-SAYS = re.compile(r"^#\s+says: (.+)$")
 #: Rules no committed case file can hold: they are about the file itself (tests/test_fuzz.py)
 #: or about rendering, not values.
 NOT_CASE_FILES = {
@@ -44,47 +39,6 @@ NOT_CASE_FILES = {
     "schema-invalid",
     "k8s-invalid",
 }
-Expected = tuple[str, int, int, str, str]
-
-
-def _header(path: Path) -> list[tuple[Expected, list[str]]]:
-    """Every expectation of a case's header with the texts its message must hold."""
-    found: list[tuple[Expected, list[str]]] = []
-    for raw in path.read_bytes().split(b"\n"):
-        line = raw.decode("utf-8", errors="replace")
-        match = HEADER.match(line)
-        said = SAYS.match(line)
-        if said and found:
-            found[-1][1].append(said.group(1))
-            continue
-        if not match:
-            break
-        severity = "warning" if match.group(1) else "error"
-        expected = (
-            severity,
-            int(match.group(2)),
-            int(match.group(3)),
-            match.group(4),
-            match.group(5),
-        )
-        found.append((expected, []))
-    assert found, f"{path.name} lacks a '# expect: LINE:COL POINTER RULE' header"
-    return found
-
-
-def expectations(path: Path) -> list[Expected]:
-    """Every (severity, line, column, pointer, rule) a case declares, in order."""
-    return [expected for expected, _ in _header(path)]
-
-
-def sayings(path: Path) -> list[list[str]]:
-    """For each expectation of a case, the texts its message must hold."""
-    return [says for _, says in _header(path)]
-
-
-def expectation(path: Path) -> Expected:
-    """The first problem a case declares."""
-    return expectations(path)[0]
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)

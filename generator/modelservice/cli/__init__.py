@@ -73,7 +73,8 @@ def cli() -> None:
 def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | None) -> None:
     """Check values files the way a careful reviewer would.
 
-    Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
+    A folder argument means every *.yaml / *.yml file in it. Exit 0 when every file is valid,
+    1 when any has an error (or, with --strict, a warning).
     """
     from ..core.paths import resolve_chart
     from ..core.problem import format_json, has_errors
@@ -81,8 +82,9 @@ def validate(files: tuple[str, ...], fmt: str, strict: bool, chart_path: str | N
     from .progress import Progress
 
     chart = resolve_chart(chart_path)
-    progress = Progress(len(files), "validate", stream=sys.stderr)
-    problems = [p for found in validate_paths(list(files), chart, progress.advance) for p in found]
+    expanded = values_files(files)
+    progress = Progress(len(expanded), "validate", stream=sys.stderr)
+    problems = [p for found in validate_paths(expanded, chart, progress.advance) for p in found]
     progress.finish(problems)
     if fmt == "json":
         click.echo(format_json(problems))
@@ -128,7 +130,7 @@ def render(
     from .progress import Progress
 
     chart = resolve_chart(chart_path)
-    expanded = _expand(files)
+    expanded = values_files(files)
     if release is not None and len(expanded) > 1:
         raise click.UsageError("--release names one release: give one values file")
     progress = Progress(len(expanded), "render", stream=sys.stderr)
@@ -220,8 +222,10 @@ def docs(mode: str | None) -> None:
     )
 
 
-def _expand(files: tuple[str, ...]) -> list[str]:
-    """Values files from arguments: a folder stands for its *.yaml and *.yml files."""
+def values_files(files: tuple[str, ...]) -> list[str]:
+    """The values files the arguments of ``validate`` and ``render`` name: a file stands for
+    itself, a folder for its *.yaml and *.yml files (not its hidden files nor its subfolders),
+    in name order; a folder without any is a mistake."""
     expanded: list[str] = []
     for item in files:
         path = Path(item)
