@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from case_files import INVALID, VALID, expectations, sayings
+from case_files import INVALID, VALID, expectations, header, sayings
 from click.testing import CliRunner
 
 from conftest import CASES, ROOT, assert_valid_kubernetes, render_values
@@ -118,6 +118,84 @@ def test_every_rule_validate_reports_has_a_failing_case():
     covered = {e[4] for p in INVALID for e in expectations(p)}
     assert sorted(rules_of_validate() - NOT_CASE_FILES - covered) == []
     assert NOT_CASE_FILES <= rules_of_validate(), "a rule named here no longer exists"
+
+
+#: The workload kinds that run the model server: a Deployment, a StatefulSet (persistence.perPod)
+#: and a LeaderWorkerSet (multiNode).
+WORKLOADS = ("Deployment", "StatefulSet", "LeaderWorkerSet")
+#: Rules of the release stage's checks that judge no pod of the server's workload, and why.
+NOT_ON_PODS = {
+    "autoscaling-trigger-invalid": "the ScaledObject's triggers",
+    "autoscaling-unknown-metric": "the ScaledObject's or the HPA's queries",
+    # Generated in tests/test_api_rules.py for every workload kind (NOT_CASE_FILES).
+    "k8s-annotations-too-large": "tests/test_api_rules.py, on every kind",
+    "k8s-object-name": "tests/test_api_rules.py",
+    "k8s-probe-success-threshold": "tests/test_api_rules.py, on every kind",
+    # A quantity of an object passed through is refused at the values stage
+    # (k8s-volume-size-limit-not-a-quantity), whatever the kind; the chart's own quantities
+    # are the schema's.
+    "k8s-quantity": "the values stage, for every kind",
+}
+#: Rules that judge the pods of some workload kinds only, and why not the others.
+ONLY_ON = {
+    "k8s-deployment-strategy": (("Deployment",), "a Deployment's own strategy"),
+    "rolling-update-on-rwo-cache": (
+        ("Deployment",),
+        "a StatefulSet replaces its pods one by one, and a group on a ReadWriteOnce cache is "
+        "refused whole (rwo-claim-shared-by-group)",
+    ),
+    "rwo-claim-shared-by-replicas": (
+        ("Deployment",),
+        "a StatefulSet has a claim per pod; a group is judged whole (rwo-claim-shared-by-group)",
+    ),
+    "rwo-claim-shared-by-group": (("LeaderWorkerSet",), "the pods of a group"),
+    "multi-node-parallel-mismatch": (("LeaderWorkerSet",), "the GPUs of a group"),
+    "tensor-parallel-mismatch": (
+        ("Deployment", "StatefulSet"),
+        "the GPUs of one pod; a group's are multi-node-parallel-mismatch's",
+    ),
+    "autoscaling-rwo-cache": (
+        ("Deployment", "LeaderWorkerSet"),
+        "a StatefulSet's replicas have a claim each "
+        "(tests/cases/valid/per-pod-cache-claims-for-autoscaled-replicas.yaml)",
+    ),
+    "existing-claim-not-mounted": (
+        ("Deployment", "LeaderWorkerSet"),
+        "persistence.enabled false renders no StatefulSet",
+    ),
+}
+
+
+#: The object a rule's finding names for a workload kind, where it is not the workload itself: a
+#: Deployment's cache claim is a PersistentVolumeClaim (a StatefulSet's, a claim template).
+NAMED_AS = {("k8s-claim-size", "Deployment"): "PersistentVolumeClaim"}
+
+
+def pod_rules() -> set[str]:
+    """The rules of the release stage's checks (what validate finds on the rendered objects)."""
+    from modelservice.checks import load
+
+    return {rule.id for check in load().in_stage("release") for rule in check.rules}
+
+
+def test_every_pod_rule_has_a_case_on_every_workload_kind_it_judges():
+    """A case whose message names the rendered kind (`#   says: rendered StatefulSet/`), for
+    every rule that reads pods and every kind of workload the rule judges."""
+    seen = {
+        (expected[4], kind)
+        for path in INVALID
+        for expected, says in header(path)
+        for kind in WORKLOADS
+        if any(f"rendered {NAMED_AS.get((expected[4], kind), kind)}/" in text for text in says)
+    }
+    missing = [
+        (rule, kind)
+        for rule in sorted(pod_rules() - NOT_ON_PODS.keys())
+        for kind in ONLY_ON.get(rule, (WORKLOADS, ""))[0]
+        if (rule, kind) not in seen
+    ]
+    assert missing == []
+    assert (NOT_ON_PODS.keys() | ONLY_ON.keys()) <= pod_rules(), "a rule named here is gone"
 
 
 def test_every_rule_of_check_has_a_test_against_a_real_api_server():
