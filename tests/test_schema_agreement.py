@@ -146,9 +146,14 @@ def _mutated(draw: st.DrawFn, values: Any) -> Any:
     )
 
 
+#: Values files drawn from the chart's schema, the strategy built once (building it reads and
+#: walks the whole schema: the most of an example's time when done per draw).
+GENERATED = from_schema(generation_schema())
+
+
 @st.composite
 def _values(draw: st.DrawFn) -> dict[str, Any]:
-    values = draw(from_schema(generation_schema()))
+    values = draw(GENERATED)
     mutated = _mutated(draw, values)
     return mutated if isinstance(mutated, dict) else values
 
