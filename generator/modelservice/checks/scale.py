@@ -232,12 +232,15 @@ def _queries(ctx: Context) -> Iterator[tuple[dict[str, Any], Path_, str]]:
 @check("release", AUTOSCALING_UNKNOWN_METRIC)
 def metric_names(ctx: Context) -> Iterator[Finding]:
     """Every ``vllm:`` metric a rendered query names is one the image's vLLM exports."""
+    queries = list(_queries(ctx))
+    if not queries:
+        return
     index = ctx.flags[0]
     version = index.version if index is not None else ""
     series = vllm_series(version)
     if series is None:
         return
-    for obj, path, text in _queries(ctx):
+    for obj, path, text in queries:
         for name in VLLM_METRIC.findall(text):
             if name in series:
                 continue
