@@ -11,7 +11,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def compile_bytecode() -> None:
+    """Compile the toolkit's modules once, as installing its wheel does: in a source checkout
+    run with PYTHONDONTWRITEBYTECODE (CI sets it) every run would compile every module again,
+    which a user's install never does."""
+    import compileall
+
+    import modelservice
+
+    compileall.compile_dir(Path(modelservice.__file__).parent, quiet=1)
+
+
 def main() -> None:
+    compile_bytecode()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}\n"

@@ -1,4 +1,6 @@
-"""Shared fixtures: render values with the real Helm engine and check the objects."""
+"""Shared fixtures and helpers: values of a small hub model, render them with the real Helm
+engine (manifests and NOTES.txt), check the objects; one API server and one promtool for the
+session."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 CHART = ROOT / "chart"
 EXAMPLES = ROOT / "values-examples"
 CASES = ROOT / "tests" / "cases"
+#: The hub model of tests that need some model: small, in plan's table, a chat model.
+QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 
 # `helm` on PATH is the cached Helm 4 of `make tools` (tools/test-binaries.sh), so the tests of
 # `--engine helm` run everywhere: the suite installs its tools and never skips for a missing one.
@@ -67,6 +71,28 @@ def cluster() -> Iterator[Cluster]:
         yield plane
 
 
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus' promtool (tests/promql.py installs it when missing; never a skip)."""
+    from promql import installed_promtool
+
+    found = installed_promtool()
+    if found is None:
+        pytest.fail("promtool is needed: apt-get install prometheus (Debian) or put it on PATH")
+    return found
+
+
+def values(**extra: Any) -> dict[str, Any]:
+    """Values of :data:`QWEN` plus the given top-level keys (``model``'s keys are merged)."""
+    result: dict[str, Any] = {"model": {"name": QWEN}}
+    for key, value in extra.items():
+        if key == "model":
+            result["model"].update(value)
+        else:
+            result[key] = value
+    return result
+
+
 #: The API key the chart generates (randAlphaNum 48 | b64enc) when no Secret exists yet.
 _GENERATED_KEY = re.compile(
     r"(# Source: modelservice/templates/secret-api-key\.yaml\n(?:.*\n)*?data:\n(?:  .*\n)*?"
@@ -86,6 +112,15 @@ def render_values(
 ) -> Rendered:
     """Render values with the embedded Helm engine."""
     return render(CHART, values, release=release, namespace=namespace)
+
+
+def render_notes(values: dict[str, Any], release: str = "chat", namespace: str = "ai") -> str:
+    """NOTES.txt as Helm renders it (helm_python returns it beside the manifests)."""
+    import helm_python
+
+    chart = helm_python.Chart.load(str(CHART))
+    files = chart.render(values, name=release, namespace=namespace, is_install=True)
+    return str(files["modelservice/templates/NOTES.txt"])
 
 
 def strict_errors(obj: dict[str, Any]) -> list[str]:

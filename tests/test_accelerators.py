@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Objects, render_values
+from conftest import Objects, render_values, values
 
 ROCM = {"repository": "vllm/vllm-openai-rocm"}
-
-
-def values(**extra):
-    return {"model": {"name": "Qwen/Qwen2.5-7B-Instruct"}, **extra}
 
 
 def test_amd_gpus_render_no_nvidia_runtime_class_and_the_rocm_image():

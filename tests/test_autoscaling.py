@@ -12,21 +12,21 @@ from typing import Any
 
 import pytest
 import yaml
-from test_metrics import check_expression, promtool, run_promtool  # noqa: F401 (a fixture)
-from test_serving import notes
+from promql import check_expression, run_promtool
 
 from conftest import CASES, CHART, EXAMPLES, render_values
+from conftest import render_notes as notes
 from modelservice.validate import validate_file
 
-QWEN = "Qwen/Qwen2.5-7B-Instruct"
+QWEN_7B = "Qwen/Qwen2.5-7B-Instruct"
 PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 
 
-def values(autoscaling: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def autoscaled(autoscaling: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """An autoscaled service on a ReadWriteMany cache, scraped through the ServiceMonitor (the
     chart's KEDA query needs its `service` label); ``autoscaling`` keys replace."""
     given: dict[str, Any] = {
-        "model": {"name": QWEN},
+        "model": {"name": QWEN_7B},
         "persistence": {"accessModes": ["ReadWriteMany"]},
         "metrics": {"serviceMonitor": {"enabled": True}},
         "autoscaling": {
@@ -46,24 +46,27 @@ def kinds(given: dict[str, Any], **kwargs: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_the_workload_leaves_its_replica_count_to_the_autoscaler():
-    assert "replicas" not in kinds(values())["Deployment"]["spec"]
-    group = values(
+    assert "replicas" not in kinds(autoscaled())["Deployment"]["spec"]
+    group = autoscaled(
         gpu={"count": 8},
         engine={"args": ["--pipeline-parallel-size=2"]},
         multiNode={"enabled": True},
     )
     assert "replicas" not in kinds(group)["LeaderWorkerSet"]["spec"]
     assert (
-        kinds({"model": {"name": QWEN}, "replicaCount": 3})["Deployment"]["spec"]["replicas"] == 3
+        kinds({"model": {"name": QWEN_7B}, "replicaCount": 3})["Deployment"]["spec"]["replicas"]
+        == 3
     )
 
 
 def test_renders_no_autoscaler_by_default():
-    assert not {"ScaledObject", "HorizontalPodAutoscaler"} & set(kinds({"model": {"name": QWEN}}))
+    assert not {"ScaledObject", "HorizontalPodAutoscaler"} & set(
+        kinds({"model": {"name": QWEN_7B}})
+    )
 
 
 def test_keda_scales_the_deployment_between_min_and_max_on_waiting_requests_per_replica():
-    scaled = kinds(values(), release="qwen", namespace="ai")["ScaledObject"]
+    scaled = kinds(autoscaled(), release="qwen", namespace="ai")["ScaledObject"]
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     spec = scaled["spec"]
     assert spec["scaleTargetRef"] == {
@@ -79,13 +82,13 @@ def test_keda_scales_the_deployment_between_min_and_max_on_waiting_requests_per_
     assert trigger["metadata"] == {
         "serverAddress": PROMETHEUS,
         "query": 'sum(vllm:num_requests_waiting{namespace="ai", service="qwen-modelservice", '
-        f'model_name="{QWEN}"}})',
+        f'model_name="{QWEN_7B}"}})',
         "threshold": "5",
     }
 
 
 def test_keda_scales_a_leaderworkerset_by_groups():
-    given = values(
+    given = autoscaled(
         gpu={"count": 8},
         engine={"args": ["--pipeline-parallel-size=2"]},
         multiNode={"enabled": True},
@@ -99,7 +102,7 @@ def test_keda_scales_a_leaderworkerset_by_groups():
 
 
 def test_kv_cache_usage_is_the_other_metric_with_a_fractional_target():
-    trigger = kinds(values({"metric": "kvCacheUsage", "target": 0.8}))["ScaledObject"]["spec"]
+    trigger = kinds(autoscaled({"metric": "kvCacheUsage", "target": 0.8}))["ScaledObject"]["spec"]
     metadata = trigger["triggers"][0]["metadata"]
     assert metadata["query"].startswith("sum(vllm:kv_cache_usage_perc{")
     assert metadata["threshold"] == "0.8"
@@ -108,7 +111,7 @@ def test_kv_cache_usage_is_the_other_metric_with_a_fractional_target():
 @pytest.mark.parametrize("metric", ["waitingRequests", "kvCacheUsage"])
 def test_every_trigger_query_uses_only_series_and_labels_vllm_0_33_0_exports(metric):
     target = 0.8 if metric == "kvCacheUsage" else 5  # usage is a fraction
-    spec = kinds(values({"metric": metric, "target": target}))["ScaledObject"]["spec"]
+    spec = kinds(autoscaled({"metric": metric, "target": target}))["ScaledObject"]["spec"]
     assert check_expression(spec["triggers"][0]["metadata"]["query"]) == []
 
 
@@ -116,11 +119,11 @@ def test_the_query_check_catches_a_metric_vllm_does_not_export():
     assert check_expression('sum(vllm:num_requests_queued{namespace="ai"})') != []
 
 
-def test_promtool_parses_the_queries_of_both_metrics(promtool, tmp_path):  # noqa: F811
+def test_promtool_parses_the_queries_of_both_metrics(promtool, tmp_path):
     rules = [
         {
             "record": f"keda:{metric}",
-            "expr": kinds(values({"metric": metric, "target": target}))["ScaledObject"]["spec"][
+            "expr": kinds(autoscaled({"metric": metric, "target": target}))["ScaledObject"]["spec"][
                 "triggers"
             ][0]["metadata"]["query"],
         }
@@ -133,12 +136,14 @@ def test_promtool_parses_the_queries_of_both_metrics(promtool, tmp_path):  # noq
 
 
 def test_scale_down_waits_for_the_stabilisation_window_and_goes_one_replica_at_a_time():
-    behavior = kinds(values())["ScaledObject"]["spec"]["advanced"]["horizontalPodAutoscalerConfig"]
+    behavior = kinds(autoscaled())["ScaledObject"]["spec"]["advanced"][
+        "horizontalPodAutoscalerConfig"
+    ]
     assert behavior["behavior"]["scaleDown"] == {
         "stabilizationWindowSeconds": 600,
         "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
     }
-    longer = kinds(values({"scaleDownStabilizationSeconds": 1200}))["ScaledObject"]["spec"]
+    longer = kinds(autoscaled({"scaleDownStabilizationSeconds": 1200}))["ScaledObject"]["spec"]
     down = longer["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
     assert down["stabilizationWindowSeconds"] == 1200
 
@@ -154,7 +159,9 @@ def test_scale_to_zero_sets_min_zero_the_cooldown_and_keeps_the_wake_triggers():
         },
     }
     spec = kinds(
-        values({"minReplicas": 0, "keda": {"serverAddress": PROMETHEUS, "extraTriggers": [wake]}})
+        autoscaled(
+            {"minReplicas": 0, "keda": {"serverAddress": PROMETHEUS, "extraTriggers": [wake]}}
+        )
     )["ScaledObject"]["spec"]
     assert spec["minReplicaCount"] == 0
     assert spec["cooldownPeriod"] == 1800
@@ -163,14 +170,16 @@ def test_scale_to_zero_sets_min_zero_the_cooldown_and_keeps_the_wake_triggers():
 
 def test_an_authentication_ref_reaches_the_prometheus_trigger_with_its_auth_modes():
     keda = {"serverAddress": PROMETHEUS, "authenticationRef": "prom-auth", "authModes": "basic"}
-    trigger = kinds(values({"keda": keda}))["ScaledObject"]["spec"]["triggers"][0]
+    trigger = kinds(autoscaled({"keda": keda}))["ScaledObject"]["spec"]["triggers"][0]
     assert trigger["authenticationRef"] == {"name": "prom-auth"}
     # KEDA's Prometheus scaler reads the TriggerAuthentication only for the modes named here.
     assert trigger["metadata"]["authModes"] == "basic"
 
 
 def test_an_hpa_scales_on_the_pods_metric_of_a_metrics_adapter():
-    hpa = kinds(values({"engine": "hpa", "minReplicas": 2}), release="q")["HorizontalPodAutoscaler"]
+    hpa = kinds(autoscaled({"engine": "hpa", "minReplicas": 2}), release="q")[
+        "HorizontalPodAutoscaler"
+    ]
     assert hpa["apiVersion"] == "autoscaling/v2"
     spec = hpa["spec"]
     assert spec["scaleTargetRef"]["kind"] == "Deployment"
@@ -185,12 +194,12 @@ def test_an_hpa_scales_on_the_pods_metric_of_a_metrics_adapter():
         }
     ]
     assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 600
-    assert "ScaledObject" not in kinds(values({"engine": "hpa"}))
+    assert "ScaledObject" not in kinds(autoscaled({"engine": "hpa"}))
 
 
 def test_an_hpa_on_an_external_metric_takes_its_name_and_selector():
     hpa = kinds(
-        values(
+        autoscaled(
             {
                 "engine": "hpa",
                 "hpa": {
@@ -213,13 +222,13 @@ def test_an_hpa_on_an_external_metric_takes_its_name_and_selector():
 
 
 def test_a_pod_disruption_budget_follows_the_fewest_replicas_the_autoscaler_keeps():
-    assert "PodDisruptionBudget" not in kinds(values({"minReplicas": 1}))
-    assert "PodDisruptionBudget" in kinds(values({"minReplicas": 2}))
+    assert "PodDisruptionBudget" not in kinds(autoscaled({"minReplicas": 1}))
+    assert "PodDisruptionBudget" in kinds(autoscaled({"minReplicas": 2}))
 
 
 def test_notes_say_how_scaling_behaves_and_what_scale_to_zero_costs():
     text = notes(
-        values(
+        autoscaled(
             {
                 "minReplicas": 0,
                 "keda": {"serverAddress": PROMETHEUS, "extraTriggers": [{"type": "cron"}]},
@@ -238,14 +247,14 @@ def test_notes_say_how_scaling_behaves_and_what_scale_to_zero_costs():
 @pytest.mark.parametrize("engine", ["keda", "hpa"])
 def test_autoscaled_deployments_and_groups_pass_the_real_api_servers_dry_run(apiserver, engine):
     for given in (
-        values(
+        autoscaled(
             {
                 "engine": engine,
                 "minReplicas": 2,
                 "hpa": {"metricType": "External", "selector": {"matchLabels": {"a": "b"}}},
             }
         ),
-        values(
+        autoscaled(
             {"engine": engine, "minReplicas": 1},
             gpu={"count": 8},
             engine={"args": ["--pipeline-parallel-size=2"]},
@@ -258,7 +267,7 @@ def test_autoscaled_deployments_and_groups_pass_the_real_api_servers_dry_run(api
 
 
 def test_the_api_server_refuses_a_scaledobject_without_a_target(apiserver):
-    scaled = kinds(values(), namespace="ai")["ScaledObject"]
+    scaled = kinds(autoscaled(), namespace="ai")["ScaledObject"]
     del scaled["spec"]["scaleTargetRef"]
     [message] = apiserver.dry_run([scaled], namespace="ai")
     assert message is not None and "scaleTargetRef" in message
@@ -285,7 +294,7 @@ def test_the_autoscaled_examples_wake_trigger_names_the_ingress_the_chart_render
 
 
 def per_pod(**autoscaling: Any) -> dict[str, Any]:
-    given = values(autoscaling)
+    given = autoscaled(autoscaling)
     given["persistence"] = {"perPod": True, "size": "100Gi"}
     return given
 
@@ -316,7 +325,7 @@ def test_a_claim_per_pod_runs_the_replicas_in_a_statefulset_instead_of_the_deplo
 
 def test_the_statefulsets_pod_is_the_deployments_pod_but_for_the_cache_volume():
     sts = kinds(per_pod())["StatefulSet"]["spec"]["template"]
-    shared = values()
+    shared = autoscaled()
     deployment = kinds(shared)["Deployment"]["spec"]["template"]
     deployment["spec"]["volumes"] = [
         v for v in deployment["spec"]["volumes"] if v["name"] != "cache"
@@ -346,23 +355,23 @@ def test_per_pod_claims_of_a_statefulset_pass_the_real_api_servers_dry_run(apise
 
 
 def test_promtool_evaluates_the_trigger_query_to_this_services_waiting_requests_only(
-    promtool,  # noqa: F811
+    promtool,
     tmp_path,
 ):
     """Two replicas of this service, one of another service and one of another model: the
     query sums the two (KEDA divides the sum by the replica count)."""
-    query = kinds(values(), release="qwen", namespace="ai")["ScaledObject"]["spec"]["triggers"][0][
-        "metadata"
-    ]["query"]
+    query = kinds(autoscaled(), release="qwen", namespace="ai")["ScaledObject"]["spec"]["triggers"][
+        0
+    ]["metadata"]["query"]
     rules = {"groups": [{"name": "keda", "rules": [{"record": "keda:waiting", "expr": query}]}]}
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules))
-    mine = f'namespace="ai", service="qwen-modelservice", model_name="{QWEN}", engine="0"'
+    mine = f'namespace="ai", service="qwen-modelservice", model_name="{QWEN_7B}", engine="0"'
     series = [
         {"series": f'vllm:num_requests_waiting{{{mine}, pod="qwen-a"}}', "values": "3x5"},
         {"series": f'vllm:num_requests_waiting{{{mine}, pod="qwen-b"}}', "values": "9x5"},
         {
             "series": 'vllm:num_requests_waiting{namespace="ai", service="other-modelservice", '
-            f'model_name="{QWEN}", engine="0", pod="other-a"}}',
+            f'model_name="{QWEN_7B}", engine="0", pod="other-a"}}',
             "values": "100x5",
         },
         {
@@ -403,7 +412,7 @@ def test_an_idle_replica_count_of_zero_scales_to_zero_between_bursts_above_one(a
             "desiredReplicas": "2",
         },
     }
-    given = values(
+    given = autoscaled(
         {
             "minReplicas": 2,
             "keda": {"serverAddress": PROMETHEUS, "idleReplicaCount": 0, "extraTriggers": [cron]},
@@ -413,7 +422,7 @@ def test_an_idle_replica_count_of_zero_scales_to_zero_between_bursts_above_one(a
     spec = next(o for o in found if o["kind"] == "ScaledObject")["spec"]
     assert (spec["idleReplicaCount"], spec["minReplicaCount"]) == (0, 2)
     assert spec["cooldownPeriod"] == 1800
-    assert "idleReplicaCount" not in kinds(values())["ScaledObject"]["spec"]
+    assert "idleReplicaCount" not in kinds(autoscaled())["ScaledObject"]["spec"]
     answers = apiserver.dry_run(found, namespace="ai")
     assert {o["kind"]: a for o, a in zip(found, answers, strict=True) if a} == {}
     assert "With idleReplicaCount 0 the service scales to zero" in notes(given)

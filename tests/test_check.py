@@ -7,16 +7,23 @@ so tests sharing the server do not see each other's objects."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cluster_seed import (
+    GPU,
+    add_claim,
+    add_node,
+    add_pod_on,
+    add_secret,
+    ensure,
+    storage_class,
+    unique,
+)
 
 from conftest import CHART
 from modelservice.cli import cli
-
-GPU = "nvidia.com/gpu"
 
 
 @pytest.fixture
@@ -24,7 +31,7 @@ def cluster(apiserver, tmp_path, monkeypatch):
     """The shared API server behind a kubeconfig of this test's own, with the RuntimeClass the
     chart names by default."""
     monkeypatch.setenv("KUBECONFIG", str(apiserver.kubeconfig(tmp_path / "kubeconfig")))
-    _ensure(
+    ensure(
         apiserver,
         {
             "apiVersion": "node.k8s.io/v1",
@@ -34,103 +41,6 @@ def cluster(apiserver, tmp_path, monkeypatch):
         },
     )
     return apiserver
-
-
-def _ensure(server, obj, namespace=None):
-    from kube_harness import ApiError
-
-    try:
-        return server.create(obj, namespace)
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
-        return None
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def add_node(server, name, *, labels, gpus=8, taints=(), extra=None):
-    node = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"taints": list(taints)},
-    }
-    server.create(node)
-    capacity = {"cpu": "64", "memory": "512Gi", "pods": "110", GPU: str(gpus), **(extra or {})}
-    ready = [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]
-    server.set_status(node, {"capacity": capacity, "allocatable": capacity, "conditions": ready})
-    # The API server taints a new node not-ready; its lifecycle controller lifts the taint
-    # once the kubelet reports Ready. No controller runs here: lift it as it would.
-    path = f"/api/v1/nodes/{name}"
-    current = server.request("GET", path)
-    current["spec"]["taints"] = list(taints)
-    server.request("PUT", path, current)
-    return node
-
-
-def add_pod_on(server, node, namespace, gpus):
-    server.ensure_namespace(namespace)
-    server.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": unique("busy"), "namespace": namespace},
-            "spec": {
-                "nodeName": node,
-                "containers": [
-                    {
-                        "name": "c",
-                        "image": "busybox:1.36",
-                        "resources": {"limits": {GPU: str(gpus)}},
-                    }
-                ],
-            },
-        }
-    )
-
-
-def add_secret(server, namespace, name, data):
-    import base64
-
-    server.ensure_namespace(namespace)
-    server.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace},
-            "type": "Opaque",
-            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-        }
-    )
-
-
-def add_claim(server, namespace, name, *, modes, phase="Bound", size="100Gi"):
-    server.ensure_namespace(namespace)
-    claim = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "accessModes": modes,
-            "resources": {"requests": {"storage": size}},
-            "storageClassName": "",
-        },
-    }
-    server.create(claim)
-    server.set_status(claim, {"phase": phase, "accessModes": modes, "capacity": {"storage": size}})
-
-
-def storage_class(name, *, default=False):
-    annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
-    return {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {"name": name, "annotations": annotations},
-        "provisioner": "example.com/none",
-    }
 
 
 class Case:
@@ -347,7 +257,7 @@ def test_the_runtime_class_must_exist(case):
     result, problems = case.check(case.values("gpu:\n  runtimeClassName: kata-gpu\n"))
     assert result.exit_code == 1
     assert rules(problems) == [(8, "/gpu/runtimeClassName", "check-runtime-class")]
-    _ensure(
+    ensure(
         case.server,
         {
             "apiVersion": "node.k8s.io/v1",
@@ -717,7 +627,7 @@ def case_135(apiserver_135, tmp_path, monkeypatch):
     """A case on the API server emulating Kubernetes 1.35."""
     monkeypatch.setenv("KUBECONFIG", str(apiserver_135.kubeconfig(tmp_path / "kubeconfig")))
     runtime = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass"}
-    _ensure(apiserver_135, {**runtime, "metadata": {"name": "nvidia"}, "handler": "nvidia"})
+    ensure(apiserver_135, {**runtime, "metadata": {"name": "nvidia"}, "handler": "nvidia"})
     return Case(apiserver_135, tmp_path)
 
 

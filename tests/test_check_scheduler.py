@@ -13,8 +13,8 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from cluster_seed import add_node, add_pod_on, ensure, unique
 from kube_harness import start_scheduler
-from test_check import _ensure, add_node, add_pod_on, unique
 
 from conftest import CHART
 from modelservice.cli import cli
@@ -73,7 +73,7 @@ def test_check_and_the_scheduler_agree_on_where_a_pod_goes(
     apiserver, scheduler, tmp_path, monkeypatch, scenario
 ):
     monkeypatch.setenv("KUBECONFIG", str(apiserver.kubeconfig(tmp_path / "kubeconfig")))
-    _ensure(
+    ensure(
         apiserver,
         {
             "apiVersion": "node.k8s.io/v1",

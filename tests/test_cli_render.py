@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -220,27 +221,74 @@ def test_many_files_render_in_parallel_in_file_order_and_one_bad_file_stops_all(
     assert f"{files[-3]}:4:10: /gpu/count:" in err
 
 
-def test_with_many_files_a_schema_mistake_left_to_helm_is_still_reported_at_its_line(
+def test_a_schema_mistake_in_one_of_many_files_is_reported_at_its_line_and_nothing_renders(
     tmp_path: Path,
 ):
-    """Batches above a few files leave the schema verdict to Helm's render; a file Helm
-    refuses is then validated fully, so the user reads the same positioned line."""
-    from modelservice.render import _Job, _validate_and_render
+    """Every file is validated before any renders: one file's schema mistake is that file's
+    one problem, at its line, and no release is returned."""
+    from modelservice.core.errors import InvalidValues
+    from modelservice.render import render_files
 
     good = (EXAMPLES / "qwen2.5-0.5b-instruct-hf-mirror.yaml").read_text()
     files = []
     for index in range(6):
         path = tmp_path / f"svc-{index}.yaml"
         path.write_text(good)
-        files.append(path)
-    files[3].write_text("model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\nreplicaCount: two\n")
-    jobs = [_Job(str(f), None, CHART, "default", "embedded") for f in files]
-    outcomes = _validate_and_render(jobs)
-    assert [bool(o.rendered) for o in outcomes] == [True, True, True, False, True, True]
-    (problem,) = outcomes[3].problems
-    assert (problem.line, problem.column, problem.pointer, problem.rule) == (
+        files.append(str(path))
+    Path(files[3]).write_text("model:\n  name: Qwen/Qwen2.5-0.5B-Instruct\nreplicaCount: two\n")
+    with pytest.raises(InvalidValues) as raised:
+        render_files(
+            files,
+            chart=CHART,
+            release=None,
+            namespace="default",
+            engine="embedded",
+            output_dir=None,
+        )
+    (problem,) = raised.value.problems
+    assert (problem.file, problem.line, problem.column, problem.pointer, problem.rule) == (
+        files[3],
         3,
         15,
         "/replicaCount",
         "schema-type",
     )
+
+
+def test_validate_and_render_read_a_folder_alike_as_its_yaml_files_in_name_order(tmp_path: Path):
+    folder = tmp_path / "services"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "b.yml").write_text("model:\n  name: org/b\ngpu:\n  count: lots\n")
+    (folder / "a.yaml").write_text("model:\n  name: org/a\n")
+    for skipped in (".hidden.yaml", "notes.txt", "sub/c.yaml"):  # each would be refused
+        (folder / skipped).write_text("model:\n  nmae: org/x\n")
+    code, out, err = run("validate", "--format", "json", str(folder))
+    assert code == 1
+    assert [(p["file"], p["pointer"]) for p in json.loads(out)] == [
+        (str(folder / "b.yml"), "/gpu/count")
+    ]
+    code, out, err = run("render", str(folder))
+    assert (code, out) == (1, "")
+    assert [line.split(":")[0] for line in err.splitlines() if "[" in line] == [
+        str(folder / "b.yml")
+    ]
+    (folder / "b.yml").write_text("model:\n  name: org/b\n")
+    assert run("validate", str(folder))[0] == 0
+    code, out, err = run("render", str(folder))
+    assert code == 0, err
+    releases = [
+        d["metadata"]["labels"]["app.kubernetes.io/instance"]
+        for d in yaml.safe_load_all(out)
+        if d and d["kind"] == "Deployment"
+    ]
+    assert releases == ["a", "b"]
+
+
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_a_folder_without_values_files_is_refused_by_validate_and_render_alike(
+    tmp_path: Path, command: str
+):
+    (tmp_path / "notes.txt").write_text("model:\n  name: org/a\n")
+    code, out, err = run(command, str(tmp_path))
+    assert (code, out) == (1, "")
+    assert f"{tmp_path}: no *.yaml values files in this folder" in err

@@ -14,19 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Objects
-
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-
-
-def values(**extra: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"model": {"name": QWEN}}
-    for key, value in extra.items():
-        if key == "model":
-            result["model"].update(value)
-        else:
-            result[key] = value
-    return result
+from conftest import QWEN, Objects, values
 
 
 def flag(args: list[str], name: str) -> str:

@@ -106,7 +106,10 @@ def test_a_repeated_flag_points_at_the_typed_key_the_file_also_sets():
     from modelservice.cli import cli
 
     path = CASES / "invalid" / "engine-arg-repeats-tensor-parallel-with-underscores.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    typed = 1 + next(i for i, line in enumerate(lines) if line.startswith("  tensorParallelSize:"))
+    repeated = 1 + next(i for i, line in enumerate(lines) if "--tensor_parallel_size" in line)
     result = CliRunner().invoke(cli, ["validate", str(path)])
     first = result.stderr.splitlines()[0]
-    assert first.startswith(f"{path}:8:7: /engine/args/0: ")
-    assert "this file sets engine.tensorParallelSize on line 6, column 3" in first
+    assert first.startswith(f"{path}:{repeated}:7: /engine/args/0: ")
+    assert f"this file sets engine.tensorParallelSize on line {typed}, column 3" in first

@@ -56,10 +56,20 @@ def test_malformed_input_is_one_problem_line_and_exit_1(tmp_path: Path, name: st
 
 
 def test_a_missing_file_and_a_directory_are_problems_not_tracebacks(tmp_path: Path):
+    from modelservice.values.loader import load_file
+
     code, output = validate(tmp_path / "missing.yaml")
     assert (code, "no such file" in output) == (1, True)
+    # validate reads a folder as its values files (tests/test_cli_render.py); one without any
+    # is refused in a line, and the loader refuses a directory given as a file
     code, output = validate(tmp_path)
-    assert (code, "is a directory" in output) == (1, True)
+    assert (code, "no *.yaml values files in this folder" in output) == (1, True)
+    assert "Traceback" not in output
+    (problem,) = load_file(tmp_path).problems
+    assert (problem.rule, problem.message) == (
+        "file-unreadable",
+        "is a directory, not a values file",
+    )
 
 
 @settings(

@@ -14,7 +14,7 @@ from modelservice.schema import docs, generate
 
 def test_chart_values_schema_json_is_generated_from_schemas_without_drift():
     expected = generate.render_chart_schema(
-        generate.load_schema_source(), generate._values_yaml(CHART)
+        generate.load_schema_source(), generate.helm_defaults(CHART)
     )
     assert (CHART / "values.schema.json").read_text(encoding="utf-8") == expected
 
@@ -105,4 +105,4 @@ def test_every_key_of_values_yaml_is_in_the_table_with_the_charts_default():
         if key.startswith(("probes.", "resources")) or key.count(".") > 2:
             continue
         assert key in table, key
-        assert table[key].default == docs._default(value), key
+        assert table[key].default == docs.default_cell(value), key

@@ -9,33 +9,31 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import helm_python
 import pytest
 import yaml
 from click.testing import CliRunner
+from promql import (
+    GRAFANA_VARIABLE,
+    IDENTIFIER,
+    PROMQL_WORDS,
+    SERIES,
+    check_expression,
+    run_promtool,
+    strip_strings,
+    syntax_problems,
+    vllm_selectors,
+)
 
-from conftest import CHART, ROOT, render_values
+from conftest import CHART, QWEN, ROOT, render_values
 from modelservice.cli import cli
 from modelservice.core.errors import EngineError
 from modelservice.k8s import names as k8s
 
-MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
-VLLM_METRICS: dict[str, Any] = json.loads(
-    (ROOT / "schemas" / "vllm" / "0.33.0-metrics.json").read_text(encoding="utf-8")
-)["metrics"]
-#: Every series name vLLM exposes, to the metric that defines it (`_bucket` -> histogram).
-SERIES = {series: metric for metric in VLLM_METRICS.values() for series in metric["series"]}
-#: Labels the Prometheus Operator puts on every series it scrapes through a ServiceMonitor.
-TARGET_LABELS = {"namespace", "service", "job", "pod", "instance", "container", "endpoint"}
-#: The chart's PromQL strings may carry Grafana variables; these are not metric names.
-GRAFANA_VARIABLE = re.compile(r"\$(\{\w+\}|\w+)")
-
 ALL_ON = {
-    "model": {"name": MODEL},
+    "model": {"name": QWEN},
     "metrics": {
         "serviceMonitor": {"enabled": True},
         "prometheusRule": {"enabled": True},
@@ -50,98 +48,6 @@ def with_metrics(**metrics: Any) -> dict[str, Any]:
     for section, settings in metrics.items():
         values["metrics"][section].update(settings)
     return values
-
-
-# -- PromQL, read the way Prometheus reads it ---------------------------------------------------
-
-IDENTIFIER = re.compile(r"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*")
-SELECTOR = re.compile(r"(vllm:[a-zA-Z0-9_:]+)\s*(\{((?:[^}\"]|\"(?:[^\"\\]|\\.)*\")*)\})?")
-MATCHER = re.compile(r'\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
-GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
-PROMQL_WORDS = {
-    "sum",
-    "max",
-    "min",
-    "avg",
-    "count",
-    "rate",
-    "irate",
-    "increase",
-    "by",
-    "without",
-    "or",
-    "and",
-    "unless",
-    "absent",
-    "histogram_quantile",
-    "label_values",
-    "up",
-}
-
-
-def strip_strings(expr: str) -> str:
-    """The expression with the content of every string literal removed."""
-    return re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-
-
-def vllm_selectors(expr: str) -> list[tuple[str, dict[str, str]]]:
-    """Every `vllm:...` series in an expression, with its label matchers (name -> value)."""
-    found = []
-    for match in SELECTOR.finditer(expr):
-        matchers: dict[str, str] = {}
-        body = match.group(3) or ""
-        position = 0
-        while position < len(body):
-            matcher = MATCHER.match(body, position)
-            assert matcher, f"cannot read the label matchers {body!r} of {expr!r}"
-            matchers[matcher.group(1)] = matcher.group(3)
-            position = matcher.end()
-        found.append((match.group(1), matchers))
-    return found
-
-
-def syntax_problems(expr: str) -> list[str]:
-    """What a PromQL parser would reject at a glance: an unterminated string, unbalanced
-    brackets, a selector without a metric name."""
-    if re.sub(r'"(?:[^"\\]|\\.)*"', "", expr).count('"'):
-        return ["an unterminated string"]
-    problems = []
-    text = strip_strings(expr)
-    stack = []
-    for char in text:
-        if char in "([{":
-            stack.append(char)
-        elif char in ")]}":
-            if not stack or "([{"[")]}".index(char)] != stack.pop():
-                problems.append(f"unbalanced {char!r}")
-                break
-    if stack:
-        problems.append(f"unclosed {stack[-1]!r}")
-    if re.search(r"(^|[\s(,])\{", text):
-        problems.append("a selector without a metric name")
-    return problems
-
-
-def check_expression(expr: str) -> list[str]:
-    """Every problem of one PromQL expression against vLLM 0.33.0's metrics."""
-    problems = syntax_problems(expr)
-    selectors = vllm_selectors(expr)
-    known_labels = set(TARGET_LABELS)
-    for name, matchers in selectors:
-        metric = SERIES.get(name)
-        if metric is None:
-            problems.append(f"{name} is not a series vLLM 0.33.0 exposes")
-            continue
-        labels = set(metric["labels"] or []) | TARGET_LABELS
-        if name.endswith("_bucket"):
-            labels.add("le")
-        known_labels |= labels
-        problems += [f"{name} has no label {label}" for label in matchers if label not in labels]
-    for group in GROUPING.findall(strip_strings(expr)):
-        for label in (part.strip() for part in group.split(",") if part.strip()):
-            if label not in known_labels:
-                problems.append(f"grouping by {label}, a label none of its series has")
-    return problems
 
 
 def dashboard_of(rendered) -> dict[str, Any]:
@@ -293,7 +199,7 @@ def test_the_prometheusrule_check_rejects_a_rule_without_alert_or_expr():
 
 
 def test_renders_no_monitoring_objects_by_default(objects):
-    kinds = {o["kind"] for o in objects({"model": {"name": MODEL}}).all}
+    kinds = {o["kind"] for o in objects({"model": {"name": QWEN}}).all}
     assert not kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
 
 
@@ -399,7 +305,7 @@ def test_every_alert_is_scoped_to_the_release_namespace_service_and_model(object
             assert matchers == {
                 "namespace": "ai",
                 "service": "qwen-modelservice",
-                "model_name": MODEL,
+                "model_name": QWEN,
             }, rule["alert"]
 
 
@@ -495,7 +401,7 @@ def test_alert_descriptions_keep_prometheus_templates_for_the_pod_and_value(obje
 
 
 def test_a_prometheusrule_without_the_servicemonitor_is_rejected():
-    values = {"model": {"name": MODEL}, "metrics": {"prometheusRule": {"enabled": True}}}
+    values = {"model": {"name": QWEN}, "metrics": {"prometheusRule": {"enabled": True}}}
     with pytest.raises(EngineError, match="serviceMonitor"):
         render_values(values)
 
@@ -503,7 +409,7 @@ def test_a_prometheusrule_without_the_servicemonitor_is_rejected():
 def test_validate_points_at_the_disabled_servicemonitor_of_an_enabled_prometheusrule(tmp_path):
     path = tmp_path / "alerts.yaml"
     path.write_text(
-        f"model:\n  name: {MODEL}\nmetrics:\n  serviceMonitor:\n    enabled: false\n"
+        f"model:\n  name: {QWEN}\nmetrics:\n  serviceMonitor:\n    enabled: false\n"
         "  prometheusRule:\n    enabled: true\n"
     )
     result = CliRunner().invoke(cli, ["validate", str(path)])
@@ -555,7 +461,7 @@ def test_the_dashboard_has_datasource_and_model_name_variables_preset_to_the_rel
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
-    assert variables["model_name"]["current"]["value"] == [MODEL]
+    assert variables["model_name"]["current"]["value"] == [QWEN]
     assert variables["namespace"]["current"]["value"] == "ai"
     assert variables["service"]["current"]["value"] == "qwen-modelservice"
     for panel in dashboard["panels"]:
@@ -696,27 +602,6 @@ def test_a_scrape_timeout_up_to_the_interval_renders(objects, interval, timeout)
 
 
 # -- Prometheus' own parser and rule engine (promtool) -----------------------------------------
-
-
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    """Prometheus' promtool; installed from Debian's `prometheus` package when missing (the
-    suite installs what it needs rather than skipping)."""
-    found = shutil.which("promtool")
-    if found is None and shutil.which("apt-get"):
-        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]
-        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(install, env=env, capture_output=True)
-        found = shutil.which("promtool")
-    if found is None:
-        pytest.fail("promtool is needed: apt-get install prometheus (Debian) or put it on PATH")
-    return found
-
-
-def run_promtool(promtool: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([promtool, *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 def test_promtool_parses_every_alert_and_dashboard_expression(objects, promtool, tmp_path):

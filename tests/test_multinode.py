@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import stat
 import subprocess
 from pathlib import Path
@@ -19,10 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
-from test_serving import notes
-from vllm_env import run_vllm
+from vllm_env import kubelet_expanded, run_vllm, vllm_argv
+from vllm_env import server_container as server
 
 from conftest import CHART, EXAMPLES, ROOT, render_values, strict_errors
+from conftest import render_notes as notes
 from modelservice.helm.engine import release_name_for, render
 from modelservice.validate import validate_file
 
@@ -31,7 +31,7 @@ FLAGS = json.loads((ROOT / "schemas" / "vllm" / "0.33.0.json").read_text(encodin
 LWS = "leaderworkerset.x-k8s.io/v1"
 
 
-def values(**extra: Any) -> dict[str, Any]:
+def group_values(**extra: Any) -> dict[str, Any]:
     """Two 8-GPU pods, TP 8 x PP 2, a claim per pod; top-level keys of ``extra`` replace."""
     base: dict[str, Any] = {
         "model": {"name": DEEPSEEK},
@@ -60,10 +60,6 @@ def pods(lws: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return template["leaderTemplate"], template["workerTemplate"]
 
 
-def server(pod: dict[str, Any]) -> dict[str, Any]:
-    return next(c for c in pod["spec"]["containers"] if c["name"] == "vllm")
-
-
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
@@ -81,14 +77,14 @@ def as_pod(template: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_multi_node_renders_a_leaderworkerset_instead_of_the_deployment():
-    kinds = [o["kind"] for o in objects_of(values())]
+    kinds = [o["kind"] for o in objects_of(group_values())]
     assert "LeaderWorkerSet" in kinds
     assert "Deployment" not in kinds
 
 
 def test_a_group_has_multinode_nodes_pods_restarts_as_a_whole_and_replicacount_counts_groups():
     lws = one(
-        objects_of(values(replicaCount=3, multiNode={"enabled": True, "nodes": 4})),
+        objects_of(group_values(replicaCount=3, multiNode={"enabled": True, "nodes": 4})),
         "LeaderWorkerSet",
     )
     assert lws["apiVersion"] == LWS
@@ -99,7 +95,7 @@ def test_a_group_has_multinode_nodes_pods_restarts_as_a_whole_and_replicacount_c
 
 
 def test_the_leader_and_worker_pods_and_the_deployments_pod_come_from_one_template():
-    given = values(
+    given = group_values(
         nodeSelector={"gpu": "h100"},
         tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         priorityClassName="llm",
@@ -133,12 +129,12 @@ def test_the_leader_and_worker_pods_and_the_deployments_pod_come_from_one_templa
 
 
 def test_the_worker_serves_no_api_so_it_has_no_port_and_no_probe():
-    _, worker = pods(one(objects_of(values()), "LeaderWorkerSet"))
+    _, worker = pods(one(objects_of(group_values()), "LeaderWorkerSet"))
     assert not {"ports", "startupProbe", "readinessProbe", "livenessProbe"} & set(server(worker))
 
 
 def test_every_pod_of_a_group_gets_the_gpus_dev_shm_and_downloads_the_model_into_its_cache():
-    for pod in pods(one(objects_of(values()), "LeaderWorkerSet")):
+    for pod in pods(one(objects_of(group_values()), "LeaderWorkerSet")):
         assert server(pod)["resources"]["limits"]["nvidia.com/gpu"] == "8"
         mounts = {m["mountPath"]: m["name"] for m in server(pod)["volumeMounts"]}
         assert mounts == {"/root/.cache": "cache", "/dev/shm": "dshm"}
@@ -150,7 +146,7 @@ def test_every_pod_of_a_group_gets_the_gpus_dev_shm_and_downloads_the_model_into
 
 
 def test_the_mp_backend_spans_the_nodes_with_nnodes_node_rank_and_the_leaders_address():
-    leader, worker = pods(one(objects_of(values()), "LeaderWorkerSet"))
+    leader, worker = pods(one(objects_of(group_values()), "LeaderWorkerSet"))
     for pod in (leader, worker):
         assert server(pod)["command"] == ["vllm", "serve"]
         args = server(pod)["args"]
@@ -171,7 +167,7 @@ def test_the_mp_backend_spans_the_nodes_with_nnodes_node_rank_and_the_leaders_ad
 
 
 def test_the_ray_backend_starts_a_head_on_the_leader_that_the_worker_joins():
-    given = values(multiNode={"enabled": True, "backend": "ray", "ray": {"port": 6380}})
+    given = group_values(multiNode={"enabled": True, "backend": "ray", "ray": {"port": 6380}})
     leader, worker = pods(one(objects_of(given), "LeaderWorkerSet"))
     command = server(leader)["command"]
     assert command[:2] == ["/bin/sh", "-c"]
@@ -187,7 +183,7 @@ def test_the_ray_backend_starts_a_head_on_the_leader_that_the_worker_joins():
 
 def test_every_flag_the_chart_renders_on_a_leader_or_worker_exists_in_vllm_0_33_0():
     for backend in ("mp", "ray"):
-        given = values(multiNode={"enabled": True, "backend": backend})
+        given = group_values(multiNode={"enabled": True, "backend": backend})
         for pod in pods(one(objects_of(given), "LeaderWorkerSet")):
             for token in server(pod).get("args", [])[1:]:
                 if token.startswith("--"):
@@ -195,7 +191,7 @@ def test_every_flag_the_chart_renders_on_a_leader_or_worker_exists_in_vllm_0_33_
 
 
 def test_the_service_selects_the_leaders_only():
-    service = one(objects_of(values()), "Service")
+    service = one(objects_of(group_values()), "Service")
     assert service["spec"]["selector"]["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
 
 
@@ -205,7 +201,7 @@ def test_the_service_of_a_deployment_has_no_leader_selector():
 
 
 def test_a_claim_per_pod_is_a_claim_template_kept_on_uninstall_and_scale_down():
-    found = objects_of(values())
+    found = objects_of(group_values())
     assert "PersistentVolumeClaim" not in {o["kind"] for o in found}
     template = one(found, "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
     [claim] = template["volumeClaimTemplates"]
@@ -221,7 +217,7 @@ def test_a_claim_per_pod_is_a_claim_template_kept_on_uninstall_and_scale_down():
 
 
 def test_per_pod_claims_are_deleted_with_the_release_when_keeponuninstall_is_false():
-    given = values(persistence={"perPod": True, "keepOnUninstall": False, "size": "1Ti"})
+    given = group_values(persistence={"perPod": True, "keepOnUninstall": False, "size": "1Ti"})
     template = one(objects_of(given), "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
     assert template["persistentVolumeClaimRetentionPolicy"] == {
         "whenDeleted": "Delete",
@@ -232,7 +228,7 @@ def test_per_pod_claims_are_deleted_with_the_release_when_keeponuninstall_is_fal
 
 def test_a_shared_readwritemany_cache_is_one_claim_every_pod_mounts():
     found = objects_of(
-        values(persistence={"existingClaim": "models", "accessModes": ["ReadWriteMany"]})
+        group_values(persistence={"existingClaim": "models", "accessModes": ["ReadWriteMany"]})
     )
     for pod in pods(one(found, "LeaderWorkerSet")):
         cache = next(v for v in pod["spec"]["volumes"] if v["name"] == "cache")
@@ -250,7 +246,7 @@ def test_topologykey_keeps_each_group_in_one_domain_beside_the_users_affinity():
             ]
         }
     }
-    given = values(
+    given = group_values(
         multiNode={"enabled": True, "topologyKey": "example.com/rack"},
         affinity={"nodeAffinity": node},
     )
@@ -264,7 +260,7 @@ def test_topologykey_keeps_each_group_in_one_domain_beside_the_users_affinity():
 
 
 def test_the_socket_interface_reaches_nccl_and_gloo_on_every_pod_of_a_group():
-    given = values(
+    given = group_values(
         multiNode={"enabled": True, "network": {"socketInterface": "eth1", "ncclDebug": "INFO"}}
     )
     for pod in pods(one(objects_of(given), "LeaderWorkerSet")):
@@ -274,7 +270,7 @@ def test_the_socket_interface_reaches_nccl_and_gloo_on_every_pod_of_a_group():
 
 
 def test_the_networkpolicy_admits_the_groups_own_pods_on_every_port():
-    given = values(networkPolicy={"enabled": True})
+    given = group_values(networkPolicy={"enabled": True})
     policy = one(objects_of(given), "NetworkPolicy")
     group = [rule for rule in policy["spec"]["ingress"] if "ports" not in rule]
     assert group == [
@@ -294,20 +290,20 @@ def test_the_networkpolicy_admits_the_groups_own_pods_on_every_port():
 
 
 def test_a_pod_disruption_budget_follows_several_groups():
-    assert "PodDisruptionBudget" not in {o["kind"] for o in objects_of(values())}
-    pdb = one(objects_of(values(replicaCount=2)), "PodDisruptionBudget")
+    assert "PodDisruptionBudget" not in {o["kind"] for o in objects_of(group_values())}
+    pdb = one(objects_of(group_values(replicaCount=2)), "PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == 1
 
 
 def test_the_leader_and_worker_pod_templates_are_valid_kubernetes_pods():
     for backend in ("mp", "ray"):
-        given = values(multiNode={"enabled": True, "backend": backend, "topologyKey": "zone"})
+        given = group_values(multiNode={"enabled": True, "backend": backend, "topologyKey": "zone"})
         for index, pod in enumerate(pods(one(objects_of(given), "LeaderWorkerSet"))):
             assert strict_errors(as_pod(pod, f"p{index}")) == []
 
 
 def test_notes_tell_how_to_watch_a_group_come_up():
-    text = notes(values(), release="r1", namespace="ai")
+    text = notes(group_values(), release="r1", namespace="ai")
     assert "kubectl get leaderworkerset r1-modelservice -n ai" in text
     assert "-l leaderworkerset.sigs.k8s.io/name=r1-modelservice" in text
     assert "kubectl logs -f r1-modelservice-0 -c vllm -n ai" in text
@@ -320,7 +316,7 @@ def test_notes_tell_how_to_watch_a_group_come_up():
 
 @pytest.mark.parametrize("backend", ["mp", "ray"])
 def test_a_group_with_every_multi_node_key_passes_the_real_api_servers_dry_run(apiserver, backend):
-    given = values(
+    given = group_values(
         replicaCount=2,
         multiNode={
             "enabled": True,
@@ -350,7 +346,7 @@ def test_a_group_with_every_multi_node_key_passes_the_real_api_servers_dry_run(a
 
 
 def test_the_api_server_refuses_an_unknown_group_restart_policy_so_the_dry_run_can_fail(apiserver):
-    lws = one(objects_of(values(), namespace="ai"), "LeaderWorkerSet")
+    lws = one(objects_of(group_values(), namespace="ai"), "LeaderWorkerSet")
     lws["spec"]["leaderWorkerTemplate"]["restartPolicy"] = "RestartTheWorld"
     [message] = apiserver.dry_run([lws], namespace="ai")
     assert message is not None and "restartPolicy" in message
@@ -390,23 +386,6 @@ for name, argv in json.load(sys.stdin).items():
 print(json.dumps(out, default=str))
 """
 
-VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-
-
-def kubelet_expanded(items: list[str], env: dict[str, str]) -> list[str]:
-    """$(VAR) in command and args replaced from the container's environment, as the kubelet
-    does (an unknown variable stays as written)."""
-    return [VAR.sub(lambda m: env.get(m.group(1), m.group(0)), item) for item in items]
-
-
-def vllm_argv(container: dict[str, Any], env: dict[str, str]) -> list[str] | None:
-    """The argv of `vllm` in the container: what follows `vllm` in its command and args (a
-    shell's "$@" included)."""
-    argv = kubelet_expanded([*container["command"], *container.get("args", [])], env)
-    if "vllm" not in argv:
-        return None
-    return argv[argv.index("vllm") + 1 :]
-
 
 def group_command_lines() -> dict[str, tuple[list[str], dict[str, Any]]]:
     """Every vLLM command line of the leader and the workers of the examples and of both
@@ -416,7 +395,7 @@ def group_command_lines() -> dict[str, tuple[list[str], dict[str, Any]]]:
         for path in sorted(EXAMPLES.glob("*.yaml"))
         if path.name != "helmfile.yaml"
     }
-    cases["four-nodes-tp4-pp2-dp2"] = values(
+    cases["four-nodes-tp4-pp2-dp2"] = group_values(
         gpu={"count": 4},
         engine={"tensorParallelSize": 4, "args": ["--pipeline-parallel-size", "2", "-dp", "2"]},
         multiNode={"enabled": True, "nodes": 4, "masterPort": 29600},
@@ -533,7 +512,7 @@ def run_container(container: dict[str, Any], tmp_path: Path, env: dict[str, str]
 
 def test_the_ray_leader_starts_the_head_then_hands_vllm_its_arguments_untouched(tmp_path):
     odd = "--chat-template={{ 'a b' }} $HOME \"quoted\""
-    given = values(
+    given = group_values(
         engine={"tensorParallelSize": 8, "args": ["--pipeline-parallel-size=2", odd]},
         multiNode={"enabled": True, "backend": "ray"},
     )
@@ -548,7 +527,7 @@ def test_the_ray_leader_starts_the_head_then_hands_vllm_its_arguments_untouched(
 
 
 def test_the_ray_worker_waits_for_the_head_then_joins_it(tmp_path):
-    given = values(multiNode={"enabled": True, "backend": "ray"})
+    given = group_values(multiNode={"enabled": True, "backend": "ray"})
     _, worker = pods(one(objects_of(given), "LeaderWorkerSet"))
     log = run_container(server(worker), tmp_path, {"LWS_LEADER_ADDRESS": "l.x.ai"})
     assert log == [
@@ -569,7 +548,7 @@ def test_validate_accepts_the_multi_node_examples_without_a_warning():
 
 def test_the_group_parallelism_rule_gives_the_fix_in_its_message(tmp_path):
     path = tmp_path / "r1.yaml"
-    given = values(engine={"tensorParallelSize": 8})
+    given = group_values(engine={"tensorParallelSize": 8})
     path.write_text(yaml.safe_dump(given))
     [problem] = validate_file(path, CHART).problems
     assert problem.rule == "multi-node-parallel-mismatch"
@@ -580,7 +559,7 @@ def test_the_group_parallelism_rule_gives_the_fix_in_its_message(tmp_path):
 
 def test_a_long_release_name_leaves_room_for_the_names_leaderworkerset_derives():
     release = "a-very-long-release-name-for-a-reasoning-model-r1"
-    given = values(
+    given = group_values(
         autoscaling={"enabled": True, "keda": {"serverAddress": "http://p:9090"}},
         persistence={"existingClaim": "models", "accessModes": ["ReadWriteMany"]},
         metrics={"serviceMonitor": {"enabled": True}},

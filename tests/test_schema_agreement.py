@@ -19,12 +19,11 @@ import helm_python
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_property import generation_schema
 
 from conftest import CHART
 from modelservice.helm import engine
 from modelservice.schema import check as schema_check
-from schema_strategy import from_schema
+from schema_strategy import from_schema, generation_schema
 
 #: Characters where the regex dialects part: line ends, a vertical tab and Unicode spaces
 #: (`\s`), Unicode digits (`\d`) and letters (`\w`), C1 controls, a character outside the BMP.
@@ -147,9 +146,14 @@ def _mutated(draw: st.DrawFn, values: Any) -> Any:
     )
 
 
+#: Values files drawn from the chart's schema, the strategy built once (building it reads and
+#: walks the whole schema: the most of an example's time when done per draw).
+GENERATED = from_schema(generation_schema())
+
+
 @st.composite
 def _values(draw: st.DrawFn) -> dict[str, Any]:
-    values = draw(from_schema(generation_schema()))
+    values = draw(GENERATED)
     mutated = _mutated(draw, values)
     return mutated if isinstance(mutated, dict) else values
 
@@ -193,15 +197,24 @@ def test_the_schemaless_chart_renders_exactly_what_the_chart_renders():
     assert bare.render(values, **options) == full.render(values, **options)
 
 
-def test_validate_renders_without_helms_second_schema_check():
+def test_validate_renders_without_helms_second_schema_check(monkeypatch):
     """What validate renders comes from the schemaless chart, so a schema Helm would enforce
     is not enforced twice (and the output is the same as through the full chart)."""
     from modelservice.validate import validate_loaded
     from modelservice.values.loader import load_text
 
+    charts: list[Any] = []
+    schemaless = engine.schemaless_chart
+
+    def spy(chart):
+        charts.append(schemaless(chart))
+        return charts[-1]
+
+    monkeypatch.setattr(engine, "schemaless_chart", spy)
     values = {"model": {"name": "org/model"}}
     result = validate_loaded(load_text(json.dumps(values), "one.yaml"), CHART, release="one")
     assert result.problems == []
     assert result.rendered is not None
+    assert [c.schema for c in charts] == [None]
     direct = engine.render(CHART, values, release="one")
     assert result.rendered.text() == direct.text()

@@ -15,26 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-import helm_python
 import pytest
 from click.testing import CliRunner
 
-from conftest import CHART, EXAMPLES, Objects, render_values
+from conftest import CHART, EXAMPLES, QWEN, Objects, render_values, values
+from conftest import render_notes as notes
 from modelservice.cli import cli
 from modelservice.core.errors import EngineError
-
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-
-
-def values(**extra: Any) -> dict[str, Any]:
-    """A Hugging Face model plus the given top-level keys (``model`` is merged)."""
-    result: dict[str, Any] = {"model": {"name": QWEN}}
-    for key, value in extra.items():
-        if key == "model":
-            result["model"].update(value)
-        else:
-            result[key] = value
-    return result
 
 
 def helm_test_pod(rendered: Objects) -> dict[str, Any]:
@@ -666,13 +653,6 @@ def test_the_helm_test_script_sends_the_api_key_as_a_bearer_token(fake_vllm, giv
 
 
 # -- NOTES.txt ---------------------------------------------------------------------------------
-
-
-def notes(given: dict[str, Any], release: str = "chat", namespace: str = "ai") -> str:
-    """NOTES.txt as Helm renders it (helm_python returns it beside the manifests)."""
-    chart = helm_python.Chart.load(str(CHART))
-    files = chart.render(given, name=release, namespace=namespace, is_install=True)
-    return files["modelservice/templates/NOTES.txt"]
 
 
 def test_notes_name_the_vllm_release_of_the_image_tag():

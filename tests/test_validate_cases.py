@@ -1,8 +1,8 @@
-"""Data-driven: every file in tests/cases/invalid declares, in header lines at its top, every
-problem it yields, in the order validate prints them: `# expect: LINE:COL POINTER RULE` for an
-error, `# expect-warning: ...` for a warning (which fails only under --strict). The complete
-list is asserted, so a duplicate or a wrong extra finding fails too. Every file in
-tests/cases/valid validates with no problem at all and renders."""
+"""Data-driven: every file in tests/cases/invalid declares in its header every problem it
+yields, in the order validate prints them, each with the texts its message must hold
+(tests/case_files.py reads the headers). The complete list is asserted, so a duplicate or a
+wrong extra finding fails too. Every file in tests/cases/valid validates with no problem at
+all and renders."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from case_files import INVALID, VALID, expectations, header, sayings
 from click.testing import CliRunner
 
 from conftest import CASES, ROOT, assert_valid_kubernetes, render_values
@@ -19,12 +20,6 @@ from modelservice.cli import cli
 from modelservice.core.rules import load_all
 from modelservice.values.loader import load_file
 
-INVALID = sorted((CASES / "invalid").glob("*.yaml"))
-VALID = sorted((CASES / "valid").glob("*.yaml"))
-HEADER = re.compile(r"^# expect(-warning)?: (\d+):(\d+) (\S+) (\S+)$")
-#: A line under an expectation: text its message must hold (the fix it gives, the numbers it
-#: compares), so that wrong advice or a flipped comparison fails the case.
-SAYS = re.compile(r"^#\s+says: (.+)$")
 #: Rules no committed case file can hold: they are about the file itself (tests/test_fuzz.py)
 #: or about rendering, not values.
 NOT_CASE_FILES = {
@@ -47,47 +42,6 @@ NOT_CASE_FILES = {
     # (tests/test_engine_config_vllm.py)
     "vllm-engine-config",
 }
-Expected = tuple[str, int, int, str, str]
-
-
-def _header(path: Path) -> list[tuple[Expected, list[str]]]:
-    """Every expectation of a case's header with the texts its message must hold."""
-    found: list[tuple[Expected, list[str]]] = []
-    for raw in path.read_bytes().split(b"\n"):
-        line = raw.decode("utf-8", errors="replace")
-        match = HEADER.match(line)
-        said = SAYS.match(line)
-        if said and found:
-            found[-1][1].append(said.group(1))
-            continue
-        if not match:
-            break
-        severity = "warning" if match.group(1) else "error"
-        expected = (
-            severity,
-            int(match.group(2)),
-            int(match.group(3)),
-            match.group(4),
-            match.group(5),
-        )
-        found.append((expected, []))
-    assert found, f"{path.name} lacks a '# expect: LINE:COL POINTER RULE' header"
-    return found
-
-
-def expectations(path: Path) -> list[Expected]:
-    """Every (severity, line, column, pointer, rule) a case declares, in order."""
-    return [expected for expected, _ in _header(path)]
-
-
-def sayings(path: Path) -> list[list[str]]:
-    """For each expectation of a case, the texts its message must hold."""
-    return [says for _, says in _header(path)]
-
-
-def expectation(path: Path) -> Expected:
-    """The first problem a case declares."""
-    return expectations(path)[0]
 
 
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
@@ -173,6 +127,82 @@ def test_every_rule_validate_reports_has_a_failing_case():
 #: control plane where what the rule predicts also happens (a blocked rollout, an HPA's
 #: condition).
 CHECK_TESTS = ("test_check.py", "test_gpu_rollouts.py", "test_hpa_without_adapter.py")
+#: The workload kinds that run the model server: a Deployment, a StatefulSet (persistence.perPod)
+#: and a LeaderWorkerSet (multiNode).
+WORKLOADS = ("Deployment", "StatefulSet", "LeaderWorkerSet")
+#: Rules of the release stage's checks that judge no pod of the server's workload, and why.
+NOT_ON_PODS = {
+    "autoscaling-trigger-invalid": "the ScaledObject's triggers",
+    "autoscaling-unknown-metric": "the ScaledObject's or the HPA's queries",
+    # Generated in tests/test_api_rules.py for every workload kind (NOT_CASE_FILES).
+    "k8s-annotations-too-large": "tests/test_api_rules.py, on every kind",
+    "k8s-object-name": "tests/test_api_rules.py",
+    "k8s-probe-success-threshold": "tests/test_api_rules.py, on every kind",
+    # A quantity of an object passed through is refused at the values stage
+    # (k8s-volume-size-limit-not-a-quantity), whatever the kind; the chart's own quantities
+    # are the schema's.
+    "k8s-quantity": "the values stage, for every kind",
+}
+#: Rules that judge the pods of some workload kinds only, and why not the others.
+ONLY_ON = {
+    "k8s-deployment-strategy": (("Deployment",), "a Deployment's own strategy"),
+    "rolling-update-on-rwo-cache": (
+        ("Deployment",),
+        "a StatefulSet replaces its pods one by one, and a group on a ReadWriteOnce cache is "
+        "refused whole (rwo-claim-shared-by-group)",
+    ),
+    "rwo-claim-shared-by-replicas": (
+        ("Deployment",),
+        "a StatefulSet has a claim per pod; a group is judged whole (rwo-claim-shared-by-group)",
+    ),
+    "rwo-claim-shared-by-group": (("LeaderWorkerSet",), "the pods of a group"),
+    "multi-node-parallel-mismatch": (("LeaderWorkerSet",), "the GPUs of a group"),
+    "tensor-parallel-mismatch": (
+        ("Deployment", "StatefulSet"),
+        "the GPUs of one pod; a group's are multi-node-parallel-mismatch's",
+    ),
+    "autoscaling-rwo-cache": (
+        ("Deployment", "LeaderWorkerSet"),
+        "a StatefulSet's replicas have a claim each "
+        "(tests/cases/valid/per-pod-cache-claims-for-autoscaled-replicas.yaml)",
+    ),
+    "existing-claim-not-mounted": (
+        ("Deployment", "LeaderWorkerSet"),
+        "persistence.enabled false renders no StatefulSet",
+    ),
+}
+
+
+#: The object a rule's finding names for a workload kind, where it is not the workload itself: a
+#: Deployment's cache claim is a PersistentVolumeClaim (a StatefulSet's, a claim template).
+NAMED_AS = {("k8s-claim-size", "Deployment"): "PersistentVolumeClaim"}
+
+
+def pod_rules() -> set[str]:
+    """The rules of the release stage's checks (what validate finds on the rendered objects)."""
+    from modelservice.checks import load
+
+    return {rule.id for check in load().in_stage("release") for rule in check.rules}
+
+
+def test_every_pod_rule_has_a_case_on_every_workload_kind_it_judges():
+    """A case whose message names the rendered kind (`#   says: rendered StatefulSet/`), for
+    every rule that reads pods and every kind of workload the rule judges."""
+    seen = {
+        (expected[4], kind)
+        for path in INVALID
+        for expected, says in header(path)
+        for kind in WORKLOADS
+        if any(f"rendered {NAMED_AS.get((expected[4], kind), kind)}/" in text for text in says)
+    }
+    missing = [
+        (rule, kind)
+        for rule in sorted(pod_rules() - NOT_ON_PODS.keys())
+        for kind in ONLY_ON.get(rule, (WORKLOADS, ""))[0]
+        if (rule, kind) not in seen
+    ]
+    assert missing == []
+    assert (NOT_ON_PODS.keys() | ONLY_ON.keys()) <= pod_rules(), "a rule named here is gone"
 
 
 def test_every_rule_of_check_has_a_test_against_a_real_api_server():

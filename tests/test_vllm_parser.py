@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_multinode import pods, server, vllm_argv
-from test_validate_cases import expectations
-from vllm_env import run_vllm
+from case_files import VALID, expectations
+from vllm_env import run_vllm, server_container, vllm_argv
 
 from conftest import CASES, EXAMPLES, render_values
 from modelservice.checks.engine_args.flags import check_args
@@ -26,7 +25,6 @@ from modelservice.vllm.flags import flag_data, index_for
 DATA = flag_data("0.33.0")
 
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "helmfile.yaml")
-VALID = sorted((CASES / "valid").glob("*.yaml"))
 #: Rules that say vLLM's own code refuses the arguments (not a reviewer's or the chart's rule).
 VLLM_RULES = {
     "engine-arg-type",
@@ -93,13 +91,13 @@ def _serve_argv(values: dict[str, Any]) -> list[str]:
         if obj.get("kind") == "LeaderWorkerSet":
             # The group leader's line as the kubelet starts it (test_multinode parses every
             # pod of a group; here the leader goes through vLLM's validation too).
-            leader, _ = pods(obj)
+            leader = obj["spec"]["leaderWorkerTemplate"]["leaderTemplate"]
             env = {
                 "LWS_LEADER_ADDRESS": "leader.ai",
                 "LWS_GROUP_SIZE": "2",
                 "LWS_WORKER_INDEX": "0",
             }
-            argv = vllm_argv(server(leader), env)
+            argv = vllm_argv(server_container(leader), env)
             assert argv is not None and argv[0] == "serve", argv
             return argv[1:]
         if obj.get("kind") not in ("Deployment", "StatefulSet"):

@@ -1,4 +1,5 @@
-"""vLLM's own code, from its CPU build installed by ``make tools`` (tools/test-binaries.sh).
+"""vLLM's own code, from its CPU build installed by ``make tools`` (tools/test-binaries.sh),
+and the rendered command lines it is given, as the kubelet starts them.
 
 The suite's Python does not import vLLM (its dependencies would clash with the toolkit's);
 tests run short programs in the cached venv instead and exchange JSON with them.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -62,3 +64,27 @@ def run_vllm(
     if not lines:
         raise AssertionError(f"vLLM program printed nothing; stderr:\n{done.stderr[-4000:]}")
     return json.loads(lines[-1])
+
+
+#: ``$(VAR)`` in a container's command and args, which the kubelet replaces from its env.
+VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def server_container(template: dict[str, Any]) -> dict[str, Any]:
+    """The container named ``vllm`` of a rendered pod template."""
+    return next(c for c in template["spec"]["containers"] if c["name"] == "vllm")
+
+
+def kubelet_expanded(items: list[str], env: dict[str, str]) -> list[str]:
+    """$(VAR) in command and args replaced from the container's environment, as the kubelet
+    does (an unknown variable stays as written)."""
+    return [VAR.sub(lambda m: env.get(m.group(1), m.group(0)), item) for item in items]
+
+
+def vllm_argv(container: dict[str, Any], env: dict[str, str]) -> list[str] | None:
+    """The argv of `vllm` in the container: what follows `vllm` in its command and args (a
+    shell's "$@" included)."""
+    argv = kubelet_expanded([*container["command"], *container.get("args", [])], env)
+    if "vllm" not in argv:
+        return None
+    return argv[argv.index("vllm") + 1 :]

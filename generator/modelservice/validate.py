@@ -100,7 +100,7 @@ def _stage(ctx: Context, stage: Stage, phase: Phase | None = None) -> list[Probl
     from .checks import load
 
     found: list[Problem] = []
-    for check in load().in_stage(stage, phase):
+    for check in load(stage).in_stage(stage, phase):
         found.extend(run(check, ctx))
     return found
 
@@ -127,7 +127,7 @@ def validate_loaded(
     result = Result(loaded=loaded, problems=list(loaded.problems))
     if loaded.problems:
         return result
-    for check in load().in_stage("file"):
+    for check in load("file").in_stage("file"):
         result.problems.extend(check.func(loaded))
     if has_errors(result.problems) or not isinstance(loaded.data, dict):
         return _sorted(result)

@@ -24,22 +24,39 @@ Find a rule by its id: ``modelservice rules ID`` names its module. The modules:
 - ``cluster``: ``check-*`` (``modelservice check``)
 
 Every module here registers its checks when imported; :func:`load` imports them all, found by
-walking this package, so the driver never keeps a list of its own.
+walking this package, so the driver never keeps a list of its own. The ``cluster`` stage's
+modules are imported only for that stage (``modelservice check``): ``validate`` never runs them.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from ..core.rules import REGISTRY, Registry
+from ..core.rules import REGISTRY, Registry, Stage
+
+#: The subpackage of the cluster stage's checks.
+_CLUSTER = __name__ + ".cluster"
+
+
+def load(stage: Stage | None = None) -> Registry:
+    """The registry, with every check of ``stage`` registered (of every stage when None);
+    the checks of the other stages may be registered too."""
+    return _load(cluster=stage in (None, "cluster"))
 
 
 @cache
-def load() -> Registry:
-    """The registry, with every check of this package registered."""
+def _load(*, cluster: bool) -> Registry:
     import importlib
     import pkgutil
 
-    for info in pkgutil.walk_packages(__path__, __name__ + "."):
-        importlib.import_module(info.name)
+    folders, prefix = list(__path__), __name__ + "."
+    pending = [(folders, prefix)]
+    while pending:  # walk_packages, less the packages skipped (it imports every package)
+        folders, prefix = pending.pop()
+        for info in pkgutil.iter_modules(folders, prefix):
+            if info.name == _CLUSTER and not cluster:
+                continue
+            module = importlib.import_module(info.name)
+            if info.ispkg:
+                pending.append((list(module.__path__), info.name + "."))
     return REGISTRY

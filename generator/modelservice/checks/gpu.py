@@ -99,12 +99,11 @@ RESOURCES_GPU = rule(
 
 @cache
 def _accelerators(path: str, mtime: float) -> dict[str, Any]:
-    import yaml
+    from ..core.data import read_yaml
 
     if not mtime:
         return {}
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read_yaml(path)
     return data if isinstance(data, dict) else {}
 
 
@@ -187,11 +186,13 @@ def parallelism(ctx: Context) -> Iterator[Finding]:
             TENSOR_PARALLEL_MISMATCH,
         )
     shm = server.container.mount_of("/dev/shm")
-    if parallel.gpus > 1 and gpus > 1 and (shm is None or shm.get("mountPath") != "/dev/shm"):
+    # the GPU workers of one pod share its /dev/shm (a group's pods talk over the network)
+    workers = min(parallel.gpus, gpus)
+    if workers > 1 and (shm is None or shm.get("mountPath") != "/dev/shm"):
         yield Finding(
             server.obj,
             (*server.container.path, "volumeMounts"),
-            f"{parallel.gpus} GPU workers exchange tensors through /dev/shm (NCCL), and a "
+            f"{workers} GPU workers of a pod exchange tensors through /dev/shm (NCCL), and a "
             "container gets only 64 MiB without shm.enabled: set shm.enabled: true",
             SHM_REQUIRED,
             values=("shm", "enabled"),

@@ -218,12 +218,12 @@ def autoscaling(ctx: Context) -> list[Problem]:
 def keda_trigger_schema() -> dict[str, Any] | None:
     """The schema of one ScaledObject trigger, from KEDA's released CRD
     (schemas/crds/keda.sh_scaledobjects.yaml, committed by tools/extract_crds.py)."""
-    import yaml
+    from ..core.data import read_yaml
 
     path = schemas_dir() / "crds" / "keda.sh_scaledobjects.yaml"
     if not path.is_file():
         return None
-    crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+    crd = read_yaml(path)
     version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     items: dict[str, Any] = spec["properties"]["triggers"]["items"]
@@ -360,14 +360,15 @@ def triggers(ctx: Context) -> Iterator[Finding]:
     """Each trigger of the rendered ScaledObject against the trigger schema of KEDA's own CRD
     (the API server checks the same: metadata values are strings, type and metadata are
     required, no unknown field)."""
-    from jsonschema import Draft7Validator
-
-    schema = keda_trigger_schema()
+    scalers = ctx.release.of_kind("ScaledObject")
+    schema = keda_trigger_schema() if scalers else None
     if schema is None:
         return
+    from jsonschema import Draft7Validator
+
     validator = Draft7Validator(schema)
     known = keda_triggers()
-    for scaler in ctx.release.of_kind("ScaledObject"):
+    for scaler in scalers:
         for index, trigger in enumerate(get(scaler, ("spec", "triggers")) or []):
             base = ("spec", "triggers", index)
             refused = False
@@ -440,12 +441,15 @@ def _queries(ctx: Context) -> Iterator[tuple[dict[str, Any], Path_, str]]:
 @check("release", AUTOSCALING_UNKNOWN_METRIC)
 def metric_names(ctx: Context) -> Iterator[Finding]:
     """Every ``vllm:`` metric a rendered query names is one the image's vLLM exports."""
+    queries = list(_queries(ctx))
+    if not queries:
+        return
     index = ctx.flags[0]
     version = index.version if index is not None else ""
     series = vllm_series(version)
     if series is None:
         return
-    for obj, path, text in _queries(ctx):
+    for obj, path, text in queries:
         for name in VLLM_METRIC.findall(text):
             if name in series:
                 continue

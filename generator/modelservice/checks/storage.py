@@ -123,6 +123,15 @@ VOLUME_MOUNT_PATH_CONFLICT = rule(
     "Two mounts of one container at one path (the cache, /dev/shm, another mount): the API "
     "server refuses the pod.",
 )
+VOLUME_MOUNT_SHADOWED = rule(
+    "volume-mount-shadowed",
+    "error",
+    "release",
+    "Two mounts of one container at one directory written two ways (`/root/.cache` and "
+    "`/root/.cache/`): the API server compares the paths as text and accepts the pod, and the "
+    "container runtime mounts one volume over the other, whose files are then hidden (the "
+    "model cache, /dev/shm). Mount the volume at another path.",
+)
 
 
 @check("values", NO_MODEL_CACHE, phase="rules")
@@ -156,6 +165,14 @@ def shared_single_node_modes(ctx: Context, pod: Pod) -> list[str]:
     return [m for m in modes if m in SINGLE_NODE_MODES]
 
 
+def _per_pod(ctx: Context) -> str:
+    """The advice of a claim per pod (existingClaim mounts one claim in every pod, so
+    persistence.perPod takes effect only without it)."""
+    if ctx.value(("persistence", "existingClaim")):
+        return "a claim per pod (persistence.perPod: true, without persistence.existingClaim)"
+    return "a claim per pod (persistence.perPod: true)"
+
+
 def _cache_key(ctx: Context, fallback: Path_) -> Path_:
     """Where to report a cache claim problem: the claim keys the file sets, else ``fallback``."""
     return ctx.at(("persistence", "accessModes"), ("persistence", "existingClaim"), fallback)
@@ -178,8 +195,8 @@ def shared_claims(ctx: Context) -> Iterator[Finding]:
                 ("spec", "replicas"),
                 f"{count} replicas would share a {rwo[0]} cache claim that only one node can "
                 "mount: the other pods would never start. Use a ReadWriteMany claim "
-                "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is), a "
-                "claim per pod (persistence.perPod: true), or one release per replica",
+                f"(persistence.accessModes: [ReadWriteMany], or an existingClaim that is), "
+                f"{_per_pod(ctx)}, or one release per replica",
                 RWO_CLAIM_SHARED_BY_REPLICAS,
             )
         if pod.kind == "Deployment" and surge_pods(pod.obj) > 0 and ctx.sets(("strategy",)):
@@ -206,9 +223,9 @@ def shared_by_group(ctx: Context) -> Iterator[Finding]:
                 pod.obj,
                 (*pod.path, "volumes"),
                 f"the {pod.group_size} pods of a group, one per node, would share a {modes[0]} "
-                "cache claim that only one node can mount: the workers would never start. Use "
-                "persistence.perPod: true (a claim per pod) or a ReadWriteMany cache "
-                "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is)",
+                f"cache claim that only one node can mount: the workers would never start. Use "
+                f"{_per_pod(ctx)} or a ReadWriteMany cache (persistence.accessModes: "
+                "[ReadWriteMany], or an existingClaim that is)",
                 RWO_CLAIM_SHARED_BY_GROUP,
                 values=_cache_key(ctx, ("multiNode", "enabled")),
             )
@@ -227,8 +244,8 @@ def autoscaled_claims(ctx: Context) -> Iterator[Finding]:
             ("spec",),
             f"autoscaling adds replicas that must mount the {modes[0]} cache claim one node "
             "already holds: they would never start. Use a ReadWriteMany cache "
-            "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is), or a "
-            "claim per pod (persistence.perPod: true)",
+            "(persistence.accessModes: [ReadWriteMany], or an existingClaim that is), or "
+            f"{_per_pod(ctx)}",
             AUTOSCALING_RWO_CACHE,
             values=_cache_key(ctx, ("autoscaling", "enabled")),
         )
@@ -287,6 +304,31 @@ def volumes_and_mounts(release: Release) -> Iterator[Finding]:
                 yield from _mount(pod.obj, path, mount, names, paths)
 
 
+@check("release", VOLUME_MOUNT_SHADOWED)
+def shadowed_mounts(ctx: Context) -> Iterator[Finding]:
+    """Mounts at one directory written two ways, which the API server lets through (it
+    refuses only the same text twice: volume-mount-path-conflict)."""
+    for pod in ctx.release.pods:
+        for container in pod.containers():
+            first: dict[str, str] = {}
+            for path, mount in container.mounts():
+                where = mount.get("mountPath")
+                if not isinstance(where, str):
+                    continue
+                normal = where.rstrip("/") or "/"
+                if normal in first and first[normal] != where:
+                    yield Finding(
+                        pod.obj,
+                        (*path, "mountPath"),
+                        f"{where} is the directory {first[normal]} another volume of this "
+                        "container is mounted at, written another way: the API server accepts "
+                        "both, and the runtime mounts one over the other, hiding its files; "
+                        "mount the volume at another path",
+                        VOLUME_MOUNT_SHADOWED,
+                    )
+                first.setdefault(normal, where)
+
+
 def _mount(
     obj: dict[str, Any], path: Path_, mount: dict[str, Any], names: dict[str, int], paths: set[str]
 ) -> Iterator[Finding]:
@@ -303,8 +345,8 @@ def _mount(
         )
     where = mount.get("mountPath")
     if isinstance(where, str):
-        normal = where.rstrip("/") or "/"
-        if normal in paths:
+        # the API server compares the paths as written (shadowed_mounts judges the rest)
+        if where in paths:
             yield Finding(
                 obj,
                 (*path, "mountPath"),
@@ -312,7 +354,7 @@ def _mount(
                 "volumes cannot be mounted at one path",
                 VOLUME_MOUNT_PATH_CONFLICT,
             )
-        paths.add(normal)
+        paths.add(where)
 
 
 @check("model", CACHE_SMALLER_THAN_MODEL)

@@ -102,7 +102,8 @@ def validate(
 ) -> None:
     """Check values files the way a careful reviewer would.
 
-    Exit 0 when every file is valid, 1 when any has an error (or, with --strict, a warning).
+    A folder argument means every *.yaml / *.yml file in it. Exit 0 when every file is valid,
+    1 when any has an error (or, with --strict, a warning).
     """
     from ..core.paths import resolve_chart
     from ..core.problem import format_json, has_errors
@@ -110,15 +111,16 @@ def validate(
     from .progress import Progress
 
     chart = resolve_chart(chart_path)
-    progress = Progress(len(files), "validate", stream=sys.stderr)
+    expanded = values_files(files)
+    progress = Progress(len(expanded), "validate", stream=sys.stderr)
     found_by_file = validate_paths(
-        list(files), chart, progress.advance, model_config=model_config, online=online
+        expanded, chart, progress.advance, model_config=model_config, online=online
     )
     if vllm_python:
         from ..vllm.exact import exact_problems
 
         found_by_file = exact_problems(
-            list(files),
+            expanded,
             found_by_file,
             chart,
             vllm_python,
@@ -171,7 +173,7 @@ def render(
     from .progress import Progress
 
     chart = resolve_chart(chart_path)
-    expanded = _expand(files)
+    expanded = values_files(files)
     if release is not None and len(expanded) > 1:
         raise click.UsageError("--release names one release: give one values file")
     progress = Progress(len(expanded), "render", stream=sys.stderr)
@@ -263,8 +265,10 @@ def docs(mode: str | None) -> None:
     )
 
 
-def _expand(files: tuple[str, ...]) -> list[str]:
-    """Values files from arguments: a folder stands for its *.yaml and *.yml files."""
+def values_files(files: tuple[str, ...]) -> list[str]:
+    """The values files the arguments of ``validate`` and ``render`` name: a file stands for
+    itself, a folder for its *.yaml and *.yml files (not its hidden files nor its subfolders),
+    in name order; a folder without any is a mistake."""
     expanded: list[str] = []
     for item in files:
         path = Path(item)

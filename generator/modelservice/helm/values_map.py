@@ -140,12 +140,11 @@ class ValuesMap:
 
 @cache
 def _values_map(path: str, mtime: float) -> ValuesMap:
-    import yaml
+    from ..core.data import read_yaml
 
     if not mtime:
         return ValuesMap([])
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    data = read_yaml(path) or {}
     entries = [
         Entry(
             kind=str(item["kind"]),

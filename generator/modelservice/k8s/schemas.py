@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 #: The Kubernetes version whose schemas every manifest and pass-through object is checked
@@ -18,20 +19,68 @@ KUBERNETES_VERSION = "1.34.0"
 _DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 
 
-def _schema_dir() -> Any:
-    import importlib.resources
+@cache
+def schema_dir() -> Path:
+    """The folder of kubernetes-validate's schemas, found without importing the package
+    (its own code is not needed, only its data files)."""
+    from importlib.util import find_spec
 
-    root = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    return root / f"v{KUBERNETES_VERSION}-local-strict"
+    spec = find_spec("kubernetes_validate")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not folders:
+        raise ModuleNotFoundError("kubernetes-validate is not installed")
+    return Path(folders[0]) / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
 
 
 @cache
 def definitions_document() -> dict[str, Any]:
     """The document of every definition (``{"$defs": {...}}``), the root of their
     ``#/$defs/...`` references, read once."""
-    text = (_schema_dir() / "_definitions.json").read_text(encoding="utf-8")
+    text = (schema_dir() / "_definitions.json").read_text(encoding="utf-8")
     document: dict[str, Any] = json.loads(text)
     return document
+
+
+#: How _definitions.json lays out its definitions (``json.dumps(indent=2)``): each name is a key
+#: at the start of a line indented by four spaces, which no deeper key and no string (JSON
+#: escapes its line breaks) can be.
+_DEFINITION_KEY = '\n    "'
+
+
+@cache
+def definition_index() -> tuple[str, dict[str, int]] | None:
+    """The text of the definitions document and where each definition's value starts in it,
+    or None when the file is not laid out as :data:`_DEFINITION_KEY` says."""
+    text = (schema_dir() / "_definitions.json").read_text(encoding="utf-8")
+    if not text.startswith('{\n  "$defs": {'):
+        return None
+    offsets: dict[str, int] = {}
+    at = text.find(_DEFINITION_KEY)
+    while at != -1:
+        start = at + len(_DEFINITION_KEY)
+        end = text.find('": ', start)
+        if end == -1:
+            return None
+        offsets[text[start:end]] = end + 3
+        at = text.find(_DEFINITION_KEY, end)
+    return text, offsets
+
+
+@cache
+def definition(name: str) -> dict[str, Any] | None:
+    """One definition by name (``io.k8s.api.core.v1.PodSpec``), or None. The whole document is
+    1.4 MB of JSON; a check that needs a few definitions (the walk of a rendered pod spec)
+    decodes only those, unless the document was read whole already."""
+    if definitions_document.cache_info().currsize:
+        return definitions().get(name)
+    index = definition_index()
+    if index is None:
+        return definitions().get(name)
+    text, offsets = index
+    if name not in offsets:
+        return None
+    found, _ = json.JSONDecoder().raw_decode(text, offsets[name])
+    return found if isinstance(found, dict) else None
 
 
 def definitions() -> dict[str, Any]:
@@ -71,7 +120,7 @@ def object_validator(kind: str, api_version: str) -> Any | None:
     (a custom resource such as a ServiceMonitor)."""
     from jsonschema import Draft202012Validator
 
-    path = _schema_dir() / schema_file_for(kind, api_version)
+    path = schema_dir() / schema_file_for(kind, api_version)
     if not path.is_file():
         return None
     schema = json.loads(path.read_text(encoding="utf-8"))

@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from ..core.data import read_yaml
 from ..core.paths import schemas_dir
 
 
 @cache
 def _load(name: str) -> dict[str, Any]:
-    import yaml
-
-    path = schemas_dir() / "plan" / name
-    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = read_yaml(schemas_dir() / "plan" / name)
     return data
 
 

@@ -44,7 +44,7 @@ def check_file(
         raise InvalidValues(errors or validated.problems)
     ctx.cluster = Cluster(context)
     problems: list[Problem] = []
-    for found in load().in_stage("cluster"):
+    for found in load("cluster").in_stage("cluster"):
         problems.extend(run(found, ctx))
     unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.column, p.rule))
     said = []

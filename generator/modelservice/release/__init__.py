@@ -30,6 +30,11 @@ WORKLOADS = ("Deployment", "StatefulSet", "LeaderWorkerSet")
 PICKER = "endpoint-picker"
 #: Access modes that let one node only mount a volume.
 SINGLE_NODE_MODES = ("ReadWriteOnce", "ReadWriteOncePod")
+#: Where a workload kind keeps its claim templates (a claim per pod).
+CLAIM_TEMPLATES: dict[str, Path_] = {
+    "StatefulSet": ("spec", "volumeClaimTemplates"),
+    "LeaderWorkerSet": ("spec", "leaderWorkerTemplate", "volumeClaimTemplates"),
+}
 
 
 @dataclass(frozen=True)
@@ -154,13 +159,7 @@ class Pod:
     @property
     def claim_templates(self) -> list[dict[str, Any]]:
         """The claim templates of the workload that makes this pod (a claim per pod)."""
-        if self.kind == "StatefulSet":
-            found = get(self.obj, ("spec", "volumeClaimTemplates"))
-        elif self.kind == "LeaderWorkerSet":
-            found = get(self.obj, ("spec", "leaderWorkerTemplate", "volumeClaimTemplates"))
-        else:
-            found = None
-        return [c for c in found or [] if isinstance(c, dict)]
+        return [claim for _, claim in claim_templates(self.obj)]
 
     @property
     def group_size(self) -> int:
@@ -344,6 +343,16 @@ class Release:
             raise ValueError("the release was read without vLLM's flags")
         return Server(container, read_args(container.args, self.flags, positionals=1))
 
+    def claims(self) -> Iterator[tuple[dict[str, Any], Path_, dict[str, Any]]]:
+        """(object, path, claim) of every claim the release asks for: each
+        PersistentVolumeClaim (at the root of its object) and each claim template of a
+        workload (a claim per pod)."""
+        for obj in self.objects:
+            if obj.get("kind") == "PersistentVolumeClaim":
+                yield obj, (), obj
+            for path, claim in claim_templates(obj):
+                yield obj, path, claim
+
     def claim(self, name: str) -> dict[str, Any] | None:
         """A PersistentVolumeClaim the release renders."""
         return self.named("PersistentVolumeClaim", name)
@@ -397,6 +406,15 @@ class Release:
 def is_picker(obj: dict[str, Any]) -> bool:
     """Whether an object is one of the endpoint picker's (by its component label)."""
     return get(obj, ("metadata", "labels", "app.kubernetes.io/component")) == PICKER
+
+
+def claim_templates(obj: dict[str, Any]) -> Iterator[tuple[Path_, dict[str, Any]]]:
+    """(path, claim template) of a workload's claim templates (none for other kinds)."""
+    where = CLAIM_TEMPLATES.get(str(obj.get("kind")))
+    found = get(obj, where) if where else None
+    for index, claim in enumerate(found if isinstance(found, list) else []):
+        if isinstance(claim, dict):
+            yield (*where, index), claim  # type: ignore[misc]
 
 
 def _is_test_hook(obj: dict[str, Any]) -> bool:

@@ -59,7 +59,8 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _default(value: Any) -> str:
+def default_cell(value: Any) -> str:
+    """A default as the parameter table shows it: its JSON in backticks."""
     if value is None:
         return "`null`"
     return "`" + _cell(json.dumps(value, ensure_ascii=False)) + "`"
@@ -79,7 +80,7 @@ def rows(schema: dict[str, Any], defaults: dict[str, Any]) -> list[Row]:
                 if resolved.get("description"):
                     # An empty object default ({}) is worth showing; a filled one is shown
                     # key by key below.
-                    shown = _default(value) if value == {} else ""
+                    shown = default_cell(value) if value == {} else ""
                     found.append(Row(key, "object", shown, _cell(resolved["description"])))
                 walk(resolved, key + ".", value)
                 continue
@@ -88,7 +89,7 @@ def rows(schema: dict[str, Any], defaults: dict[str, Any]) -> list[Row]:
             description = _cell(resolved.get("description", ""))
             if options and "`" not in description:
                 description += " One of: " + ", ".join(f"`{o}`" for o in options) + "."
-            found.append(Row(key, _type(resolved, schema), _default(default), description))
+            found.append(Row(key, _type(resolved, schema), default_cell(default), description))
 
     walk(schema, "", defaults)
     return found

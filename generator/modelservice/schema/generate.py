@@ -84,7 +84,7 @@ def generated_files(chart: Path | None = None) -> dict[Path, str]:
 
     chart = chart or chart_dir()
     schema = load_schema_source()
-    defaults = _values_yaml(chart)
+    defaults = helm_defaults(chart)
     values_text = (chart / "values.yaml").read_text(encoding="utf-8")
     return {
         chart / "values.schema.json": render_chart_schema(schema, defaults),
@@ -121,9 +121,9 @@ def chart_readme(chart: Path, schema: dict[str, Any]) -> str:
     )
 
 
-def _values_yaml(chart: Path) -> Any:
-    """The chart's values.yaml as data, read from the file (not from a loaded chart, whose
-    cached schema may be the one being regenerated)."""
+def helm_defaults(chart: Path) -> Any:
+    """The chart's values.yaml as Helm reads it, from the file (not from a loaded chart,
+    whose cached schema may be the one being regenerated)."""
     from ..values.loader import helm_reading
 
     return helm_reading((chart / "values.yaml").read_text(encoding="utf-8"))

@@ -480,11 +480,11 @@ def pod_quantities(release: Release) -> Iterator[Finding]:
 
 @check("release", K8S_CLAIM_SIZE, reads="release")
 def claim_sizes(release: Release) -> Iterator[Finding]:
-    """A PersistentVolumeClaim asks for some storage (more than zero)."""
-    for obj in release.objects:
-        if obj.get("kind") != "PersistentVolumeClaim":
-            continue
-        size = get(obj, ("spec", "resources", "requests", "storage"))
+    """A claim asks for some storage (more than zero): a PersistentVolumeClaim, and the claim
+    template of a StatefulSet or a LeaderWorkerSet (a claim per pod)."""
+    for obj, base, claim in release.claims():
+        path = (*base, "spec", "resources", "requests", "storage")
+        size = get(claim, ("spec", "resources", "requests", "storage"))
         try:
             empty = size is not None and parse_quantity(size) <= 0
         except ValueError:
@@ -492,7 +492,7 @@ def claim_sizes(release: Release) -> Iterator[Finding]:
         if empty:
             yield Finding(
                 obj,
-                ("spec", "resources", "requests", "storage"),
+                path,
                 f"a claim of {size!r}: Kubernetes needs a storage request greater than zero",
                 K8S_CLAIM_SIZE,
             )

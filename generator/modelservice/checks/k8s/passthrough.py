@@ -128,15 +128,26 @@ def _resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return _definition(ref)
 
 
+_DEFS = "#/$defs/"
+
+
 @cache
 def _definition(ref: str) -> tuple[str | None, dict[str, Any]]:
-    from ...schema.refs import ref_name, resolve
+    """The definition a ``#/$defs/NAME`` reference names (followed on while it is a reference
+    itself, as :func:`modelservice.schema.refs.resolve` follows them), read one at a time."""
+    from ...schema.refs import ref_name
 
-    reference = {"$ref": ref}
-    try:
-        return ref_name(reference), resolve(reference, k8s.definitions_document())
-    except LookupError:
-        return ref_name(reference), {}
+    name = ref_name({"$ref": ref})
+    merged: dict[str, Any] = {"$ref": ref}
+    seen: set[str] = set()
+    while isinstance(merged.get("$ref"), str):
+        target = merged["$ref"]
+        found = k8s.definition(target[len(_DEFS) :]) if target.startswith(_DEFS) else None
+        if found is None or target in seen:
+            return name, {}
+        seen.add(target)
+        merged = {**found, **{k: v for k, v in merged.items() if k != "$ref"}}
+    return name, merged
 
 
 def _fields(
