@@ -10,11 +10,10 @@ import json
 import sys
 
 import pytest
-from vllm_env import run_vllm, vllm_python
+from vllm_env import run_vllm, supported_versions, vllm_python
 
 from conftest import ROOT
 from modelservice.checks.download import downloaded, loading_data, sample_files
-from modelservice.vllm.flags import pinned_version
 
 
 def _extractor():
@@ -28,9 +27,11 @@ def _extractor():
     return module
 
 
-def test_the_loading_data_is_what_the_pinned_vllm_release_reads():
-    site = next(vllm_python().parent.parent.glob("lib/python3*/site-packages"))
-    committed = loading_data(pinned_version())
+@pytest.mark.parametrize("version", supported_versions())
+def test_the_loading_data_is_what_each_supported_vllm_release_reads(version: str):
+    site = next(vllm_python(version).parent.parent.glob("lib/python3*/site-packages"))
+    committed = loading_data(version)
+    assert committed is not None, f"schemas/vllm/{version}-loading.json is missing"
     assert committed == json.loads(json.dumps(_extractor().extract(site)))
     assert committed["weights"]["hf"]["patterns"] == ["*.safetensors", "*.bin"]
     assert committed["config"] == {"hf": "config.json", "mistral": "params.json"}
