@@ -340,3 +340,34 @@ def test_the_pulled_model_serves_through_the_pod_runner(tiny, tmp_path):
     assert {p.name: sha256(p) for p in folder.iterdir() if not p.name.startswith(".")} == {
         p.name: sha256(p) for p in tiny.iterdir()
     }
+
+
+def test_an_oci_models_config_is_read_from_its_registry_online_and_from_the_table_offline(
+    tiny, registry, tmp_path
+):
+    """The one reading of the model (validate's model rules, plan) for model.source oci: the
+    artifact's config.json layer, by the pinned digest; offline, the table by model.name."""
+    from modelservice.model import read_model
+
+    pinned = push_cli("--plain-http", str(tiny), f"oci://{registry.host}/models/tiny:read")
+    merged = oci_values(pinned, tmp_path / "cache")
+    online = read_model(merged)
+    assert online.config is not None
+    assert online.config.raw == json.loads((tiny / "config.json").read_text())
+    assert online.origin.endswith(": config.json") and "@sha256:" in online.origin
+
+    offline = read_model(merged, offline=True)
+    assert offline.config is None
+    assert "not in the table of known models" in offline.origin
+    assert "--online" in offline.origin and "--config" in offline.origin
+
+    merged["model"]["name"] = "Qwen/Qwen2.5-0.5B-Instruct"
+    table = read_model(merged, offline=True)
+    assert table.config is not None and table.config.raw["num_attention_heads"] == 14
+    assert "for model.name Qwen/Qwen2.5-0.5B-Instruct" in table.origin
+
+    # a registry that does not answer: the table, with a note saying so
+    merged["model"]["oci"]["reference"] = "127.0.0.1:9/models/tiny@" + pinned.split("@")[1]
+    unreachable = read_model(merged, timeout=2)
+    assert unreachable.config is not None and "table of known models" in unreachable.origin
+    assert unreachable.notes and "the registry did not give config.json" in unreachable.notes[0]

@@ -5,7 +5,10 @@
 3. the hub, through the values' own mirror (``huggingface.endpoint`` / ``modelscope.endpoint``),
    at ``model.revision``, with the token of the environment (``HF_TOKEN``,
    ``MODELSCOPE_API_TOKEN``), unless offline;
-4. the bundled table of known models (``schemas/plan/models.yaml``), offline or when the hub
+4. ``model.source: oci``: the artifact's config.json layer, from the registry by the pinned
+   reference, unless offline;
+5. the bundled table of known models (``schemas/plan/models.yaml``, by ``model.name``: for an
+   OCI model, the repository id it was pushed from), offline or when the hub or registry
    cannot be reached.
 
 ``plan`` and the model-stage rules of ``validate`` read the model here, and nowhere else. When
@@ -84,6 +87,8 @@ def read_model(
             f"model.path {str(path)!r} is a path inside the container, not on this machine: "
             "give the model folder (or its config.json) with --config",
         )
+    if source == "oci":
+        return _oci(merged, offline=offline, timeout=timeout)
     if source not in ("huggingface", "modelscope"):
         return Reading(None, f"model.source {source} has no config.json to read: give --config")
     repo = str(get(merged, ("model", "name")) or model)
@@ -112,3 +117,30 @@ def read_model(
         )
     note = f"the hub is unreachable ({answer}): numbers from the table of known models"
     return Reading(ModelConfig(known.data, known.origin), known.origin, [note])
+
+
+def _oci(merged: dict[str, Any], *, offline: bool, timeout: float) -> Reading:
+    """An OCI model: its config.json layer from the registry (not offline), else the table of
+    known models by ``model.name`` (the repository id it was pushed from)."""
+    reference = str(get(merged, ("model", "oci", "reference")) or "")
+    name = str(get(merged, ("model", "name")) or "")
+    known = sources.from_table(name)
+    notes: list[str] = []
+    if not offline and reference:
+        plain = bool(get(merged, ("model", "oci", "plainHTTP")))
+        try:
+            found = sources.from_registry(reference, plain, timeout)
+            return Reading(ModelConfig(found.data, found.origin), found.origin)
+        except (sources.HubUnreachable, UserError) as exc:
+            why = exc.message if isinstance(exc, UserError) else str(exc)
+            if known is None:
+                return Reading(None, f"cannot read the model's config.json ({why})")
+            notes.append(f"the registry did not give config.json ({why}): the table answers")
+    if known is None:
+        return Reading(
+            None,
+            f"model.source oci: {name or 'model.name'} is not in the table of known models, and "
+            "the registry is read only with --online: give the model's config.json with --config",
+        )
+    origin = f"{known.origin}, for model.name {name}"
+    return Reading(ModelConfig(known.data, origin), origin, notes)

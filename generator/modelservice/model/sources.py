@@ -110,6 +110,34 @@ def from_hub(
     return Config(_parse(raw.decode("utf-8", errors="replace"), url), url)
 
 
+def from_registry(reference: str, plain_http: bool, timeout: float = TIMEOUT_SECONDS) -> Config:
+    """config.json of a model pushed to an OCI registry as an artifact (a layer per file, named
+    by ``org.cncf.model.filepath`` or ORAS' title), by the manifest of ``reference``;
+    :class:`HubUnreachable` when the registry does not answer at all."""
+    from ..oci.push import FILEPATH, TITLE
+    from ..oci.registry import Reference, Registry
+
+    ref = Reference.parse(reference)
+    registry = Registry(ref, plain_http=plain_http, timeout=timeout)
+    try:
+        digest, manifest = registry.manifest(ref.digest or ref.tag or "latest")
+        for layer in manifest.get("layers") or []:
+            notes = layer.get("annotations") or {}
+            name = notes.get(FILEPATH) or notes.get(TITLE)
+            if name == "config.json":
+                if int(layer.get("size") or 0) > MAX_CONFIG_BYTES:
+                    raise UserError(f"{reference}: config.json is larger than {MAX_CONFIG_BYTES}")
+                raw = registry.blob(str(layer.get("digest")))
+                where = f"{ref.name}@{digest[:19]}...: config.json"
+                return Config(_parse(raw.decode("utf-8", errors="replace"), where), where)
+    except (OSError, TimeoutError) as exc:
+        raise HubUnreachable(f"{ref.registry}: {exc}") from None
+    raise UserError(
+        f"{reference}: no layer of the manifest is config.json (an image, not a model "
+        "artifact): give the model's config.json with --config"
+    )
+
+
 def from_table(repo: str) -> Config | None:
     known = tables.known_model(repo)
     if known is None:
