@@ -4,7 +4,7 @@ files/constraints.yaml (the base chart has none, and then nothing here acts). Th
 values.schema.json enforces what JSON Schema can say of single keys; these refusals enforce the
 rest on what the release renders, so that plain `helm install` of the baked chart holds every
 constraint for every pod and claim of the release: the server, its init container, the workers
-of a multi-node group and the `helm test` pod; the cache claim, the claims per pod and
+of a multi-node group, the pool's endpoint picker and the `helm test` pod; the cache claim, the claims per pod and
 ephemeral volumes. `modelservice validate --chart` reports each at its values line (the rule ids
 in brackets are declared by modelservice.bake.constraints).
 
@@ -18,7 +18,7 @@ The template files whose objects hold pod specs or claims (tests/test_bake.py ch
 other template renders one).
 */}}
 {{- define "modelservice.constraintTemplates" -}}
-deployment.yaml statefulset.yaml leaderworkerset.yaml pvc.yaml tests/test-api.yaml
+deployment.yaml statefulset.yaml leaderworkerset.yaml pvc.yaml tests/test-api.yaml epp-deployment.yaml
 {{- end }}
 
 {{/*
@@ -44,6 +44,9 @@ pods of that spec one model replica runs (a LeaderWorkerSet group's workers: siz
 {{- range $obj := index . "objects" }}
 {{- if eq $obj.kind "Pod" }}
 {{- $pods = append $pods (dict "spec" $obj.spec "test" true "count" 1 "where" (printf "the test pod %s" $obj.metadata.name)) }}
+{{- else if and (eq $obj.kind "Deployment") (eq (dig "metadata" "labels" "app.kubernetes.io/component" "" $obj) "endpoint-picker") }}
+{{- /* The pool's endpoint picker: no part of a model replica (count 0), its own keys. */}}
+{{- $pods = append $pods (dict "spec" $obj.spec.template.spec "test" false "picker" true "count" 0 "where" (printf "the endpoint picker %s" $obj.metadata.name)) }}
 {{- else if has $obj.kind (list "Deployment" "StatefulSet") }}
 {{- $pods = append $pods (dict "spec" $obj.spec.template.spec "test" false "count" 1 "where" (printf "the pods of %s %s" $obj.kind $obj.metadata.name)) }}
 {{- else if eq $obj.kind "LeaderWorkerSet" }}
@@ -177,7 +180,13 @@ Refuse a release that breaks a constraint of files/constraints.yaml (see the top
 {{- range concat ($pod.spec.initContainers | default list) ($pod.spec.containers | default list) }}
 {{- $repository := include "modelservice.imageRepository" .image }}
 {{- if not (has $repository $allowed) }}
+{{- /* The key that names this container's image. */}}
 {{- $key := ternary "tests.image.repository" "image.repository" $pod.test }}
+{{- if and $pod.picker (eq (toString .name) "epp") }}
+{{- $key = "routing.endpointPicker.image.repository" }}
+{{- else if eq (toString .name) "pull-model" }}
+{{- $key = "model.oci.puller.image.repository" }}
+{{- end }}
 {{- include "modelservice.fail" (list $key "constraint-image" (printf "%s allowedImageRepositories allows only %s, and the container %s of %s runs %s: set %s to one of them" $platform (join ", " $allowed) .name $pod.where $repository $key)) }}
 {{- end }}
 {{- end }}
@@ -247,6 +256,9 @@ Refuse a release that breaks a constraint of files/constraints.yaml (see the top
 {{- range $pod := $pods }}
 {{- $selector := $pod.spec.nodeSelector | default dict }}
 {{- $key := ternary "tests.nodeSelector|nodeSelector" "nodeSelector" $pod.test }}
+{{- if $pod.picker }}
+{{- $key = "routing.endpointPicker.nodeSelector" }}
+{{- end }}
 {{- range $label, $value := $c.requiredNodeSelector | default dict }}
 {{- if ne (toString (get $selector $label)) (toString $value) }}
 {{- include "modelservice.fail" (list $key "constraint-node-selector" (printf "%s requiredNodeSelector pins %s to %s, and the node selector of %s has %s: keep the platform's node label" $platform $label $value $pod.where (ternary "no such label" (printf "%s=%s" $label (get $selector $label)) (not (hasKey $selector $label))))) }}

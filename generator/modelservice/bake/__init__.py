@@ -14,7 +14,8 @@ The derived chart is the base chart's templates unchanged, with
 
 The defaults file is validated like a values file against the base chart, with one
 difference: a defaults file may leave the model unset (each release names its own), so the
-problems "the file is empty" and "model.name / model.path is required" are tolerated. Every
+problems "the file is empty" and "model.name / model.path is required" are tolerated, and so
+are the endpoint picker's settings without a pool (they are for the releases that create one). Every
 other problem, Kubernetes objects and engine arguments included, fails the bake. The baked
 defaults must also satisfy the constraints, or every install of the chart would fail.
 
