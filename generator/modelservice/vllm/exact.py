@@ -69,6 +69,15 @@ def server_case(ctx: Context, server: Server, case_id: str) -> dict[str, Any] | 
         found = read_model(merged, str(draft), offline=not ctx.online)
         if isinstance(folder, str) and folder and found.config is not None:
             paths[folder] = found.config.raw
+    # A tokenizer of another repository: vLLM resolves it offline from the hub's cache, so it
+    # is given a folder too (its own config where known, else the model's: with
+    # skip_tokenizer_init, vLLM reads no more of it).
+    tokenizer = server.args.last("--tokenizer")
+    name = tokenizer.converted if tokenizer is not None else None
+    if isinstance(name, str) and name and not name.startswith("/") and name not in paths:
+        merged = {"model": {"name": name, "source": ctx.value(("model", "source"))}}
+        found = read_model(merged, name, offline=not ctx.online)
+        paths[name] = (found.config or reading.config).raw
     return {"id": case_id, "argv": argv, "config": reading.config.raw, "paths": paths, "env": env}
 
 
