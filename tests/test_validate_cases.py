@@ -6,9 +6,11 @@ all and renders."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from case_files import INVALID, VALID, expectations, header, sayings
@@ -142,6 +144,12 @@ NOT_ON_PODS = {
     # (k8s-volume-size-limit-not-a-quantity), whatever the kind; the chart's own quantities
     # are the schema's.
     "k8s-quantity": "the values stage, for every kind",
+    "autoscaling-trigger-missing-metadata": "the ScaledObject's triggers",
+    "autoscaling-trigger-unknown-type": "the ScaledObject's triggers",
+    "autoscaling-zero-without-wake-trigger": "the ScaledObject's replicas and triggers",
+    "routing-unknown-metric": "the endpoint picker's configuration",
+    "routing-pool-port-not-served": "the InferencePool's target ports",
+    "sleep-mode-dev-endpoint-routed": "the Ingress's paths",
 }
 #: Rules that judge the pods of some workload kinds only, and why not the others.
 ONLY_ON = {
@@ -166,6 +174,11 @@ ONLY_ON = {
         "a StatefulSet's replicas have a claim each "
         "(tests/cases/valid/per-pod-cache-claims-for-autoscaled-replicas.yaml)",
     ),
+    "gpu-rolling-update-surge": (
+        ("Deployment",),
+        "a Deployment's own strategy: a StatefulSet replaces its pods one by one, and the "
+        "chart's LeaderWorkerSets never surge",
+    ),
     "existing-claim-not-mounted": (
         ("Deployment", "LeaderWorkerSet"),
         "persistence.enabled false renders no StatefulSet",
@@ -185,9 +198,61 @@ def pod_rules() -> set[str]:
     return {rule.id for check in load().in_stage("release") for rule in check.rules}
 
 
+#: How a case rendering a Deployment is made to render each other workload kind: the same
+#: values with a claim per pod (a StatefulSet), or as a group of two pods (a LeaderWorkerSet).
+AS_KIND: dict[str, dict[str, Any]] = {
+    "StatefulSet": {"persistence": {"perPod": True}},
+    "LeaderWorkerSet": {"multiNode": {"enabled": True, "nodes": 2}},
+}
+
+
+def _as_kind(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``data`` with the keys that make the chart render ``kind`` merged in."""
+    changed = copy.deepcopy(data)
+    for key, extra in AS_KIND[kind].items():
+        current = changed.get(key)
+        changed[key] = {**(current if isinstance(current, dict) else {}), **extra}
+    return changed
+
+
+def derived_kinds(rules: set[str]) -> set[tuple[str, str]]:
+    """(rule, kind) for every case that finds one of ``rules`` on a workload, naming its kind;
+    where that kind is a Deployment, also for the same values made to render a StatefulSet or
+    a LeaderWorkerSet (AS_KIND) when the same rule refuses them, naming that kind."""
+    from modelservice.validate import validate_loaded
+    from modelservice.values.loader import load_text
+
+    def named(problems: Any, wanted: set[str], kinds: Any) -> set[tuple[str, str]]:
+        return {
+            (p.rule, kind)
+            for p in problems
+            for kind in kinds
+            if p.rule in wanted and f"rendered {kind}/" in p.message
+        }
+
+    found: set[tuple[str, str]] = set()
+    for path in INVALID:
+        declared = {expected[4] for expected in expectations(path)} & rules
+        loaded = load_file(path)
+        if not declared or not isinstance(loaded.data, dict):
+            continue
+        here = named(validate_loaded(loaded, CHART_DIR).problems, declared, WORKLOADS)
+        found |= here
+        on_deployment = {rule for rule, kind in here if kind == "Deployment"}
+        if not on_deployment or "existingClaim" in json.dumps(loaded.data):
+            continue
+        for kind in AS_KIND:
+            text = json.dumps(_as_kind(loaded.data, kind))
+            result = validate_loaded(load_text(text, f"{path.stem}.yaml"), CHART_DIR)
+            found |= named(result.problems, on_deployment, (kind,))
+    return found
+
+
 def test_every_pod_rule_has_a_case_on_every_workload_kind_it_judges():
     """A case whose message names the rendered kind (`#   says: rendered StatefulSet/`), for
-    every rule that reads pods and every kind of workload the rule judges."""
+    every rule that reads pods and every kind of workload the rule judges; a case on a
+    Deployment counts for another kind where the same values, made to render that kind
+    (AS_KIND), are refused by the same rule naming it."""
     seen = {
         (expected[4], kind)
         for path in INVALID
@@ -195,6 +260,7 @@ def test_every_pod_rule_has_a_case_on_every_workload_kind_it_judges():
         for kind in WORKLOADS
         if any(f"rendered {NAMED_AS.get((expected[4], kind), kind)}/" in text for text in says)
     }
+    seen |= derived_kinds(pod_rules() - NOT_ON_PODS.keys())
     missing = [
         (rule, kind)
         for rule in sorted(pod_rules() - NOT_ON_PODS.keys())

@@ -12,7 +12,7 @@ from ..core.paths import schemas_dir
 from ..core.problem import Problem
 from ..core.rules import rule
 from ..core.tree import Path_
-from .context import check
+from .context import Finding, check
 
 if TYPE_CHECKING:
     from ..release import Server
@@ -124,49 +124,55 @@ def _needed(server: Server, data: dict[str, Any]) -> Iterator[tuple[str, str, li
 
 
 @check("release", DOWNLOAD_EXCLUDES_LOADED_FILES)
-def download_patterns(ctx: Context) -> list[Problem]:
-    """The download keeps a file of each kind the offline server reads."""
-    server = ctx.release.server
+def download_patterns(ctx: Context) -> Iterator[Finding]:
+    """The download keeps a file of each kind the offline server reads: the patterns of each
+    server pod's rendered ``download`` init container against what its server loads."""
     index = ctx.flags[0]
     data = loading_data(index.version) if index is not None else None
-    if server is None or data is None or not server.offline:
-        return []
-    download = ctx.value(("model", "download")) or {}
-    include = [str(p) for p in download.get("include") or []]
-    exclude = [str(p) for p in download.get("exclude") or []]
-    dropped: dict[Path_, list[str]] = {}
-    for what, why, globs in _needed(server, data):
-        names = [f for g in globs for f in sample_files(g)]
-        if any(downloaded(n, include, exclude) for n in names):
+    if data is None:
+        return
+    for server in ctx.release.servers():
+        pod = server.container.pod
+        init = next((c for c in pod.containers() if c.init and c.name == "download"), None)
+        if init is None or not server.offline:
             continue
-        shown = ", ".join(globs[:6]) + (", ..." if len(globs) > 6 else "")
-        reader = "vLLM reads" if why == "vLLM" else f"{why} makes vLLM read"
-        said = f"{what} ({shown}), which {reader} offline"
-        taken = [n for n in names if downloaded(n, include, [])]
-        if not taken:
-            dropped.setdefault(("model", "download", "include"), []).append(said)
-            continue
-        for position, pattern in enumerate(exclude):
-            if not any(downloaded(n, [], [pattern]) for n in taken):
-                dropped.setdefault(("model", "download", "exclude", position), []).append(said)
-                break
-    problems: list[Problem] = []
-    for path, said in dropped.items():
-        if path[-1] == "include":
-            head = "no pattern of model.download.include takes " + "; nor ".join(said)
-            fix = "add a pattern for each, or leave include empty"
-        else:
-            head = f"{exclude[int(path[-1])]!r} leaves out of the download " + "; and ".join(said)
-            fix = "drop the pattern or narrow it"
-        problems.append(
-            ctx.problem(
-                path,
+        include, exclude = init.download_patterns
+        includes = [p for _, p in include]
+        excludes = [p for _, p in exclude]
+        dropped: dict[int, list[str]] = {}
+        for what, why, globs in _needed(server, data):
+            names = [f for g in globs for f in sample_files(g)]
+            if any(downloaded(n, includes, excludes) for n in names):
+                continue
+            shown = ", ".join(globs[:6]) + (", ..." if len(globs) > 6 else "")
+            reader = "vLLM reads" if why == "vLLM" else f"{why} makes vLLM read"
+            said = f"{what} ({shown}), which {reader} offline"
+            taken = [n for n in names if downloaded(n, includes, [])]
+            if not taken:
+                dropped.setdefault(-1, []).append(said)
+                continue
+            for position, pattern in enumerate(excludes):
+                if not any(downloaded(n, [], [pattern]) for n in taken):
+                    dropped.setdefault(position, []).append(said)
+                    break
+        for position, said in dropped.items():
+            if position < 0:
+                head = "no pattern of model.download.include takes " + "; nor ".join(said)
+                fix = "add a pattern for each, or leave include empty"
+                at: Path_ = (*init.path, "args", include[0][0]) if include else init.path
+                values: Path_ = ("model", "download", "include")
+            else:
+                head = f"{excludes[position]!r} leaves out of the download " + "; and ".join(said)
+                fix = "drop the pattern or narrow it"
+                at = (*init.path, "args", exclude[position][0])
+                values = ("model", "download", "exclude", position)
+            yield Finding(
+                pod.obj,
+                at,
                 f"{head}: the init container succeeds and the server would not start; {fix}",
                 DOWNLOAD_EXCLUDES_LOADED_FILES,
-                key=False,
+                values=values,
             )
-        )
-    return problems
 
 
 @check("values", SPECULATIVE_CONFIG_MODEL, phase="rules")

@@ -259,15 +259,6 @@ def from_hub(
     )
 
 
-def download_patterns(args: list[str]) -> tuple[list[str], list[str]]:
-    """The --include and --exclude patterns of the model's download as the rendered init
-    container runs it (its first command)."""
-    first = args[: args.index(";")] if ";" in args else args
-    include = [first[i + 1] for i, w in enumerate(first[:-1]) if w == "--include"]
-    exclude = [first[i + 1] for i, w in enumerate(first[:-1]) if w == "--exclude"]
-    return include, exclude
-
-
 def from_registry(reference: str, plain_http: bool) -> ModelBytes:
     """The layers of an OCI model, from the registry's manifest (credentials of the Docker
     config, as push-model reads them)."""

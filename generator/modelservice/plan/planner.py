@@ -186,7 +186,6 @@ def cold_start(
     the table's parameter count."""
     from .coldstart import (
         ModelBytes,
-        download_patterns,
         estimate,
         from_hub,
         from_registry,
@@ -205,7 +204,8 @@ def cold_start(
             (c for p in ctx.release.server_pods for c in p.containers() if c.name == "download"),
             None,
         )
-        include, exclude = download_patterns(init.args if init is not None else [])
+        found = init.download_patterns if init is not None else ([], [])
+        include, exclude = [p for _, p in found[0]], [p for _, p in found[1]]
         try:
             model = from_hub(
                 source,

@@ -63,6 +63,16 @@ class Container:
         return [str(a) for a in self.spec.get("args") or []]
 
     @property
+    def download_patterns(self) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        """(position, pattern) of the ``--include`` and ``--exclude`` of the model's download,
+        as this (the ``download`` init) container runs it: its first command."""
+        args = self.args
+        first = args[: args.index(";")] if ";" in args else args
+        include = [(i + 1, first[i + 1]) for i, w in enumerate(first[:-1]) if w == "--include"]
+        exclude = [(i + 1, first[i + 1]) for i, w in enumerate(first[:-1]) if w == "--exclude"]
+        return include, exclude
+
+    @property
     def runs_vllm_serve(self) -> bool:
         """Whether the container's command ends in ``vllm serve`` (its args are the server's,
         behind a shell that starts Ray first or not)."""
