@@ -616,10 +616,10 @@ def test_an_image_volume_is_refused_on_a_server_emulating_kubernetes_1_34(case):
     case.node()
     result, problems = case.check(image_volume_values(case))
     assert result.exit_code == 1, result.output
-    assert rules(problems) == [(6, "/model/oci/mode", "check-image-volume")]
+    assert rules(problems) == [(6, "/model/oci/mode", "check-feature-gated")]
     message = problems[0]["message"]
-    assert "emulating 1.34" in message and "ImageVolume off" in message
-    assert "needs 1.35 or later" in message and "model.oci.mode: pull" in message
+    assert "emulating 1.34" in message and "the API server reports the gate off" in message
+    assert "Upgrade the cluster to 1.35" in message and "model.oci.mode: pull" in message
 
 
 @pytest.fixture

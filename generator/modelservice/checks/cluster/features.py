@@ -74,6 +74,9 @@ class Feature:
     when_off: str
     #: (object, path of the field) of every use in a rendered release
     find: Callable[[Release], Iterator[tuple[dict[str, Any], Path_]]]
+    #: for a use the chart makes of a values key of its own: that key and how to do without
+    #: the feature (the model's image volume: model.oci.mode, and its pull)
+    instead: Callable[[Context, dict[str, Any], Path_], tuple[Path_, str] | None] | None = None
 
     @property
     def introduced(self) -> Version:
@@ -112,6 +115,16 @@ def _image_volumes(release: Release) -> Iterator[tuple[dict[str, Any], Path_]]:
                 yield pod.obj, (*path, "image")
 
 
+def _model_image_volume(ctx: Context, obj: dict[str, Any], path: Path_) -> tuple[Path_, str] | None:
+    """The model's own image volume (model.oci.mode imageVolume): the mode is the key to change."""
+    mode: Path_ = ("model", "oci", "mode")
+    if ctx.value(("model", "source")) != "oci" or ctx.value(mode) != "imageVolume":
+        return None
+    if get(obj, (*path, "reference")) != ctx.value(("model", "oci", "reference")):
+        return None
+    return mode, "model.oci.mode: pull (the model pulled into the cache) needs no image volume"
+
+
 feature(
     Feature(
         name="an image volume (a volume whose source is an OCI image)",
@@ -125,6 +138,7 @@ feature(
         when_off="the API server accepts the pod and drops the volume and its mounts: the pod "
         "starts without what the image holds",
         find=_image_volumes,
+        instead=_model_image_volume,
     )
 )
 
@@ -200,13 +214,16 @@ def feature_gated(ctx: Context) -> Iterator[Finding]:
         if severity is None:
             ctx.notes.append(f"features: {found.name}: {said} at Kubernetes {shown}")
             continue
+        instead = found.instead(ctx, obj, path) if found.instead is not None else None
         yield Finding(
             obj,
             path,
-            f"the release uses {found.name}, and the cluster runs Kubernetes {shown}: {said}",
+            f"the release uses {found.name}, and the cluster runs Kubernetes {shown}: {said}"
+            + (f"; {instead[1]}" if instead else ""),
             CHECK_FEATURE_GATED,
             severity=None if severity == "error" else "warning",
             key=True,
+            values=instead[0] if instead else None,
         )
 
 
@@ -258,12 +275,14 @@ def image_volume_nodes(ctx: Context) -> Iterator[Finding]:
     if old or runtimes:
         names = "; ".join([*old, *runtimes][:5])
         obj, path = uses[0]
+        instead = _model_image_volume(ctx, obj, path)
         yield Finding(
             obj,
             path,
             f"nodes that cannot mount an image volume: {names}: a pod placed there does not "
             f"start; keep the pods off them (nodeSelector) or upgrade them (kubelet {need}, "
-            "containerd 2.1, CRI-O 1.31), or use model.oci.mode: pull",
+            "containerd 2.1, CRI-O 1.31)" + (f"; {instead[1]}" if instead else ""),
             CHECK_IMAGE_VOLUME,
             key=True,
+            values=instead[0] if instead else None,
         )
