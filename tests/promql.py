@@ -130,3 +130,23 @@ def installed_promtool() -> str | None:
 
 def run_promtool(promtool: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([promtool, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+# -- the chart's Grafana dashboard -------------------------------------------------------------
+
+
+def dashboard_of(rendered) -> dict[str, Any]:
+    configmap = rendered.one("ConfigMap")
+    (text,) = configmap["data"].values()
+    return json.loads(text)
+
+
+def dashboard_expressions(dashboard: dict[str, Any]) -> list[str]:
+    """The PromQL of every panel target and every query variable of a dashboard."""
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            query = variable["query"]
+            query = query["query"] if isinstance(query, dict) else query
+            exprs.append(re.sub(r"^label_values\((.*),\s*(\w+)\)$", r"\1", query))
+    return exprs

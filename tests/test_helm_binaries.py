@@ -126,7 +126,7 @@ def _chart_refusals() -> set[str]:
 
 
 def _refused_cases() -> list[tuple[object, str]]:
-    from test_validate_cases import expectations
+    from case_files import expectations
 
     refusals = _chart_refusals()
     found = []

@@ -21,6 +21,8 @@ from promql import (
     PROMQL_WORDS,
     SERIES,
     check_expression,
+    dashboard_expressions,
+    dashboard_of,
     run_promtool,
     strip_strings,
     syntax_problems,
@@ -48,23 +50,6 @@ def with_metrics(**metrics: Any) -> dict[str, Any]:
     for section, settings in metrics.items():
         values["metrics"][section].update(settings)
     return values
-
-
-def dashboard_of(rendered) -> dict[str, Any]:
-    configmap = rendered.one("ConfigMap")
-    (text,) = configmap["data"].values()
-    return json.loads(text)
-
-
-def dashboard_expressions(dashboard: dict[str, Any]) -> list[str]:
-    """The PromQL of every panel target and every query variable of a dashboard."""
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            query = variable["query"]
-            query = query["query"] if isinstance(query, dict) else query
-            exprs.append(re.sub(r"^label_values\((.*),\s*(\w+)\)$", r"\1", query))
-    return exprs
 
 
 def alert_rules(rendered) -> list[dict[str, Any]]:

@@ -32,13 +32,14 @@ LWS = "leaderworkerset.x-k8s.io/v1"
 
 
 def group_values(**extra: Any) -> dict[str, Any]:
-    """Two 8-GPU pods, TP 8 x PP 2, a claim per pod; top-level keys of ``extra`` replace."""
+    """Two 8-GPU pods, TP 8 x PP 2, a claim per pod that holds the model; top-level keys of
+    ``extra`` replace."""
     base: dict[str, Any] = {
         "model": {"name": DEEPSEEK},
         "gpu": {"count": 8},
         "engine": {"tensorParallelSize": 8, "args": ["--pipeline-parallel-size=2"]},
         "multiNode": {"enabled": True, "nodes": 2},
-        "persistence": {"perPod": True},
+        "persistence": {"perPod": True, "size": "690Gi"},
     }
     base.update(extra)
     return base
@@ -207,7 +208,7 @@ def test_a_claim_per_pod_is_a_claim_template_kept_on_uninstall_and_scale_down():
     [claim] = template["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == "cache"
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "690Gi"
     assert template["persistentVolumeClaimRetentionPolicy"] == {
         "whenDeleted": "Retain",
         "whenScaled": "Retain",

@@ -241,7 +241,7 @@ def test_a_push_cut_off_mid_file_resumes_where_the_registry_stopped(
     monkeypatch.setattr(client, "CHUNK", 256 * 1024)
     target = Reference.parse(f"oci://{registry.host}/models/resumed:v1")
     sent = {"bytes": 0}
-    real = client._Limited.read
+    real = client.Limited.read
 
     def cut_off(self, size=client.BLOCK):
         data = real(self, size)
@@ -251,11 +251,11 @@ def test_a_push_cut_off_mid_file_resumes_where_the_registry_stopped(
                 raise ConnectionResetError("the link went down")
         return data
 
-    monkeypatch.setattr(client._Limited, "read", cut_off)
+    monkeypatch.setattr(client.Limited, "read", cut_off)
     source = Source("folder", "resumed", folder=folder)
     with pytest.raises(Exception, match="the link went down"):
         push(source, target, plain_http=True)
-    monkeypatch.setattr(client._Limited, "read", real)
+    monkeypatch.setattr(client.Limited, "read", real)
     starts: list[int] = []
 
     def seen(stage: str, done: int, total: int) -> None:
@@ -313,7 +313,7 @@ def test_the_pulled_model_serves_through_the_pod_runner(tiny, tmp_path):
     """tools/run-release: the tiny model pushed by push-model into a registry in the pod's own
     network, pulled by the rendered init container (ORAS for the puller image), served by vLLM's
     CPU build; the helm test's chat request answers."""
-    from test_run_release import FAST_PROBES, run, write_values
+    from release_runner import FAST_PROBES, run, write_values
 
     values = write_values(
         tmp_path / "oci-tiny.yaml",

@@ -37,20 +37,11 @@ from typing import Any
 
 import pytest
 import yaml
-from test_metrics import dashboard_expressions, dashboard_of, run_promtool, vllm_selectors
+from promql import dashboard_expressions, dashboard_of, run_promtool, vllm_selectors
+from release_runner import FAST_PROBES, RUN_RELEASE, START_TIMEOUT, run, write_values
 
 from conftest import ROOT, Objects, render_values
 from podrunner import tiny_models, vllm_cpu
-
-RUN_RELEASE = ROOT / "tools" / "run-release"
-#: Generous: a start on a busy 2-core CI machine; the runner's own timeout is longer still.
-START_TIMEOUT = 900
-#: The scenarios' own probes: polled every 2 s instead of the chart's 10 s, so that Ready comes
-#: soon after the server answers (a values choice a user can make; the runner polls as rendered).
-FAST_PROBES = {
-    "startup": {"periodSeconds": 2, "failureThreshold": 450},
-    "readiness": {"periodSeconds": 2},
-}
 
 # -- running the runner ------------------------------------------------------------------------
 
@@ -108,18 +99,6 @@ class Runner:
         if self.process.stdout is not None:
             self.process.stdout.close()
         return code
-
-
-def run(values: Path, *args: str, timeout: float = START_TIMEOUT) -> tuple[int, str]:
-    """tools/run-release to its end: exit code and output."""
-    done = subprocess.run(
-        [str(RUN_RELEASE), str(values), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return done.returncode, done.stdout + done.stderr
 
 
 #: A client inside a pod's network, with the OpenAI Python client of the CPU venv: what an
@@ -212,11 +191,6 @@ def secrets_file(path: Path, **secrets_: dict[str, str]) -> Path:
     ]
     path.write_text(yaml.safe_dump_all(docs), encoding="utf-8")
     path.chmod(0o600)
-    return path
-
-
-def write_values(path: Path, values: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
     return path
 
 

@@ -258,7 +258,7 @@ class Registry:
         with source(offset) as handle:
             while offset < size:
                 length = min(CHUNK, size - offset)
-                chunk = _Limited(handle, length)
+                chunk = Limited(handle, length)
                 _, headers, _ = self.request(
                     "PATCH",
                     location,
@@ -334,7 +334,7 @@ class Registry:
         return digest, json.loads(data)
 
 
-class _Limited:
+class Limited:
     """The next ``length`` bytes of a file, read in blocks (an upload body)."""
 
     def __init__(self, handle: BinaryIO, length: int) -> None:

@@ -199,7 +199,7 @@ def hub_files(
 ) -> list[tuple[str, int]]:
     """(path, size) of every file of a hub repository, from the hub's own file list (Hugging
     Face's tree API, ModelScope's file list)."""
-    from .sources import HF_DEFAULT, MODELSCOPE_DEFAULT, TIMEOUT_SECONDS, HubUnreachable
+    from ..model.sources import HF_DEFAULT, MODELSCOPE_DEFAULT, TIMEOUT_SECONDS, HubUnreachable
 
     quoted = urllib.parse.quote(repo, safe="/")
     if source == "modelscope":

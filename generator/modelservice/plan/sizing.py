@@ -21,7 +21,7 @@ cache cannot hold one sequence of ``max_model_len`` tokens. This module estimate
 - **overhead**: CUDA context, CUDA graphs and the activations of vLLM's profiling batch are not
   computed: a stated margin per GPU (:data:`OVERHEAD_GIB`).
 
-Nothing here reads files or the network; :mod:`modelservice.plan.sources` finds the config.
+Nothing here reads files or the network; :mod:`modelservice.model` reads the config.
 """
 
 from __future__ import annotations
