@@ -144,7 +144,12 @@ def test_the_rendered_serve_arguments_pass_vllms_own_parser_and_validation(path,
     verdict = verdicts[_name(path)]
     assert verdict["ok"], f"{verdict['stage']}: {verdict['error']}"
     model = load_file(path).data.get("model") or {}
-    assert verdict["model"] == (model.get("name") or model.get("path"))
+    if model.get("source") == "oci":
+        # the folder the puller fills, or the image volume's mount: named by the reference
+        repository = model["oci"]["reference"].split("@")[0].rsplit(":", 1)[0].split("/")[-1]
+        assert verdict["model"].startswith("/") and repository in verdict["model"], verdict
+    else:
+        assert verdict["model"] == (model.get("name") or model.get("path"))
 
 
 @pytest.mark.parametrize("path", REFUSED, ids=_name)
