@@ -162,9 +162,16 @@ def as_kube_score_sees_them(folder: Path, out: Path) -> list[Path]:
     find the leaders-only Service selecting nothing. The leader's pods carry the label the
     LeaderWorkerSet controller gives them (worker index 0), which that Service selects. An HPA
     of LeaderWorkerSet groups is told to kube-score's per-object ignore annotation that its
-    target, a kind it does not know, is no mistake."""
+    target, a kind it does not know, is no mistake. An ExternalName Service (the Ingress's way
+    to KEDA's HTTP interceptor) selects no pod, but kube-score reads its missing selector as
+    one that selects every pod of the namespace, and then judges every pod as served: it is
+    given a selector no pod has."""
     paths = []
     for index, (path, obj) in enumerate(zip(manifests(folder), objects(folder), strict=True)):
+        if obj["kind"] == "Service" and (obj.get("spec") or {}).get("type") == "ExternalName":
+            obj["spec"]["selector"] = {"kube-score.invalid/selects": "no-pod"}
+            path = out / f"external-name-{index}.yaml"
+            path.write_text(yaml.safe_dump(obj))
         target = (obj.get("spec") or {}).get("scaleTargetRef") or {}
         if obj["kind"] == "HorizontalPodAutoscaler" and target.get("kind") == "LeaderWorkerSet":
             # an HPA of groups: its target is a kind kube-score does not know
