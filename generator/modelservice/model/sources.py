@@ -114,7 +114,7 @@ def from_registry(reference: str, plain_http: bool, timeout: float = TIMEOUT_SEC
     """config.json of a model pushed to an OCI registry as an artifact (a layer per file, named
     by ``org.cncf.model.filepath`` or ORAS' title), by the manifest of ``reference``;
     :class:`HubUnreachable` when the registry does not answer at all."""
-    from ..oci.push import FILEPATH, TITLE
+    from ..oci.media import FILEPATH, TITLE
     from ..oci.registry import Reference, Registry
 
     ref = Reference.parse(reference)

@@ -35,19 +35,21 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from ..core.errors import UserError
+from .media import (
+    ARTIFACT_TYPE,
+    CODE,
+    DOC,
+    FILEPATH,
+    IMAGE_CONFIG,
+    IMAGE_LAYER,
+    MANIFEST,
+    MODEL_CONFIG,
+    TITLE,
+    WEIGHT,
+    WEIGHT_CONFIG,
+)
 from .registry import Reference, Registry, sha256_of
 
-ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
-MODEL_CONFIG = "application/vnd.cncf.model.config.v1+json"
-WEIGHT = "application/vnd.cncf.model.weight.v1.raw"
-WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
-DOC = "application/vnd.cncf.model.doc.v1.raw"
-CODE = "application/vnd.cncf.model.code.v1.raw"
-FILEPATH = "org.cncf.model.filepath"
-TITLE = "org.opencontainers.image.title"
-MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
-IMAGE_LAYER = "application/vnd.oci.image.layer.v1.tar"
 #: The folder an image's layers put the model in (model.oci.subPath: model).
 IMAGE_ROOT = "model"
 WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.h5", "*.msgpack", "*.onnx")
