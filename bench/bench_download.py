@@ -87,7 +87,9 @@ def init_command(hub_url: str, target: Path, workers: int) -> tuple[list[str], d
     init = Objects(render_values(values)).download
     assert init is not None
     env = {e["name"]: e["value"] for e in init["env"] if "value" in e}
-    venv = cache() / "vllm-0.33.0" / "bin"
+    from vllm_env import vllm_python
+
+    venv = vllm_python().parent  # the pinned release's venv, whose hf the image ships too
     env.update(PATH=f"{venv}:/usr/bin:/bin", HOME=str(target.parent / "home"))
     return [*init["command"], *init["args"]], env
 
