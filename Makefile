@@ -31,8 +31,10 @@ tools:
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; }
 
 ## Lint, check generated files, run the test suite.
+## The suite spreads its test files over one worker per core (pytest-xdist; a file stays on
+## one worker, so its fixtures start once).
 test: install tools lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check generator tests bench tools

@@ -130,7 +130,7 @@ def test_an_example_installs_and_its_pods_become_ready_under_helm_install_wait(
     placement.write_text(yaml.safe_dump({"nodeSelector": selector}), encoding="utf-8")
     cluster.helm(
         helm, "install", release, str(CHART), "--namespace", namespace,
-        "--values", str(path), "--values", str(placement), "--wait", "--timeout", "120s",
+        "--values", str(path), "--values", str(placement), "--wait", "--timeout", "300s",
     )  # fmt: skip
     try:
         workload_pods_ready(cluster, namespace, release)

@@ -25,7 +25,9 @@ from schema_strategy import from_schema, generation_schema
 
 
 @settings(
-    max_examples=500,
+    # 200 draws (the same on every run: the ci profile derandomizes), about 150 s; the
+    # examples below hold what earlier draws found.
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
 )
