@@ -371,6 +371,11 @@ def _controller_manager(server: ApiServer, kubeconfig: Path, work: Path) -> Any:
             f"--root-ca-file={server.ca_file}",
             # One sync of the HPAs every 2 seconds instead of 15: the condition shows sooner.
             "--horizontal-pod-autoscaler-sync-period=2s",
+            # kwok renews the fake nodes' leases; on a loaded 2-core machine (a test worker per
+            # core, each with its control plane) a renewal can come late, and a node the
+            # controller marks NotReady marks its pods not ready, which kwok, setting a pod's
+            # conditions once, never undoes. A node's silence counts after 5 minutes, not 50 s.
+            "--node-monitor-grace-period=5m",
             # The release the API server emulates, as for the scheduler: the controllers then
             # use only the kinds that release serves.
             f"--emulated-version=kube={EMULATED_KUBE_VERSION}",
