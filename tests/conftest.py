@@ -45,6 +45,28 @@ QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 # `--engine helm` run everywhere: the suite installs its tools and never skips for a missing one.
 os.environ["PATH"] = f"{cache_dir() / 'helm-on-path'}{os.pathsep}{os.environ.get('PATH', '')}"
 
+#: The test files that take minutes, longest first: they run first, so that with a worker per
+#: core (`make test`: pytest-xdist, a file per worker) no worker is left with one of them at
+#: the end while the others idle.
+LONG_FILES = (
+    "test_property.py",
+    "test_run_release.py",
+    "test_lifecycle.py",
+    "test_offline_start.py",
+    "test_oci_models.py",
+    "test_engine_config_vllm.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first, the rest in their own order (a stable sort)."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)
+
 
 @pytest.fixture(scope="session")
 def apiserver() -> Iterator[ApiServer]:
