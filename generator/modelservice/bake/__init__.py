@@ -26,10 +26,36 @@ chart on disk). The click command is :mod:`modelservice.cli.bake`.
 
 from __future__ import annotations
 
-from .constraints import CONSTRAINTS_SCHEMA, ConstraintRow, Key, load_constraints
-from .schema_patch import apply_constraints, check_baked_defaults, schema_node, set_defaults
-from .values_merge import deep_merge, load_defaults, merge_round_trip, merged_values_text
-from .writer import Baked, bake, chart_yaml, readme
+from importlib import import_module
+from typing import Any
+
+#: Where each public name lives. The modules load on first use (PEP 562): `validate` needs
+#: only the constraint rules' declarations, not the chart writer.
+_WHERE = {
+    "CONSTRAINTS_SCHEMA": "constraints",
+    "ConstraintRow": "constraints",
+    "Key": "constraints",
+    "load_constraints": "constraints",
+    "apply_constraints": "schema_patch",
+    "check_baked_defaults": "schema_patch",
+    "schema_node": "schema_patch",
+    "set_defaults": "schema_patch",
+    "deep_merge": "values_merge",
+    "load_defaults": "values_merge",
+    "merge_round_trip": "values_merge",
+    "merged_values_text": "values_merge",
+    "Baked": "writer",
+    "bake": "writer",
+    "chart_yaml": "writer",
+    "readme": "writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+
 
 __all__ = [
     "CONSTRAINTS_SCHEMA",

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +87,9 @@ def from_hub(
 ) -> Config:
     """config.json from the hub; :class:`HubUnreachable` when no answer came at all."""
     url = hub_url(source, endpoint, repo, revision)
+    import urllib.error
+    import urllib.request  # http.client and email: only for a file that reads the hub
+
     request = urllib.request.Request(url, headers={"User-Agent": "modelservice"})
     if token:
         request.add_header("Authorization", f"Bearer {token}")
