@@ -187,6 +187,13 @@ def _empty_branch(error: Any) -> bool:
     return error.validator == "maxLength" and error.validator_value == 0
 
 
+def _description(error: Any, form: str) -> str:
+    """The schema's description of the failing keyword's node in ``form`` (``" ({})"``), or
+    nothing when it has none."""
+    description = error.schema.get("description")
+    return form.format(description) if description else ""
+
+
 def _message(error: Any) -> str:
     validator = error.validator
     value = error.instance
@@ -206,12 +213,10 @@ def _message(error: Any) -> str:
                 hint = f" (did you mean {json.dumps(near)}?)"
         return f"{_describe(value)} is not one of {options}{hint}"
     if validator == "pattern":
-        description = error.schema.get("description")
-        what = f" ({description})" if description else ""
+        what = _description(error, " ({})")
         return f"{_describe(value)} is not valid here{what}"
     if validator == "const":
-        description = error.schema.get("description")
-        what = f": {description}" if description else ""
+        what = _description(error, ": {}")
         return f"{_describe(value)} must be {json.dumps(error.validator_value)} here{what}"
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[
@@ -219,22 +224,18 @@ def _message(error: Any) -> str:
         ]
         return f"{_describe(value)} must be {word} {error.validator_value}"
     if validator == "minItems":
-        description = error.schema.get("description")
-        what = f" ({description})" if description else ""
+        what = _description(error, " ({})")
         return f"needs at least {error.validator_value} item(s){what}"
     if validator == "maxItems":
-        description = error.schema.get("description")
-        what = f" ({description})" if description else ""
+        what = _description(error, " ({})")
         return f"holds {len(value)} items, at most {error.validator_value} allowed here{what}"
     if validator == "uniqueItems":
         return "holds the same item twice"
     if validator == "not":
-        description = error.schema.get("description")
-        what = f": {description}" if description else ""
+        what = _description(error, ": {}")
         return f"{_describe(value)} is not allowed here{what}"
     if validator == "minProperties":
-        description = error.schema.get("description")
-        what = f" ({description})" if description else ""
+        what = _description(error, " ({})")
         return f"needs at least {error.validator_value} key(s){what}"
     if validator == "minLength":
         return "must not be empty"
